@@ -1,0 +1,62 @@
+"""`adaptlab ingest PATH...`: load, chunk, embed and index documents incrementally."""
+
+from __future__ import annotations
+
+import json
+from typing import List
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("ingest")
+    def ingest(
+        ctx: typer.Context,
+        paths: List[str] = typer.Argument(..., help="Files and folders (recursive)."),
+        tag: List[str] = typer.Option([], "--tag", "-t", help="Tag every ingested document (repeatable)."),
+        strict: bool = typer.Option(False, "--strict", help="Exit non-zero when any file could not be ingested."),
+        as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    ) -> None:
+        """Index documents (.txt .md .html .pdf .json .jsonl). Re-runs embed only new or changed documents and
+        remove the chunks of changed and deleted ones."""
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+            TimeRemainingColumn
+
+        from adaptlab.cli.common import load_project
+        from adaptlab.cli.main import console, err_console
+        from adaptlab.rag.index import ingest as run_ingest
+
+        project = load_project(ctx)
+        labels = {"load": "Loading files", "embed": "Chunking + embedding", "optimize": "Optimizing index"}
+        with project.ingest_lock(), Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("ETA"), TimeRemainingColumn(), console=err_console, transient=as_json,
+        ) as progress:
+            tasks: dict[str, int] = {}
+
+            def on_progress(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = progress.add_task(labels.get(stage, stage), total=total or 1)
+                progress.update(tasks[stage], completed=done, total=total or 1)
+
+            with err_console.status("Loading the embedder…"):
+                store = project.store
+            report = run_ingest(paths, project.config, store=store, embedder=project.embedder, tags=tag,
+                                progress=on_progress)
+        project.logger.record("ingest", latency_ms=report.seconds * 1000, **report.to_dict())
+        if as_json:
+            print(json.dumps(report.to_dict(), indent=2))
+        else:
+            console.print(
+                f"[bold]{len(report.added)} added[/], {len(report.updated)} updated, {len(report.removed)} removed, "
+                f"{len(report.unchanged)} unchanged — {report.chunks_written} chunks written, "
+                f"{report.chunks_deleted} deleted, {report.total_chunks} in the index ({report.seconds:.1f} s)"
+            )
+            if report.problems:
+                console.print(f"[yellow]{len(report.problems)} file(s) skipped:[/]")
+                for problem in report.problems:
+                    console.print(f"  [yellow]•[/] {problem}", highlight=False, soft_wrap=True)
+        if strict and report.problems:
+            err_console.print(f"[red]--strict: {len(report.problems)} file(s) could not be ingested[/] "
+                              "(everything else was indexed).")
+            raise typer.Exit(1)

@@ -1,0 +1,58 @@
+"""`adaptlab` console command: a typer app; each command is a thin wrapper over one library function."""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from adaptlab.errors import AdaptlabError
+
+app = typer.Typer(
+    name="adaptlab",
+    help="Measure prompting, RAG, fine-tuning and caching on your own data; price them; serve the winner.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    config: Optional[str] = typer.Option(None, "--config", "-c", help="Config file (default: ./adaptlab.toml)."),
+    home: Optional[str] = typer.Option(
+        None, "--home", envvar="ADAPTLAB_HOME", help="Project folder for index, logs and caches (default ./.adaptlab)."
+    ),
+) -> None:
+    ctx.obj = {"config": config, "home": home}
+
+
+def _register() -> None:
+    # Imported here so `adaptlab --help` stays fast: commands import heavy libraries only when run.
+    from adaptlab.cli import config_cmd, data_cmd, ingest_cmd, models_cmd, query_cmd
+
+    for module in (models_cmd, ingest_cmd, query_cmd, data_cmd, config_cmd):
+        module.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    try:
+        app()
+    except AdaptlabError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/] — committed work is kept; run the command again to finish.")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

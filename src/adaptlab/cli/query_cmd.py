@@ -1,0 +1,119 @@
+"""`adaptlab retrieve` (retrieval only) and `adaptlab ask` (answer with citations)."""
+
+from __future__ import annotations
+
+import json
+from typing import List, Optional
+
+import typer
+
+from adaptlab.errors import ConfigError
+from adaptlab.rag.store import SearchFilter
+
+FILTER_HELP = "Metadata filter, repeatable: 'path=GLOB' (e.g. 'path=*/reports/*') or 'tag=NAME'."
+
+
+def parse_filters(filters: List[str]) -> SearchFilter | None:
+    path_glob: str | None = None
+    tags: list[str] = []
+    for item in filters:
+        key, sep, value = item.partition("=")
+        key = key.strip().lower()
+        if not sep or not value or key not in {"path", "tag"}:
+            raise ConfigError(f"--filter {item!r}: expected 'path=GLOB' or 'tag=NAME'.")
+        if key == "path":
+            path_glob = value
+        else:
+            tags.append(value)
+    flt = SearchFilter(path_glob=path_glob, tags=tuple(tags))
+    return None if flt.is_empty() else flt
+
+
+def _location(chunk) -> str:
+    page = f" p.{chunk.page}" if chunk.page else ""
+    return f"{page} chars {chunk.char_start}-{chunk.char_end}".strip()
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("retrieve")
+    def retrieve(
+        ctx: typer.Context,
+        question: str = typer.Argument(..., help="The query."),
+        top_k: Optional[int] = typer.Option(None, "--top-k", "-k", help="Chunks returned (default retrieve.top_k)."),
+        filters: List[str] = typer.Option([], "--filter", "-f", help=FILTER_HELP),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Run retrieval only and print the ranked chunks with path, location and scores."""
+        from adaptlab.cli.main import console
+        from adaptlab.rag.pipeline import build_retriever
+
+        project = load_and_check(ctx)
+        result = build_retriever(project).retrieve(question, top_k=top_k, flt=parse_filters(filters))
+        if as_json:
+            print(json.dumps({
+                "query": question, "latency_ms": round(result.latency_ms, 2),
+                "best_dense_score": result.best_dense_score,
+                "chunks": [{
+                    "rank": rank, "score": round(s.score, 6), "dense_score": s.dense_score,
+                    "keyword_score": s.keyword_score, "path": s.chunk.path, "title": s.chunk.title,
+                    "page": s.chunk.page, "char_start": s.chunk.char_start, "char_end": s.chunk.char_end,
+                    "doc_id": s.chunk.doc_id, "chunk_id": s.chunk.chunk_id, "text": s.chunk.text,
+                } for rank, s in enumerate(result.chunks, start=1)],
+            }, indent=2))
+            return
+        for rank, scored in enumerate(result.chunks, start=1):
+            chunk = scored.chunk
+            dense = f"{scored.dense_score:.3f}" if scored.dense_score is not None else "-"
+            bm25 = f"{scored.keyword_score:.2f}" if scored.keyword_score is not None else "-"
+            console.print(f"[bold]{rank}.[/] {chunk.path} ({_location(chunk)})  fused {scored.score:.4f} "
+                          f"cosine {dense} bm25 {bm25}", highlight=False)
+            console.print(f"   [dim]{' '.join(chunk.text.split())[:240]}[/]", highlight=False)
+        console.print(f"[dim]{result.latency_ms:.1f} ms[/]")
+
+    @app.command("ask")
+    def ask(
+        ctx: typer.Context,
+        question: str = typer.Argument(..., help="The question."),
+        top_k: Optional[int] = typer.Option(None, "--top-k", "-k", help="Chunks retrieved (default retrieve.top_k)."),
+        filters: List[str] = typer.Option([], "--filter", "-f", help=FILTER_HELP),
+        as_json: bool = typer.Option(False, "--json", help="Print the Answer as JSON."),
+    ) -> None:
+        """Answer a question from the indexed documents, citing its sources."""
+        from adaptlab.cli.main import console
+        from adaptlab.rag.pipeline import build_answerer
+
+        project = load_and_check(ctx)
+        answer = build_answerer(project).answer(question, top_k=top_k, flt=parse_filters(filters))
+        if as_json:
+            data = answer.to_dict()
+            data["sources"] = [{"number": n, "path": s.chunk.path, "title": s.chunk.title, "page": s.chunk.page,
+                                "char_start": s.chunk.char_start, "char_end": s.chunk.char_end,
+                                "score": round(s.score, 6)} for n, s in enumerate(answer.retrieved, start=1)]
+            print(json.dumps(data, indent=2, ensure_ascii=False))
+            return
+        console.print(answer.text, highlight=False)
+        if answer.citations:
+            console.print("\n[bold]Sources[/]")
+            for citation in answer.citations:
+                page = f", page {citation.page}" if citation.page else ""
+                console.print(f"  [{citation.number}] {citation.title} — {citation.path}{page} "
+                              f"(chars {citation.char_start}-{citation.char_end}, {citation.cited_by})",
+                              highlight=False, soft_wrap=True)
+                console.print(f"      [dim]“{citation.snippet}”[/]", highlight=False)
+        elif answer.retrieved and not answer.refused:
+            console.print("\n[bold]Context given to the model[/] [dim](the answer cites none of it)[/]")
+            for number, scored in enumerate(answer.retrieved, start=1):
+                console.print(f"  [{number}] {scored.chunk.title} — {scored.chunk.path}", highlight=False)
+        usage = answer.usage
+        console.print(f"[dim]{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens, "
+                      f"{answer.latency_ms:.0f} ms, {answer.model}[/]", highlight=False)
+
+
+def load_and_check(ctx: typer.Context):
+    from adaptlab.cli.common import load_project
+    from adaptlab.errors import IngestError
+
+    project = load_project(ctx)
+    if project.store.count() == 0:
+        raise IngestError(f"The index in {project.home} is empty — run `adaptlab ingest PATH...` first.")
+    return project

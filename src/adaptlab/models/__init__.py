@@ -1,0 +1,1 @@
+"""Generation backends: llama.cpp (local GGUF, default) and any OpenAI-compatible server."""

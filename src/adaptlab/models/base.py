@@ -1,0 +1,29 @@
+"""The generator protocol. A backend turns chat messages into a `Generation` with token usage."""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence, TypedDict
+
+from adaptlab.types import Generation
+
+
+class ChatMessage(TypedDict):
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+
+class Generator(Protocol):
+    name: str  # e.g. "llama_cpp:SmolLM2-135M-Instruct.Q4_1.gguf" — recorded with every call
+
+    def chat(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        stop: Sequence[str] | None = None,
+    ) -> Generation:
+        """One chat completion. Usage must be the backend's real token counts."""
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens `text` takes in this model's vocabulary (for context budgeting)."""

@@ -1,0 +1,75 @@
+"""Local generation with llama-cpp-python on a GGUF file (default: bundled SmolLM2-135M-Instruct Q4_1)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Sequence
+
+from adaptlab.config import GeneratorConfig
+from adaptlab.errors import BackendError, ModelNotFoundError
+from adaptlab.models.base import ChatMessage
+from adaptlab.models.registry import resolve_gguf
+from adaptlab.types import Generation, Usage
+
+
+class LlamaCppGenerator:
+    def __init__(self, config: GeneratorConfig, *, threads: int = 1, lora_path: str | None = None) -> None:
+        from llama_cpp import Llama
+
+        self._config = config
+        self.model_path = resolve_gguf(config.model_path)
+        if lora_path and not Path(lora_path).is_file():
+            raise ModelNotFoundError(f"No LoRA adapter at {lora_path} — train or export one first.")
+        try:
+            self._llm = Llama(
+                model_path=str(self.model_path),
+                n_ctx=config.n_ctx,
+                n_threads=threads,
+                n_threads_batch=threads,
+                seed=config.seed,
+                lora_path=lora_path,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise BackendError(f"llama.cpp could not load {self.model_path}: {exc} — is it a valid GGUF file?") from exc
+        self.name = f"llama_cpp:{self.model_path.name}" + (f"+{Path(lora_path).name}" if lora_path else "")
+        self.n_ctx = config.n_ctx
+
+    @property
+    def llama(self):
+        """The underlying llama_cpp.Llama (benchmarks compare against it directly)."""
+        return self._llm
+
+    def chat(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        stop: Sequence[str] | None = None,
+    ) -> Generation:
+        started = time.perf_counter()
+        try:
+            result = self._llm.create_chat_completion(
+                messages=list(messages),
+                max_tokens=max_tokens or self._config.max_tokens,
+                temperature=self._config.temperature if temperature is None else temperature,
+                stop=list(stop) if stop else None,
+                seed=self._config.seed,
+            )
+        except ValueError as exc:  # llama.cpp raises ValueError when the prompt exceeds n_ctx
+            raise BackendError(f"{exc} — shorten the prompt or raise generator.n_ctx.") from exc
+        latency_ms = (time.perf_counter() - started) * 1000
+        usage = result.get("usage") or {}
+        choice = result["choices"][0]
+        return Generation(
+            text=(choice["message"].get("content") or "").strip(),
+            usage=Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))),
+            latency_ms=latency_ms,
+            model=self.name,
+            finish_reason=choice.get("finish_reason"),
+        )
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))

@@ -1,0 +1,164 @@
+"""Answer a question from retrieved chunks, with numbered sources and citations.
+
+Two ways a citation is found, and each citation says which:
+- "marker": the model wrote [n] for a source it was given;
+- "overlap": the model wrote no marker (a 135M model often does not), and the answer's words are mostly
+  found in source n (share of the answer's content words present in it ≥ 0.6).
+When the best chunk's cosine similarity is below `answer.min_relevance`, no model is called and the answer
+is a refusal: saying "I don't know" beats inventing.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Sequence
+
+from adaptlab.config import AnswerConfig
+from adaptlab.logs import CallLog
+from adaptlab.models.base import ChatMessage, Generator
+from adaptlab.rag.retrieve import RetrievalResult, Retriever
+from adaptlab.rag.store import SearchFilter
+from adaptlab.types import Answer, Citation, ScoredChunk, Usage
+
+_MARKER = re.compile(r"\[(\d{1,2})\]")
+_WORD = re.compile(r"[a-z0-9]+")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_STOP = frozenset(
+    "a an the of to in on for and or is are was were be been by with as at from that this it its which who "
+    "what when where how why not no do does did can could may might will would should i you we they he she "
+    "there their our your than then also".split()
+)
+_OVERLAP_MIN = 0.6
+_SNIPPET_CHARS = 300
+
+
+def _content_words(text: str) -> list[str]:
+    return [w for w in _WORD.findall(text.lower()) if w not in _STOP]
+
+
+def source_label(number: int, scored: ScoredChunk) -> str:
+    chunk = scored.chunk
+    location = f", page {chunk.page}" if chunk.page else ""
+    return f"[{number}] {chunk.title}{location}"
+
+
+def build_messages(question: str, sources: Sequence[ScoredChunk], system_prompt: str) -> list[ChatMessage]:
+    blocks = [f"{source_label(n, s)}\n{s.chunk.text}" for n, s in enumerate(sources, start=1)]
+    user = "Sources:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}"
+    return [{"role": "system", "content": system_prompt}, {"role": "user", "content": user}]
+
+
+def best_snippet(chunk_text: str, answer_text: str) -> str:
+    """The sentence of the chunk sharing most content words with the answer (the quoted evidence)."""
+    answer_words = set(_content_words(answer_text))
+    sentences = [s for s in _SENTENCE.split(chunk_text) if s.strip()] or [chunk_text]
+    best = max(sentences, key=lambda s: len(answer_words & set(_content_words(s))))
+    if not answer_words & set(_content_words(best)):
+        best = chunk_text
+    best = " ".join(best.split())
+    return best if len(best) <= _SNIPPET_CHARS else best[: _SNIPPET_CHARS - 1] + "…"
+
+
+def find_citations(answer_text: str, sources: Sequence[ScoredChunk]) -> list[Citation]:
+    numbers = []
+    for match in _MARKER.finditer(answer_text):
+        number = int(match.group(1))
+        if 1 <= number <= len(sources) and number not in numbers:
+            numbers.append(number)
+    cited_by = "marker"
+    if not numbers:
+        words = _content_words(_MARKER.sub(" ", answer_text))
+        if words:
+            shares = [
+                (sum(w in set(_content_words(s.chunk.text)) for w in words) / len(words), n)
+                for n, s in enumerate(sources, start=1)
+            ]
+            share, number = max(shares)
+            if share >= _OVERLAP_MIN:
+                numbers, cited_by = [number], "overlap"
+    citations = []
+    for number in numbers:
+        scored = sources[number - 1]
+        chunk = scored.chunk
+        citations.append(
+            Citation(
+                number=number, doc_id=chunk.doc_id, path=chunk.path, title=chunk.title, page=chunk.page,
+                char_start=chunk.char_start, char_end=chunk.char_end,
+                snippet=best_snippet(chunk.text, answer_text), score=round(scored.score, 6), cited_by=cited_by,
+            )
+        )
+    return citations
+
+
+class RagAnswerer:
+    def __init__(self, retriever: Retriever, generator: Generator, config: AnswerConfig, *, max_tokens: int,
+                 n_ctx: int, log: CallLog | None = None) -> None:
+        self._retriever = retriever
+        self._generator = generator
+        self._config = config
+        self._max_tokens = max_tokens
+        self._n_ctx = n_ctx
+        self._log = log
+
+    def answer(self, question: str, *, top_k: int | None = None, flt: SearchFilter | None = None) -> Answer:
+        started = time.perf_counter()
+        retrieval = self._retriever.retrieve(question, top_k=top_k, flt=flt)
+        if self._log:
+            self._log.record("retrieval", latency_ms=retrieval.latency_ms, query=question,
+                             hits=len(retrieval.chunks), best_dense=retrieval.best_dense_score)
+        if self._should_refuse(retrieval):
+            answer = Answer(text=self._config.refusal_text, refused=True, model=self._generator.name,
+                            latency_ms=(time.perf_counter() - started) * 1000, retrieved=retrieval.chunks)
+            self._record(question, answer)
+            return answer
+        messages = self._fit_context(question, list(retrieval.chunks[: self._config.context_chunks]))
+        sources = self._last_sources
+        generation = self._generator.chat(messages, max_tokens=self._max_tokens)
+        if self._log:
+            self._log.record("llm", model=generation.model, prompt_tokens=generation.usage.prompt_tokens,
+                             completion_tokens=generation.usage.completion_tokens, latency_ms=generation.latency_ms,
+                             purpose="rag-answer")
+        answer = Answer(
+            text=generation.text,
+            citations=tuple(find_citations(generation.text, sources)),
+            usage=generation.usage,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            model=generation.model,
+            retrieved=tuple(sources),
+        )
+        self._record(question, answer)
+        return answer
+
+    def prompt_for(self, question: str, *, top_k: int | None = None,
+                   flt: SearchFilter | None = None) -> list[ChatMessage]:
+        """The exact messages `answer` would send (benchmarks time the bare model on them)."""
+        retrieval = self._retriever.retrieve(question, top_k=top_k, flt=flt)
+        return self._fit_context(question, list(retrieval.chunks[: self._config.context_chunks]))
+
+    def _should_refuse(self, retrieval: RetrievalResult) -> bool:
+        if not retrieval.chunks:
+            return True
+        best = retrieval.best_dense_score
+        return best is not None and best < self._config.min_relevance
+
+    def _fit_context(self, question: str, sources: list[ScoredChunk]) -> list[ChatMessage]:
+        """Drop the lowest-ranked sources until prompt + answer fit the model's context window."""
+        budget = self._n_ctx - self._max_tokens - 16  # chat-template overhead
+        while True:
+            messages = build_messages(question, sources, self._config.system_prompt)
+            used = sum(self._generator.count_tokens(m["content"]) + 4 for m in messages)
+            if used <= budget or len(sources) <= 1:
+                self._last_sources = sources
+                return messages
+            sources = sources[:-1]
+
+    def _record(self, question: str, answer: Answer) -> None:
+        if self._log:
+            self._log.record("answer", model=answer.model, prompt_tokens=answer.usage.prompt_tokens,
+                             completion_tokens=answer.usage.completion_tokens, latency_ms=answer.latency_ms,
+                             query=question, refused=answer.refused, citations=len(answer.citations))
+
+
+def empty_usage() -> Usage:
+    return Usage()

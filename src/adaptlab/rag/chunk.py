@@ -1,0 +1,154 @@
+"""Token-aware chunking that breaks at headings, then paragraphs, lines and sentences, then anywhere.
+
+Sizes are counted in the embedder's own tokens, because all-MiniLM-L6-v2 silently truncates past 256:
+211 of 1,238 fixed 1,000-character chunks of COVID-QA were truncated. Every chunk is an exact slice of its
+document (char_start/char_end), so a citation can always point back to the words it came from.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Sequence
+
+from adaptlab.config import ChunkConfig
+from adaptlab.embed.base import Embedder
+from adaptlab.errors import ConfigError
+from adaptlab.types import Chunk, Document, Section
+
+_CHUNK_NAMESPACE = uuid.UUID("6f1c9a52-8a53-4d0e-9f1e-1f4a2f2b7d10")
+_TITLE_PREFIX_MAX_TOKENS = 48
+
+# Break priorities: a chunk ends at the strongest boundary available in its last stretch.
+_HEADING, _PARAGRAPH, _LINE, _SENTENCE = 4, 3, 2, 1
+_BREAK_PATTERNS: tuple[tuple[int, re.Pattern[str]], ...] = (
+    (_HEADING, re.compile(r"\n+(?=#{1,6}\s)")),
+    (_PARAGRAPH, re.compile(r"\n[ \t]*\n\s*")),
+    (_LINE, re.compile(r"\n\s*")),
+    (_SENTENCE, re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[\"'(\[]?[A-Z0-9])")),
+)
+
+
+@dataclass(frozen=True)
+class _Break:
+    position: int  # character offset where the next chunk may start
+    priority: int
+
+
+def chunk_id_for(doc_id: str, doc_hash: str, index: int) -> str:
+    return str(uuid.uuid5(_CHUNK_NAMESPACE, f"{doc_id}:{doc_hash}:{index}"))
+
+
+class Chunker:
+    def __init__(self, config: ChunkConfig, embedder: Embedder) -> None:
+        if config.size_tokens > embedder.max_tokens:
+            raise ConfigError(
+                f"chunk.size_tokens = {config.size_tokens} is more than the embedder reads "
+                f"({embedder.max_tokens} tokens for {embedder.name}); longer chunks would be silently truncated — "
+                f"set chunk.size_tokens ≤ {embedder.max_tokens}."
+            )
+        self._config = config
+        self._embedder = embedder
+
+    def chunk(self, document: Document) -> list[Chunk]:
+        sections = document.sections or (Section(document.text, 0, None),)
+        spans: list[tuple[int, int, int | None]] = []  # (doc char_start, doc char_end, page)
+        for section in sections:
+            for start, end in self._split_section(section.text):
+                spans.append((section.char_start + start, section.char_start + end, section.page))
+        prefix = self._title_prefix(document.title)
+        chunks = []
+        for index, (start, end, page) in enumerate(spans):
+            text = document.text[start:end]
+            chunks.append(
+                Chunk(
+                    chunk_id=chunk_id_for(document.doc_id, document.content_hash, index),
+                    doc_id=document.doc_id,
+                    doc_hash=document.content_hash,
+                    chunk_index=index,
+                    chunk_count=len(spans),
+                    path=document.path,
+                    title=document.title,
+                    text=text,
+                    index_text=f"{prefix}{text}",
+                    char_start=start,
+                    char_end=end,
+                    page=page,
+                    tags=document.tags,
+                )
+            )
+        return chunks
+
+    def _title_prefix(self, title: str) -> str:
+        """'Title: ' kept within the tokens the embedder has left after a full-size chunk."""
+        if not self._config.prefix_title or not title.strip():
+            return ""
+        budget = min(_TITLE_PREFIX_MAX_TOKENS, self._embedder.max_tokens - self._config.size_tokens - 2)
+        if budget <= 0:
+            return ""
+        offsets = self._embedder.token_offsets(title)
+        if len(offsets) > budget:
+            title = title[: offsets[budget - 1][1]]
+        return f"{title.strip()}: "
+
+    def _split_section(self, text: str) -> list[tuple[int, int]]:
+        """Character spans of the chunks of one section, whitespace trimmed, in order."""
+        offsets = self._embedder.token_offsets(text)
+        if not offsets:
+            return []
+        token_starts = [start for start, _ in offsets]
+        breaks = _find_breaks(text)
+        break_positions = [b.position for b in breaks]
+        size, overlap = self._config.size_tokens, self._config.overlap_tokens
+        min_fill = max(1, size // 4)  # never cut a chunk shorter than this just to hit a boundary
+        spans: list[tuple[int, int]] = []
+        first = 0  # index of the chunk's first token
+        while first < len(offsets):
+            last_allowed = first + size  # exclusive token index
+            if last_allowed >= len(offsets):
+                spans.append((offsets[first][0], offsets[-1][1]))
+                break
+            window_start = offsets[first + min_fill][0]
+            window_end = offsets[last_allowed][0]  # start of the first token that would not fit
+            best = _best_break(breaks, break_positions, window_start, window_end)
+            if best is None:
+                cut_token = last_allowed
+                cut_char = offsets[cut_token][0]
+                priority = 0
+            else:
+                cut_char, priority = best.position, best.priority
+                cut_token = bisect.bisect_left(token_starts, cut_char)
+            spans.append((offsets[first][0], _rstrip_to(text, offsets[first][0], cut_char)))
+            # No overlap across a heading: the next chunk starts a new subject.
+            step_back = 0 if priority == _HEADING else overlap
+            first = max(cut_token - step_back, first + 1)
+        return [(start, end) for start, end in spans if end > start]
+
+
+def _rstrip_to(text: str, start: int, end: int) -> int:
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return end
+
+
+def _find_breaks(text: str) -> list[_Break]:
+    strongest: dict[int, int] = {}
+    for priority, pattern in _BREAK_PATTERNS:
+        for match in pattern.finditer(text):
+            position = match.end()
+            if 0 < position < len(text) and strongest.get(position, -1) < priority:
+                strongest[position] = priority
+    return [_Break(position, priority) for position, priority in sorted(strongest.items())]
+
+
+def _best_break(breaks: Sequence[_Break], positions: Sequence[int], low: int, high: int) -> _Break | None:
+    """The strongest boundary in (low, high]; among equals, the latest (fuller chunks)."""
+    lo = bisect.bisect_right(positions, low)
+    hi = bisect.bisect_right(positions, high)
+    best: _Break | None = None
+    for candidate in breaks[lo:hi]:
+        if best is None or candidate.priority >= best.priority:
+            best = candidate
+    return best

@@ -1,0 +1,42 @@
+"""Thread counts, set deliberately and in one place.
+
+On a 2-core machine numpy's OpenBLAS, torch and llama.cpp each start their own thread pools and fight:
+a dense query took 24 ms instead of 13 ms until OPENBLAS_NUM_THREADS=1. BLAS pools are sized when numpy
+is first imported, so `limit_threads_early` runs from `adaptlab/__init__` before anything imports numpy.
+"""
+
+from __future__ import annotations
+
+import os
+
+_BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+THREADS_ENV = "ADAPTLAB_THREADS"
+
+
+def configured_threads(default: int = 1) -> int:
+    raw = os.environ.get(THREADS_ENV, "")
+    return int(raw) if raw.isdigit() and int(raw) > 0 else default
+
+
+def limit_threads_early() -> None:
+    """Cap BLAS threads (unless the user set them) and keep every code path offline."""
+    threads = str(configured_threads())
+    for var in _BLAS_VARS:
+        os.environ.setdefault(var, threads)
+    # No code path may download weights or data: transformers/sentence-transformers stay offline.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def apply_threads(threads: int) -> None:
+    """Apply the configured thread count to torch (if loaded) once the config is known."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        try:
+            torch.set_num_threads(threads)
+        except RuntimeError:
+            pass  # torch refuses once its pool has started work; the early env cap still holds

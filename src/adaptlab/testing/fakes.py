@@ -1,0 +1,71 @@
+"""Fakes shipped with the library for unit tests of pipelines (ours and users'): fast, deterministic, offline.
+
+They are not models: the hash embedder maps words to random directions (texts sharing words are close),
+the fake generator echoes its instructions. Never use them to measure quality.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from typing import Sequence
+
+import numpy as np
+
+from adaptlab.embed.base import normalise_rows
+from adaptlab.models.base import ChatMessage
+from adaptlab.types import Generation, Usage
+
+_WORD = re.compile(r"\w+")
+
+
+class HashEmbedder:
+    """Bag-of-words random projection: each word hashes to a fixed random vector; a text is their sum."""
+
+    def __init__(self, dimension: int = 64, max_tokens: int = 256) -> None:
+        self.name = f"hash-{dimension}"
+        self.dimension = dimension
+        self.max_tokens = max_tokens
+
+    def _word_vector(self, word: str) -> np.ndarray:
+        seed = int.from_bytes(hashlib.sha256(word.encode()).digest()[:8], "little")
+        return np.random.default_rng(seed).standard_normal(self.dimension).astype(np.float32)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        matrix = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in _WORD.findall(text.lower()):
+                matrix[row] += self._word_vector(word)
+        return normalise_rows(matrix)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.token_offsets(text))
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        return [(m.start(), m.end()) for m in re.finditer(r"\w+|[^\w\s]", text)]
+
+
+class FakeGenerator:
+    """Answers with a fixed text (or the first words of the last user message); counts words as tokens."""
+
+    def __init__(self, reply: str | None = None, *, delay_s: float = 0.0) -> None:
+        self.name = "fake-generator"
+        self.n_ctx = 4096
+        self._reply = reply
+        self._delay_s = delay_s
+        self.calls: list[list[ChatMessage]] = []
+
+    def chat(self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None,
+             temperature: float | None = None, stop: Sequence[str] | None = None) -> Generation:
+        started = time.perf_counter()
+        self.calls.append(list(messages))
+        if self._delay_s:
+            time.sleep(self._delay_s)
+        text = self._reply if self._reply is not None else " ".join(messages[-1]["content"].split()[:12])
+        prompt_tokens = sum(self.count_tokens(m["content"]) for m in messages)
+        return Generation(text, Usage(prompt_tokens, self.count_tokens(text)),
+                          (time.perf_counter() - started) * 1000, self.name, "stop")
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())

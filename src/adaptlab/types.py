@@ -1,0 +1,166 @@
+"""Boundary dataclasses: every stage of the data flow hands one of these to the next."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class Section:
+    """A run of document text that shares one location (a PDF page, a heading's section)."""
+
+    text: str
+    char_start: int  # offset of `text` inside Document.text
+    page: int | None = None  # 1-based page number for paginated sources
+
+
+@dataclass(frozen=True)
+class Document:
+    """One loaded source document. `doc_id` is stable across runs for the same source."""
+
+    doc_id: str
+    path: str  # file path as given (resolved); for JSON records "file.jsonl#<record id>"
+    title: str
+    text: str
+    content_hash: str  # sha256 of the extracted text + title: the document's version
+    sections: tuple[Section, ...] = ()
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    """A file (or record) that could not be ingested, and why. Ingestion goes on without it."""
+
+    path: str
+    reason: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A retrievable piece of one document, with everything a citation needs."""
+
+    chunk_id: str  # deterministic UUID from doc_id + doc_hash + index, so re-runs never duplicate
+    doc_id: str
+    doc_hash: str
+    chunk_index: int
+    chunk_count: int  # chunks of this document version; lets the indexer detect partial writes
+    path: str
+    title: str
+    text: str  # the chunk's own text, exactly as in the document between char_start and char_end
+    index_text: str  # what is embedded and keyword-indexed (the text, optionally prefixed by the title)
+    char_start: int
+    char_end: int
+    page: int | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ScoredChunk:
+    """A chunk returned by retrieval. `score` is the fused score; the parts explain it."""
+
+    chunk: Chunk
+    score: float
+    dense_score: float | None = None  # cosine similarity, when the dense search found it
+    keyword_score: float | None = None  # BM25 score, when the keyword search found it
+    dense_rank: int | None = None
+    keyword_rank: int | None = None
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A source an answer relies on. `number` is the [n] shown to the model and the user."""
+
+    number: int
+    doc_id: str
+    path: str
+    title: str
+    page: int | None
+    char_start: int
+    char_end: int
+    snippet: str
+    score: float
+    cited_by: Literal["marker", "overlap"] = "marker"
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class Generation:
+    """What a generator backend returns for one call."""
+
+    text: str
+    usage: Usage
+    latency_ms: float
+    model: str
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The unit every strategy returns and the harness, cost model and server consume."""
+
+    text: str
+    citations: tuple[Citation, ...] = ()
+    usage: Usage = field(default_factory=Usage)
+    latency_ms: float = 0.0
+    refused: bool = False  # True when the strategy declined to answer (nothing relevant found)
+    cache_status: Literal["none", "hit", "miss"] = "none"
+    model: str = ""
+    retrieved: tuple[ScoredChunk, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "citations": [asdict(c) for c in self.citations],
+            "usage": {
+                "prompt_tokens": self.usage.prompt_tokens,
+                "completion_tokens": self.usage.completion_tokens,
+                "total_tokens": self.usage.total_tokens,
+            },
+            "latency_ms": round(self.latency_ms, 2),
+            "refused": self.refused,
+            "cache_status": self.cache_status,
+            "model": self.model,
+        }
+
+
+@dataclass
+class IngestReport:
+    """What one `ingest` run did. Counts are documents, not chunks, except the *_chunks fields."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    problems: list[FileProblem] = field(default_factory=list)
+    chunks_written: int = 0
+    chunks_deleted: int = 0
+    total_chunks: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "added": len(self.added),
+            "updated": len(self.updated),
+            "removed": len(self.removed),
+            "unchanged": len(self.unchanged),
+            "problems": [str(p) for p in self.problems],
+            "chunks_written": self.chunks_written,
+            "chunks_deleted": self.chunks_deleted,
+            "total_chunks": self.total_chunks,
+            "seconds": round(self.seconds, 2),
+        }
