@@ -135,9 +135,9 @@ class StoreConfig(_Section):
 class RetrieveConfig(_Section):
     top_k: int = Field(5, ge=1, description="Chunks returned.")
     candidates: int = Field(50, ge=1, description="Chunks each of dense and keyword search contribute before fusion.")
-    dense_weight: float = Field(1.0, ge=0, description="Weight of dense (embedding) ranks in reciprocal rank fusion.")
+    dense_weight: float = Field(0.7, ge=0, description="Weight of dense (embedding) ranks in reciprocal rank fusion.")
     keyword_weight: float = Field(1.0, ge=0, description="Weight of BM25 ranks in reciprocal rank fusion.")
-    rrf_k: int = Field(60, ge=1, description="RRF constant: score = Σ weight / (rrf_k + rank).")
+    rrf_k: int = Field(10, ge=1, description="RRF constant: score = Σ weight / (rrf_k + rank).")
     mmr: bool = Field(False, description="Diversify results with maximal marginal relevance.")
     mmr_lambda: float = Field(0.7, ge=0, le=1, description="MMR trade-off: 1 = relevance only, 0 = diversity only.")
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from adaptlab.errors import InputError
 
+BUNDLED_COVID_QA = Path(__file__).parent / "covid_qa" / "covid_qa_public.json"
+
 
 @dataclass(frozen=True)
 class SquadQuestion:
@@ -49,10 +51,15 @@ def read_squad(path: str | Path) -> tuple[list[SquadArticle], list[SquadQuestion
     return articles, questions
 
 
-def write_articles(path: str | Path, out_dir: str | Path) -> tuple[int, int]:
-    """Write each article as <out_dir>/<document_id>.txt and the questions as <out_dir>/questions.jsonl
-    (question, answers, gold_sources). Returns (articles, questions)."""
+def write_articles(path: str | Path, out_dir: str | Path, *, limit: int | None = None) -> tuple[int, int]:
+    """Write each article as <out_dir>/articles/<document_id>.txt and the questions as <out_dir>/questions.jsonl
+    (question, answers, gold_sources). `limit` keeps the first N articles and their questions.
+    Returns (articles, questions)."""
     articles, questions = read_squad(path)
+    if limit is not None:
+        articles = articles[:limit]
+        kept = {a.document_id for a in articles}
+        questions = [q for q in questions if q.document_id in kept]
     out = Path(out_dir)
     (out / "articles").mkdir(parents=True, exist_ok=True)
     for article in articles:

@@ -23,7 +23,7 @@ from adaptlab.types import Answer, Citation, ScoredChunk, Usage
 
 _MARKER = re.compile(r"\[(\d{1,2})\]")
 _WORD = re.compile(r"[a-z0-9]+")
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _STOP = frozenset(
     "a an the of to in on for and or is are was were be been by with as at from that this it its which who "
     "what when where how why not no do does did can could may might will would should i you we they he she "

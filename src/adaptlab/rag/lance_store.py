@@ -117,7 +117,10 @@ class LanceStore:
     # -- lifecycle -----------------------------------------------------------------------------------
     def open(self, embedder_name: str, dimension: int) -> None:
         name = self._config.collection
-        table = self._db.create_table(name, schema=_schema(embedder_name, dimension), exist_ok=True)
+        try:
+            table = self._db.create_table(name, schema=_schema(embedder_name, dimension), exist_ok=True)
+        except ValueError:  # the table exists with another schema (another embedder's dimension)
+            table = self._db.open_table(name)
         metadata = table.schema.metadata or {}
         stored_name = metadata.get(_META_EMBEDDER, b"").decode()
         stored_dim = int(metadata.get(_META_DIMENSION, b"0") or 0)

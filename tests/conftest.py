@@ -1,0 +1,56 @@
+"""Shared fixtures: real models are loaded once per session; every test gets its own project folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from adaptlab.config import AdaptlabConfig  # noqa: E402
+from adaptlab.datasets.squad import BUNDLED_COVID_QA, write_articles  # noqa: E402
+from adaptlab.project import Project  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+ADAPTLAB_BIN = str(Path(sys.executable).with_name("adaptlab"))
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    from adaptlab.embed.minilm import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder()
+
+
+@pytest.fixture(scope="session")
+def covid_dir(tmp_path_factory) -> Path:
+    """All 60 COVID-QA articles as .txt files under <dir>/articles, questions in <dir>/questions.jsonl."""
+    out = tmp_path_factory.mktemp("covid")
+    write_articles(BUNDLED_COVID_QA, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def covid_questions(covid_dir) -> list[dict]:
+    return [json.loads(line) for line in (covid_dir / "questions.jsonl").read_text().splitlines()]
+
+
+def make_project(home: Path, *, embedder=None, store=None, **sections) -> Project:
+    """A Project on `home` with config overrides like chunk={"size_tokens": 64}; optional shared components."""
+    config = AdaptlabConfig.model_validate({"home": str(home), **sections})
+    project = Project(config)
+    if embedder is not None:
+        project.__dict__["embedder"] = embedder  # cached_property slot: reuse a session-loaded model
+    if store is not None:
+        project.__dict__["store"] = store
+    return project
+
+
+def write_config(path: Path, home: Path, extra: str = "") -> Path:
+    path.write_text(f'home = "{home}"\n{extra}', encoding="utf-8")
+    return path
