@@ -45,6 +45,11 @@ class GeneratorConfig(_Section):
     n_ctx: int = Field(2048, ge=256, description="Context window in tokens (llama_cpp).")
     max_tokens: int = Field(192, ge=1, description="Most tokens generated per answer.")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature; 0 is greedy (reproducible).")
+    repeat_penalty: float = Field(
+        1.1, ge=1.0, le=2.0,
+        description="Penalty on repeated tokens (llama_cpp). Greedy decoding with 1.0 made SmolLM2 loop on "
+        "COVID-QA answers; 1.1 stopped the loops we saw.",
+    )
     seed: int = Field(0, description="Sampling seed (llama_cpp).")
     base_url: str = Field(
         "http://127.0.0.1:8080/v1", description="Base URL of the OpenAI-compatible server (backend 'openai')."
@@ -215,6 +220,9 @@ def load_config(path: str | Path | None = None, *, home: str | None = None) -> A
             raise ConfigError(f"{candidate}: not valid TOML ({exc}) — fix the syntax at the line shown.") from exc
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{candidate}: not UTF-8 text — save it as UTF-8.") from exc
+        except OSError as exc:  # a folder, or no permission to read
+            raise ConfigError(f"{candidate}: cannot read the config file ({exc.strerror}) — "
+                              f"point --config at a readable adaptlab.toml.") from exc
     elif explicit:
         raise ConfigError(f"{candidate}: no such config file — create it or drop --config to use the defaults.")
     try:

@@ -50,7 +50,8 @@ def register(app: typer.Typer) -> None:
             console.print(
                 f"[bold]{len(report.added)} added[/], {len(report.updated)} updated, {len(report.removed)} removed, "
                 f"{len(report.unchanged)} unchanged — {report.chunks_written} chunks written, "
-                f"{report.chunks_deleted} deleted, {report.total_chunks} in the index ({report.seconds:.1f} s)"
+                f"{report.chunks_deleted} deleted, {report.total_chunks} in the index ({report.seconds:.1f} s)",
+                soft_wrap=True,
             )
             if report.problems:
                 console.print(f"[yellow]{len(report.problems)} file(s) skipped:[/]")

@@ -47,8 +47,9 @@ def register(app: typer.Typer) -> None:
         from adaptlab.cli.main import console
         from adaptlab.rag.pipeline import build_retriever
 
+        flt = parse_filters(filters)  # before loading models: a bad --filter fails fast
         project = load_and_check(ctx)
-        result = build_retriever(project).retrieve(question, top_k=top_k, flt=parse_filters(filters))
+        result = build_retriever(project).retrieve(question, top_k=top_k, flt=flt)
         if as_json:
             print(json.dumps({
                 "query": question, "latency_ms": round(result.latency_ms, 2),
@@ -82,8 +83,9 @@ def register(app: typer.Typer) -> None:
         from adaptlab.cli.main import console
         from adaptlab.rag.pipeline import build_answerer
 
+        flt = parse_filters(filters)  # before loading models: a bad --filter fails fast
         project = load_and_check(ctx)
-        answer = build_answerer(project).answer(question, top_k=top_k, flt=parse_filters(filters))
+        answer = build_answerer(project).answer(question, top_k=top_k, flt=flt)
         if as_json:
             data = answer.to_dict()
             data["sources"] = [{"number": n, "path": s.chunk.path, "title": s.chunk.title, "page": s.chunk.page,

@@ -46,10 +46,24 @@ class OpenAIEmbedder:
                 f"Embedding server at {self._config.base_url} answered {exc.status_code}: {exc.message} — check "
                 f"embedder.model and the API key in ${self._config.api_key_env}."
             ) from exc
+        except (ValueError, AttributeError, TypeError) as exc:  # not JSON, or no embedding list in it
+            raise self._bad_reply(exc) from exc
+        try:
+            ordered = sorted(response.data, key=lambda item: item.index)
+            matrix = np.asarray([item.embedding for item in ordered], dtype=np.float32)
+        except (AttributeError, TypeError, ValueError) as exc:  # JSON, but not an embeddings list
+            raise self._bad_reply(exc) from exc
+        if matrix.ndim != 2 or len(matrix) != len(texts):
+            raise self._bad_reply(ValueError(f"{len(matrix)} vectors for {len(texts)} texts"))
         if response.usage is not None:
             self.usage_tokens += int(response.usage.prompt_tokens or 0)
-        ordered = sorted(response.data, key=lambda item: item.index)
-        return np.asarray([item.embedding for item in ordered], dtype=np.float32)
+        return matrix
+
+    def _bad_reply(self, exc: Exception) -> BackendError:
+        return BackendError(
+            f"Embedding server at {self._config.base_url} did not answer with OpenAI embeddings ({exc}) — "
+            f"check embedder.base_url (an OpenAI-compatible API usually ends in /v1)."
+        )
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:

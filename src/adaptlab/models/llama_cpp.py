@@ -57,6 +57,7 @@ class LlamaCppGenerator:
                 temperature=self._config.temperature if temperature is None else temperature,
                 stop=list(stop) if stop else None,
                 seed=self._config.seed,
+                repeat_penalty=self._config.repeat_penalty,
             )
         except ValueError as exc:  # llama.cpp raises ValueError when the prompt exceeds n_ctx
             raise BackendError(f"{exc} — shorten the prompt or raise generator.n_ctx.") from exc

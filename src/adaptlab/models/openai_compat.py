@@ -56,17 +56,29 @@ class OpenAIGenerator:
                 f"Model server at {self._config.base_url} answered {exc.status_code}: {exc.message} — check "
                 f"generator.model and the API key in ${self._config.api_key_env}."
             ) from exc
+        except ValueError as exc:  # a body that is not JSON (an HTML page, a proxy's error)
+            raise self._bad_reply(exc) from exc
         latency_ms = (time.perf_counter() - started) * 1000
-        choice = response.choices[0]
+        try:
+            choice = response.choices[0]
+            content = choice.message.content or ""
+        except (AttributeError, IndexError, TypeError) as exc:  # JSON, but not a chat completion
+            raise self._bad_reply(exc) from exc
         usage = response.usage
         prompt_tokens = int(usage.prompt_tokens) if usage else self._estimate(messages)
-        completion_tokens = int(usage.completion_tokens) if usage else self.count_tokens(choice.message.content or "")
+        completion_tokens = int(usage.completion_tokens) if usage else self.count_tokens(content)
         return Generation(
-            text=(choice.message.content or "").strip(),
+            text=content.strip(),
             usage=Usage(prompt_tokens, completion_tokens),
             latency_ms=latency_ms,
             model=response.model or self.name,
             finish_reason=choice.finish_reason,
+        )
+
+    def _bad_reply(self, exc: Exception) -> BackendError:
+        return BackendError(
+            f"Model server at {self._config.base_url} did not answer with an OpenAI chat completion ({exc}) — "
+            f"check generator.base_url (an OpenAI-compatible API usually ends in /v1)."
         )
 
     def _estimate(self, messages: Sequence[ChatMessage]) -> int:

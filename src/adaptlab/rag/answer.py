@@ -69,12 +69,13 @@ def find_citations(answer_text: str, sources: Sequence[ScoredChunk]) -> list[Cit
     cited_by = "marker"
     if not numbers:
         words = _content_words(_MARKER.sub(" ", answer_text))
-        if words:
-            shares = [
-                (sum(w in set(_content_words(s.chunk.text)) for w in words) / len(words), n)
-                for n, s in enumerate(sources, start=1)
-            ]
-            share, number = max(shares)
+        if words and sources:
+            shares = []
+            for n, s in enumerate(sources, start=1):
+                source_words = set(_content_words(s.chunk.text))
+                shares.append((sum(w in source_words for w in words) / len(words), -n))
+            share, number = max(shares)  # on a tie, the better-ranked (lower-numbered) source
+            number = -number
             if share >= _OVERLAP_MIN:
                 numbers, cited_by = [number], "overlap"
     citations = []
@@ -112,8 +113,7 @@ class RagAnswerer:
                             latency_ms=(time.perf_counter() - started) * 1000, retrieved=retrieval.chunks)
             self._record(question, answer)
             return answer
-        messages = self._fit_context(question, list(retrieval.chunks[: self._config.context_chunks]))
-        sources = self._last_sources
+        messages, sources = self._fit_context(question, list(retrieval.chunks[: self._config.context_chunks]))
         generation = self._generator.chat(messages, max_tokens=self._max_tokens)
         if self._log:
             self._log.record("llm", model=generation.model, prompt_tokens=generation.usage.prompt_tokens,
@@ -134,7 +134,7 @@ class RagAnswerer:
                    flt: SearchFilter | None = None) -> list[ChatMessage]:
         """The exact messages `answer` would send (benchmarks time the bare model on them)."""
         retrieval = self._retriever.retrieve(question, top_k=top_k, flt=flt)
-        return self._fit_context(question, list(retrieval.chunks[: self._config.context_chunks]))
+        return self._fit_context(question, list(retrieval.chunks[: self._config.context_chunks]))[0]
 
     def _should_refuse(self, retrieval: RetrievalResult) -> bool:
         if not retrieval.chunks:
@@ -142,15 +142,18 @@ class RagAnswerer:
         best = retrieval.best_dense_score
         return best is not None and best < self._config.min_relevance
 
-    def _fit_context(self, question: str, sources: list[ScoredChunk]) -> list[ChatMessage]:
-        """Drop the lowest-ranked sources until prompt + answer fit the model's context window."""
+    def _fit_context(
+        self, question: str, sources: list[ScoredChunk]
+    ) -> tuple[list[ChatMessage], list[ScoredChunk]]:
+        """Drop the lowest-ranked sources until prompt + answer fit the model's context window.
+
+        Returns the sources kept with the messages (not on `self`: one answerer serves concurrent requests)."""
         budget = self._n_ctx - self._max_tokens - 16  # chat-template overhead
         while True:
             messages = build_messages(question, sources, self._config.system_prompt)
             used = sum(self._generator.count_tokens(m["content"]) + 4 for m in messages)
             if used <= budget or len(sources) <= 1:
-                self._last_sources = sources
-                return messages
+                return messages, sources
             sources = sources[:-1]
 
     def _record(self, question: str, answer: Answer) -> None:

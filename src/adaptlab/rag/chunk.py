@@ -114,7 +114,13 @@ class Chunker:
             window_end = offsets[last_allowed][0]  # start of the first token that would not fit
             best = _best_break(breaks, break_positions, window_start, window_end)
             if best is None:
-                cut_token = last_allowed
+                # No boundary: cut before the last token that starts a word. Cutting inside a word makes the
+                # pieces re-tokenize into more tokens than counted (e.g. 255 > 254 for MiniLM), so the
+                # embedder would truncate them.
+                cut_token = next(
+                    (t for t in range(last_allowed, first + min_fill, -1) if _starts_word(text, offsets, t)),
+                    last_allowed,
+                )
                 cut_char = offsets[cut_token][0]
                 priority = 0
             else:
@@ -123,8 +129,21 @@ class Chunker:
             spans.append((offsets[first][0], _rstrip_to(text, offsets[first][0], cut_char)))
             # No overlap across a heading: the next chunk starts a new subject.
             step_back = 0 if priority == _HEADING else overlap
-            first = max(cut_token - step_back, first + 1)
+            next_first = cut_token - step_back
+            while next_first < cut_token and not _starts_word(text, offsets, next_first):
+                next_first += 1  # the overlap starts at a word, never inside one
+            first = max(next_first, first + 1)
         return [(start, end) for start, end in spans if end > start]
+
+
+def _starts_word(text: str, offsets: Sequence[tuple[int, int]], index: int) -> bool:
+    """Token `index` begins a word (not a sub-word piece glued to the previous token)."""
+    if index <= 0:
+        return True
+    start = offsets[index][0]
+    if start > offsets[index - 1][1]:
+        return True
+    return not (text[start - 1].isalnum() and text[start].isalnum())
 
 
 def _rstrip_to(text: str, start: int, end: int) -> int:
