@@ -26,7 +26,8 @@ class OpenAIEmbedder:
             timeout=config.timeout_s,
             max_retries=2,
         )
-        self.name = f"openai:{config.model or 'default'}@{config.base_url}"
+        # The name is what a collection remembers: the model, not the URL, so moving the server is fine.
+        self.name = f"openai:{config.model or 'default'}"
         self.max_tokens = max_tokens
         self.usage_tokens = 0  # prompt tokens the server reported, summed over calls
         self.dimension = config.dimensions or int(self._request(["dimension probe"]).shape[1])
