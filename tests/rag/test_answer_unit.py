@@ -204,10 +204,16 @@ def test_context_is_trimmed_to_fit_the_window() -> None:
     assert answer.retrieved == tuple(long_sources[:2])
     assert answerer.prompt_for(question) == sent
 
-    # However small the window, the best source is kept.
+    # However small the window, the best source is kept — clipped to the share that fits.
     tiny = FakeGenerator(reply="x")
-    make_answerer(StubRetriever(long_sources, 0.9), tiny, n_ctx=300, max_tokens=100, context_chunks=4).answer(question)
-    assert tiny.calls[0] == build_messages(question, long_sources[:1], system)
+    answer = make_answerer(StubRetriever(long_sources, 0.9), tiny, n_ctx=300, max_tokens=100,
+                           context_chunks=4).answer(question)
+    [kept] = answer.retrieved
+    assert kept.chunk.chunk_id == long_sources[0].chunk.chunk_id
+    assert long_sources[0].chunk.text.startswith(kept.chunk.text) and len(kept.chunk.text) < len(
+        long_sources[0].chunk.text)
+    assert kept.chunk.char_end - kept.chunk.char_start == len(kept.chunk.text)
+    assert _tokens(tiny.calls[0]) + 100 + 16 <= 300
 
 
 def test_citation_numbers_refer_to_the_sources_actually_sent() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 from typing import Sequence
 
 from adaptlab.config import AnswerConfig
@@ -19,7 +20,7 @@ from adaptlab.logs import CallLog
 from adaptlab.models.base import ChatMessage, Generator
 from adaptlab.rag.retrieve import RetrievalResult, Retriever
 from adaptlab.rag.store import SearchFilter
-from adaptlab.types import Answer, Citation, ScoredChunk, Usage
+from adaptlab.types import Answer, Citation, ScoredChunk
 
 _MARKER = re.compile(r"\[(\d{1,2})\]")
 _WORD = re.compile(r"[a-z0-9]+")
@@ -152,9 +153,18 @@ class RagAnswerer:
         while True:
             messages = build_messages(question, sources, self._config.system_prompt)
             used = sum(self._generator.count_tokens(m["content"]) + 4 for m in messages)
-            if used <= budget or len(sources) <= 1:
+            if used <= budget or not sources:
                 return messages, sources
-            sources = sources[:-1]
+            if len(sources) > 1:
+                sources = sources[:-1]
+                continue
+            # One source still too long (large chunks from another embedder): keep the share that fits.
+            only = sources[0]
+            keep = max(1, int(len(only.chunk.text) * budget / used * 0.9))
+            if keep >= len(only.chunk.text):
+                return messages, sources
+            clipped = replace(only.chunk, text=only.chunk.text[:keep], char_end=only.chunk.char_start + keep)
+            sources = [replace(only, chunk=clipped)]
 
     def _record(self, question: str, answer: Answer) -> None:
         if self._log:
@@ -162,6 +172,3 @@ class RagAnswerer:
                              completion_tokens=answer.usage.completion_tokens, latency_ms=answer.latency_ms,
                              query=question, refused=answer.refused, citations=len(answer.citations))
 
-
-def empty_usage() -> Usage:
-    return Usage()
