@@ -19,7 +19,6 @@ from typing import Any, Iterable, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT_DIR = ROOT / "benchmarks" / "out"
-COVID_QA = ROOT / "tests" / "fixtures" / "covid_qa" / "covid_qa_public.json"
 
 
 def set_threads(threads: int) -> None:

@@ -1,6 +1,6 @@
 """Ingestion throughput: adaptlab.rag.index.ingest vs the bare embedder encoding the same chunks.
 
-Data: the first --articles COVID-QA articles (tests/fixtures/covid_qa), written out as .txt files by
+Data: the first --articles COVID-QA articles (bundled in src/adaptlab/datasets/covid_qa), written out as .txt files by
 adaptlab.datasets.squad.write_articles.
 
   anchor   = SentenceTransformerEmbedder.embed on exactly the chunks ingest produces (load_documents + Chunker,
@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import COVID_QA, Timer, finish, peak_rss_mb, print_table, set_threads, verdict  # noqa: E402
+from _common import Timer, finish, peak_rss_mb, print_table, set_threads, verdict  # noqa: E402
 
 NAME = "bench_ingest"
 GOAL_RATIO = 0.9
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     config.runtime.threads = threads
     config.embedder.batch_size = batch_size
 
-    from adaptlab.datasets.squad import write_articles
+    from adaptlab.datasets.squad import BUNDLED_COVID_QA, write_articles
     from adaptlab.embed.minilm import SentenceTransformerEmbedder
     from adaptlab.rag.chunk import Chunker
     from adaptlab.rag.index import ingest, load_documents
@@ -64,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="adaptlab-bench-ingest-") as tmp:
         tmp_path = Path(tmp)
-        write_articles(COVID_QA, tmp_path / "data")
-        files = sorted((tmp_path / "data" / "articles").glob("*.txt"))[: args.articles]
+        write_articles(BUNDLED_COVID_QA, tmp_path / "data", limit=args.articles)
+        files = sorted((tmp_path / "data" / "articles").glob("*.txt"))
         if len(files) < args.articles:
             print(f"only {len(files)} articles available", file=sys.stderr)
         paths = [str(f) for f in files]

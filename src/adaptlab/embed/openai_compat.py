@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Sequence
 
 import numpy as np
@@ -10,6 +9,7 @@ import numpy as np
 from adaptlab.config import EmbedderConfig
 from adaptlab.embed.base import normalise_rows
 from adaptlab.errors import BackendError
+from adaptlab.openai_http import bad_reply, make_client, translated_errors
 
 
 class OpenAIEmbedder:
@@ -17,15 +17,8 @@ class OpenAIEmbedder:
     `max_tokens` is a conservative 512 unless the server's model is known to read more."""
 
     def __init__(self, config: EmbedderConfig, *, max_tokens: int = 512) -> None:
-        import openai
-
         self._config = config
-        self._client = openai.OpenAI(
-            base_url=config.base_url,
-            api_key=os.environ.get(config.api_key_env) or "not-needed",
-            timeout=config.timeout_s,
-            max_retries=2,
-        )
+        self._client = make_client(config.base_url, config.api_key_env, config.timeout_s)
         # The name is what a collection remembers: the model, not the URL, so moving the server is fine.
         self.name = f"openai:{config.model or 'default'}"
         self.max_tokens = max_tokens
@@ -33,22 +26,9 @@ class OpenAIEmbedder:
         self.dimension = config.dimensions or int(self._request(["dimension probe"]).shape[1])
 
     def _request(self, texts: Sequence[str]) -> np.ndarray:
-        import openai
-
-        try:
+        with translated_errors("Embedding server", self._config.base_url, "embedder", self._config.api_key_env,
+                               "OpenAI embeddings"):
             response = self._client.embeddings.create(model=self._config.model or "default", input=list(texts))
-        except openai.APIConnectionError as exc:
-            raise BackendError(
-                f"Cannot reach the embedding server at {self._config.base_url} ({exc}) — start it or fix "
-                f"embedder.base_url in adaptlab.toml."
-            ) from exc
-        except openai.APIStatusError as exc:
-            raise BackendError(
-                f"Embedding server at {self._config.base_url} answered {exc.status_code}: {exc.message} — check "
-                f"embedder.model and the API key in ${self._config.api_key_env}."
-            ) from exc
-        except (ValueError, AttributeError, TypeError) as exc:  # not JSON, or no embedding list in it
-            raise self._bad_reply(exc) from exc
         try:
             ordered = sorted(response.data, key=lambda item: item.index)
             matrix = np.asarray([item.embedding for item in ordered], dtype=np.float32)
@@ -61,10 +41,7 @@ class OpenAIEmbedder:
         return matrix
 
     def _bad_reply(self, exc: Exception) -> BackendError:
-        return BackendError(
-            f"Embedding server at {self._config.base_url} did not answer with OpenAI embeddings ({exc}) — "
-            f"check embedder.base_url (an OpenAI-compatible API usually ends in /v1)."
-        )
+        return bad_reply("Embedding server", self._config.base_url, "embedder", "OpenAI embeddings", exc)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:

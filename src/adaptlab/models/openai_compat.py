@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Sequence
 
 from adaptlab.config import GeneratorConfig
 from adaptlab.errors import BackendError
 from adaptlab.models.base import ChatMessage
+from adaptlab.openai_http import bad_reply, make_client, translated_errors
 from adaptlab.types import Generation, Usage
 
 
 class OpenAIGenerator:
     def __init__(self, config: GeneratorConfig) -> None:
-        import openai
-
         self._config = config
-        self._client = openai.OpenAI(
-            base_url=config.base_url,
-            api_key=os.environ.get(config.api_key_env) or "not-needed",
-            timeout=config.timeout_s,
-            max_retries=2,
-        )
+        self._client = make_client(config.base_url, config.api_key_env, config.timeout_s)
         self.name = f"openai:{config.model or 'default'}@{config.base_url}"
         self.n_ctx = config.n_ctx
 
@@ -34,10 +27,9 @@ class OpenAIGenerator:
         temperature: float | None = None,
         stop: Sequence[str] | None = None,
     ) -> Generation:
-        import openai
-
         started = time.perf_counter()
-        try:
+        with translated_errors("Model server", self._config.base_url, "generator", self._config.api_key_env,
+                               "an OpenAI chat completion"):
             response = self._client.chat.completions.create(
                 model=self._config.model or "default",
                 messages=list(messages),  # type: ignore[arg-type]
@@ -46,18 +38,6 @@ class OpenAIGenerator:
                 stop=list(stop) if stop else None,
                 seed=self._config.seed,
             )
-        except openai.APIConnectionError as exc:
-            raise BackendError(
-                f"Cannot reach the model server at {self._config.base_url} ({exc}) — start it or fix "
-                f"generator.base_url in adaptlab.toml."
-            ) from exc
-        except openai.APIStatusError as exc:
-            raise BackendError(
-                f"Model server at {self._config.base_url} answered {exc.status_code}: {exc.message} — check "
-                f"generator.model and the API key in ${self._config.api_key_env}."
-            ) from exc
-        except ValueError as exc:  # a body that is not JSON (an HTML page, a proxy's error)
-            raise self._bad_reply(exc) from exc
         latency_ms = (time.perf_counter() - started) * 1000
         try:
             choice = response.choices[0]
@@ -76,10 +56,7 @@ class OpenAIGenerator:
         )
 
     def _bad_reply(self, exc: Exception) -> BackendError:
-        return BackendError(
-            f"Model server at {self._config.base_url} did not answer with an OpenAI chat completion ({exc}) — "
-            f"check generator.base_url (an OpenAI-compatible API usually ends in /v1)."
-        )
+        return bad_reply("Model server", self._config.base_url, "generator", "an OpenAI chat completion", exc)
 
     def _estimate(self, messages: Sequence[ChatMessage]) -> int:
         return sum(self.count_tokens(m["content"]) + 4 for m in messages)
