@@ -6,8 +6,9 @@ points with a small perturbation. Every row is a whole adaptlab Chunk (short tex
 LanceStore.add_chunks in batches, then LanceStore.finalize() builds the indexes as ingest would (under
 store.index = 'auto' the vector index is built at ≥ exact_below rows).
 
-Measured, top-k (default 10) over --queries queries (after a warm-up):
+Measured, top-k (default 10) over --queries queries × 2 passes, interleaved per query (after a warm-up):
   * LanceStore.dense_search p50/p95 latency and recall@k against exact search;
+  * the same LanceDB query projecting only chunk_id: the search without materialising whole chunks;
   * anchor: brute-force numpy (matrix-vector product + argpartition) p50/p95 on the same vectors and queries;
     ratio = store p95 / numpy p95;
   * filtered search (tag carried by --filter-fraction of rows) latency and recall against exact filtered search;
@@ -121,11 +122,24 @@ def exact_topk(matrix, query, k):
 
 
 def ids_only_query(store, vector, k, where=None):
-    """The same LanceDB query dense_search runs (settings, filter), projecting only chunk_id: what the index
-    costs without materialising whole chunks."""
+    """The query dense_search runs (same settings, filter and call path), projecting only chunk_id: what the
+    search costs without materialising whole chunks (13 payload columns + the vector)."""
+    from lancedb.background_loop import LOOP
+    from lancedb.table import AsyncTable
+
     config = store._config
+    ef = max(config.ef, k * max(1, config.refine_factor))  # as dense_search: HNSW needs ef ≥ its candidates
+    async_table = getattr(store.table, "_table", None)
+    if isinstance(async_table, AsyncTable):  # dense_search's one-round-trip path
+        query = (async_table.query().nearest_to(vector).column("vector").distance_type("cosine")
+                 .nprobes(config.nprobes).ef(ef).limit(k))
+        if config.refine_factor:
+            query = query.refine_factor(config.refine_factor)
+        if where:
+            query = query.where(where)
+        return LOOP.run(query.select(["chunk_id"]).to_arrow())
     query = (store.table.search(vector, vector_column_name="vector").distance_type("cosine")
-             .nprobes(config.nprobes).ef(config.ef).limit(k))
+             .nprobes(config.nprobes).ef(ef).limit(k))
     if config.refine_factor:
         query = query.refine_factor(config.refine_factor)
     if where:

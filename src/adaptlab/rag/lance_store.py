@@ -210,14 +210,23 @@ class LanceStore:
         return rows >= 256  # an IVF index needs enough rows to train its partitions
 
     def _vector_index_config(self, rows: int):
+        """Partition layout by target size, never by count: the optimize() that ends every finalize() re-balances
+        IVF partitions toward the index's target size and joins "undersized" ones. Built with num_partitions =
+        sqrt(rows)/2 (223 at 200k rows), an IVF_SQ index came out of optimize() with 7 partitions (a near
+        brute-force scan, ~1.5x slower per query) and an IVF_HNSW_SQ index with 1, after a 100 s rebuild
+        (benchmarks/bench_retrieval.py; numbers in benchmarks/README.md)."""
         from lancedb.index import HnswSq, IvfFlat, IvfSq
 
-        partitions = max(1, int(np.sqrt(rows) / 2))
+        # ~sqrt(rows)/2 partitions of ~2·sqrt(rows) rows each, stored in the index so optimize() keeps them.
+        target = max(256, int(2 * np.sqrt(rows)))
         if self._config.index == "ivf_sq":
-            return IvfSq(distance_type="cosine", num_partitions=partitions)
+            return IvfSq(distance_type="cosine", target_partition_size=target)
         if self._config.index == "ivf_flat":
-            return IvfFlat(distance_type="cosine", num_partitions=partitions)
-        return HnswSq(distance_type="cosine", num_partitions=partitions)
+            return IvfFlat(distance_type="cosine", target_partition_size=target)
+        # IVF_HNSW_SQ: LanceDB's own partition size (one HNSW graph up to ~1M rows). At 200k rows one graph
+        # answered faster than 223 small ones probed 20 at a time (p95 13.8 vs 17.6 ms, recall@10 1.0 vs 0.99),
+        # and ef_construction 150 (default 300) builds it in ~60-75 s instead of ~130 s at the same recall.
+        return HnswSq(distance_type="cosine", ef_construction=150)
 
     # -- reads ---------------------------------------------------------------------------------------
     def list_versions(self) -> list[DocVersion]:
@@ -233,22 +242,50 @@ class LanceStore:
         ]
 
     def dense_search(self, vector: np.ndarray, k: int, flt: SearchFilter | None = None) -> list[StoreHit]:
+        from lancedb.background_loop import LOOP
+        from lancedb.table import AsyncTable
+
         where, needs_post = _where(flt)
         limit = k * 10 if needs_post else k
-        query = (
-            self.table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
-            .distance_type("cosine")
-            .nprobes(self._config.nprobes)
-            .ef(self._config.ef)
-            .limit(limit)
-        )
-        if self._config.refine_factor:
-            query = query.refine_factor(self._config.refine_factor)
-        if where:
-            query = query.where(where, prefilter=True)
+        config = self._config
+        # HNSW refuses ef below the candidates it must return (limit × refine_factor): the Retriever asks for 50,
+        # so ef 64 with refine_factor 4 failed ("ef must be greater than or equal to k") on any HNSW-indexed table.
+        ef = max(config.ef, limit * max(1, config.refine_factor))
+        table = self.table
+        async_table = getattr(table, "_table", None)  # the AsyncTable the sync table delegates to
+        if isinstance(async_table, AsyncTable):
+            # One round trip to LanceDB's event-loop thread. The sync builder below makes six (schema look-ups
+            # before and after the query): ~1.5 ms of a ~10 ms query on 2 cores (benchmarks/bench_retrieval.py).
+            query = (
+                async_table.query()
+                .nearest_to(np.asarray(vector, dtype=np.float32))
+                .column("vector")
+                .distance_type("cosine")
+                .nprobes(config.nprobes)
+                .ef(ef)
+                .limit(limit)
+            )
+            if config.refine_factor:
+                query = query.refine_factor(config.refine_factor)
+            if where:
+                query = query.where(where)  # the async API pre-filters unless told postfilter()
+            rows = LOOP.run(query.to_arrow()).to_pylist()
+        else:  # a LanceDB whose sync table no longer wraps an AsyncTable: same query, sync API
+            query = (
+                table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
+                .distance_type("cosine")
+                .nprobes(config.nprobes)
+                .ef(ef)
+                .limit(limit)
+            )
+            if config.refine_factor:
+                query = query.refine_factor(config.refine_factor)
+            if where:
+                query = query.where(where, prefilter=True)
+            rows = query.to_list()
         hits = [
             StoreHit(_row_to_chunk(row), 1.0 - float(row["_distance"]), np.asarray(row["vector"], dtype=np.float32))
-            for row in query.to_list()
+            for row in rows
         ]
         return _post_filter(hits, flt, k) if needs_post else hits
 
