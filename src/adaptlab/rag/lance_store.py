@@ -253,33 +253,22 @@ class LanceStore:
         ef = max(config.ef, limit * max(1, config.refine_factor))
         table = self.table
         async_table = getattr(table, "_table", None)  # the AsyncTable the sync table delegates to
+        query_vector = np.asarray(vector, dtype=np.float32)
+
+        def tuned(query):
+            # The same builder methods exist on the async and the sync query: configure both one way.
+            query = query.distance_type("cosine").nprobes(config.nprobes).ef(ef).limit(limit)
+            return query.refine_factor(config.refine_factor) if config.refine_factor else query
+
         if isinstance(async_table, AsyncTable):
             # One round trip to LanceDB's event-loop thread. The sync builder below makes six (schema look-ups
             # before and after the query): ~1.5 ms of a ~10 ms query on 2 cores (benchmarks/bench_retrieval.py).
-            query = (
-                async_table.query()
-                .nearest_to(np.asarray(vector, dtype=np.float32))
-                .column("vector")
-                .distance_type("cosine")
-                .nprobes(config.nprobes)
-                .ef(ef)
-                .limit(limit)
-            )
-            if config.refine_factor:
-                query = query.refine_factor(config.refine_factor)
+            query = tuned(async_table.query().nearest_to(query_vector).column("vector"))
             if where:
                 query = query.where(where)  # the async API pre-filters unless told postfilter()
             rows = LOOP.run(query.to_arrow()).to_pylist()
         else:  # a LanceDB whose sync table no longer wraps an AsyncTable: same query, sync API
-            query = (
-                table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
-                .distance_type("cosine")
-                .nprobes(config.nprobes)
-                .ef(ef)
-                .limit(limit)
-            )
-            if config.refine_factor:
-                query = query.refine_factor(config.refine_factor)
+            query = tuned(table.search(query_vector, vector_column_name="vector"))
             if where:
                 query = query.where(where, prefilter=True)
             rows = query.to_list()
