@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 
 from adaptlab.config import AnswerConfig
 from adaptlab.logs import CallLog

@@ -238,7 +238,7 @@ def test_no_overlap_when_zero(embedder) -> None:
 
 def test_pages_are_kept_and_chunks_never_cross_sections(embedder) -> None:
     pages = [paragraph(25, 61), "## Page two heading\n\n" + paragraph(25, 62), paragraph(4, 63)]
-    text, sections, offset = "", [], 0
+    text, sections = "", []
     for number, page_text in enumerate(pages, start=1):
         if text:
             text += "\n\n"

@@ -109,6 +109,6 @@ class Retriever:
         known = {hit.chunk.chunk_id: hit.vector for hit in dense if hit.vector is not None}
         missing = [c for c in pool if c.chunk.chunk_id not in known]
         if missing:  # keyword-only hits come without vectors: embed their text once
-            for chunk, vector in zip(missing, self._embedder.embed([c.chunk.index_text for c in missing])):
+            for chunk, vector in zip(missing, self._embedder.embed([c.chunk.index_text for c in missing]), strict=True):
                 known[chunk.chunk.chunk_id] = vector
         return np.stack([known[c.chunk.chunk_id] for c in pool]).astype(np.float32)
