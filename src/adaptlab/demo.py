@@ -11,12 +11,13 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from adaptlab.datasets.squad import BUNDLED_COVID_QA, write_articles
 from adaptlab.project import Project
 from adaptlab.rag.index import ProgressCallback, ingest
 from adaptlab.rag.pipeline import build_answerer, build_retriever
+from adaptlab.rag.retrieve import Retriever
 from adaptlab.types import Answer, IngestReport
 
 DEMO_QUESTIONS = (
@@ -55,6 +56,21 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
 
 
+def article_recall_at_k(retriever: Retriever, questions: Sequence[dict], *, k: int = 5,
+                        progress: ProgressCallback | None = None) -> tuple[float, list[float]]:
+    """Share of questions whose gold article (file name of gold_sources[0]) is among the top-k chunks' files,
+    and each retrieval's latency in ms."""
+    hits, latencies = 0, []
+    for index, question in enumerate(questions, start=1):
+        result = retriever.retrieve(question["question"], top_k=k)
+        latencies.append(result.latency_ms)
+        gold = Path(question["gold_sources"][0]).name
+        hits += any(Path(c.chunk.path).name == gold for c in result.chunks)
+        if progress:
+            progress("retrieval", index, len(questions))
+    return (hits / len(questions) if questions else 0.0), latencies
+
+
 def run_demo(project: Project, *, quick: bool = False, progress: ProgressCallback | None = None,
              on_stage: Callable[[str], None] = lambda stage: None) -> DemoResult:
     started = time.perf_counter()
@@ -67,21 +83,14 @@ def run_demo(project: Project, *, quick: bool = False, progress: ProgressCallbac
     on_stage(f"Scoring retrieval on {question_count} questions")
     retriever = build_retriever(project)
     questions = [json.loads(line) for line in (data_dir / "questions.jsonl").read_text().splitlines()]
-    hits, latencies = 0, []
-    for index, question in enumerate(questions, start=1):
-        result = retriever.retrieve(question["question"], top_k=5)
-        latencies.append(result.latency_ms)
-        gold = Path(question["gold_sources"][0]).name
-        hits += any(Path(c.chunk.path).name == gold for c in result.chunks)
-        if progress:
-            progress("retrieval", index, len(questions))
+    recall, latencies = article_recall_at_k(retriever, questions, k=5, progress=progress)
 
     on_stage("Answering questions with the local model")
     answerer = build_answerer(project)
     answers = [(q, answerer.answer(q)) for q in DEMO_QUESTIONS]
     return DemoResult(
         articles=articles, questions=len(questions), ingest=report,
-        recall_at_5=hits / len(questions) if questions else 0.0,
+        recall_at_5=recall,
         retrieval_p50_ms=_percentile(latencies, 0.5), retrieval_p95_ms=_percentile(latencies, 0.95),
         answers=answers, seconds=time.perf_counter() - started,
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from adaptlab.demo import article_recall_at_k
 from adaptlab.rag.index import ingest
 from adaptlab.rag.pipeline import build_retriever
 from conftest import ADAPTLAB_BIN, make_project, write_config
@@ -27,12 +28,7 @@ def covid_home(tmp_path_factory, covid_dir, minilm) -> Path:
 
 def test_recall_at_5_over_all_questions(covid_home, covid_questions, minilm):
     retriever = build_retriever(make_project(covid_home, embedder=minilm))
-    hits = 0
-    for question in covid_questions:
-        result = retriever.retrieve(question["question"], top_k=5)
-        gold = Path(question["gold_sources"][0]).name
-        hits += any(Path(c.chunk.path).name == gold for c in result.chunks)
-    recall = hits / len(covid_questions)
+    recall, _ = article_recall_at_k(retriever, covid_questions, k=5)
     print(f"\nCOVID-QA article recall@5 over {len(covid_questions)} questions: {recall:.4f}")
     assert len(covid_questions) == 563
     assert recall >= 0.85, f"gold article in the top 5 for only {recall:.1%} of questions"

@@ -14,25 +14,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the RAG pipeline end to end on bundled sample data (COVID-QA, Apache-2.0) and print what it
         measured."""
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-            TimeRemainingColumn
-
-        from adaptlab.cli.common import load_project
-        from adaptlab.cli.main import console, err_console
+        from adaptlab.cli.common import load_project, stage_progress
+        from adaptlab.cli.main import console
         from adaptlab.demo import demo_result_json, run_demo
 
         project = load_project(ctx)
-        labels = {"load": "Loading files", "embed": "Chunking + embedding", "optimize": "Optimizing index",
-                  "retrieval": "Retrieval on questions"}
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      TextColumn("ETA"), TimeRemainingColumn(), console=err_console) as progress:
-            tasks: dict[str, int] = {}
-
-            def on_progress(stage: str, done: int, total: int) -> None:
-                if stage not in tasks:
-                    tasks[stage] = progress.add_task(labels.get(stage, stage), total=total or 1)
-                progress.update(tasks[stage], completed=done, total=total or 1)
-
+        with stage_progress() as (progress, on_progress):
             with project.ingest_lock():
                 result = run_demo(project, quick=quick, progress=on_progress,
                                   on_stage=lambda stage: progress.console.print(f"[bold]==>[/] {stage}"))

@@ -19,26 +19,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Index documents (.txt .md .html .pdf .json .jsonl). Re-runs embed only new or changed documents and
         remove the chunks of changed and deleted ones."""
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-            TimeRemainingColumn
-
-        from adaptlab.cli.common import load_project
+        from adaptlab.cli.common import load_project, stage_progress
         from adaptlab.cli.main import console, err_console
         from adaptlab.rag.index import ingest as run_ingest
 
         project = load_project(ctx)
-        labels = {"load": "Loading files", "embed": "Chunking + embedding", "optimize": "Optimizing index"}
-        with project.ingest_lock(), Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("ETA"), TimeRemainingColumn(), console=err_console, transient=as_json,
-        ) as progress:
-            tasks: dict[str, int] = {}
-
-            def on_progress(stage: str, done: int, total: int) -> None:
-                if stage not in tasks:
-                    tasks[stage] = progress.add_task(labels.get(stage, stage), total=total or 1)
-                progress.update(tasks[stage], completed=done, total=total or 1)
-
+        with project.ingest_lock(), stage_progress(transient=as_json) as (_, on_progress):
             with err_console.status("Loading the embedder…"):
                 store = project.store
             report = run_ingest(paths, project.config, store=store, embedder=project.embedder, tags=tag,
