@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -171,6 +171,86 @@ class AnswerConfig(_Section):
     )
 
 
+class PromptStrategyConfig(_Section):
+    """The base model with a system prompt and optional few-shot examples — no retrieval, no training."""
+
+    kind: Literal["prompt"] = Field("prompt", description="Strategy kind: 'prompt'.")
+    system_prompt: str = Field(
+        "Answer the question in as few words as possible. If you do not know, say you do not know.",
+        description="System prompt of the prompt strategy.",
+    )
+    few_shot_path: str = Field(
+        "", description="JSONL of worked examples {\"question\", \"answer\"} shown before the question. "
+        "Relative paths are resolved against the config file.",
+    )
+    few_shot_k: int = Field(0, ge=0, description="Examples shown per question (0: none).")
+    few_shot_selection: Literal["static", "similar"] = Field(
+        "static", description="'static': the first k examples for every question; 'similar': the k examples "
+        "whose questions are closest to it (embedding cosine).",
+    )
+    json_schema_path: str = Field(
+        "", description="JSON Schema file: constrain decoding to JSON satisfying it (llama.cpp grammar; "
+        "response_format for OpenAI-compatible servers). Empty: free text.",
+    )
+    max_tokens: int | None = Field(None, ge=1, description="Most tokens per answer (empty: generator.max_tokens).")
+
+
+class RagStrategyConfig(_Section):
+    """The RAG pipeline ([retrieve] + [answer]) over the project's index, with optional overrides."""
+
+    kind: Literal["rag"] = Field("rag", description="Strategy kind: 'rag'.")
+    system_prompt: str = Field("", description="System prompt (empty: answer.system_prompt).")
+    top_k: int | None = Field(None, ge=1, description="Chunks retrieved (empty: retrieve.top_k).")
+    context_chunks: int | None = Field(None, ge=1, description="Chunks put in the prompt (empty: answer.context_chunks).")
+    max_tokens: int | None = Field(None, ge=1, description="Most tokens per answer (empty: generator.max_tokens).")
+
+
+StrategyConfig = Annotated[Union[PromptStrategyConfig, RagStrategyConfig], Field(discriminator="kind")]
+BUILTIN_STRATEGIES = ("prompt", "rag")
+
+
+def _builtin_strategies() -> dict[str, PromptStrategyConfig | RagStrategyConfig]:
+    return {"prompt": PromptStrategyConfig(), "rag": RagStrategyConfig()}
+
+
+class JudgeConfig(_Section):
+    enabled: bool = Field(False, description="Score answers with an LLM judge (any OpenAI-compatible model).")
+    base_url: str = Field("http://127.0.0.1:8080/v1", description="Base URL of the judge's OpenAI-compatible server.")
+    model: str = Field("", description="Judge model name sent to the server.")
+    api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the judge's API key.")
+    timeout_s: float = Field(60.0, gt=0, description="Seconds to wait for one judgement.")
+    rubric: str = Field(
+        "Score the ANSWER to the QUESTION against the REFERENCE answer from 1 to 5: 5 = fully correct and "
+        "complete, 4 = correct but incomplete or with harmless extra text, 3 = partly correct, 2 = mostly wrong, "
+        "1 = wrong, invented or empty. A refusal scores 1 unless the reference says the answer is unknown.",
+        description="Rubric the judge applies. Verdicts are cached by (model, rubric, question, answer, reference).",
+    )
+
+
+class EvalConfig(_Section):
+    k: int = Field(5, ge=1, description="Cut-off of recall@k and nDCG@k.")
+    bootstrap_resamples: int = Field(2000, ge=100, description="Bootstrap resamples for every CI and paired test.")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence level of the intervals.")
+    significance: float = Field(0.05, gt=0, lt=1, description="p-value below which a difference is significant.")
+    seed: int = Field(0, description="Seed of the bootstrap; repeat r of a case generates with seed + r.")
+    groundedness_threshold: float = Field(
+        0.7, ge=-1, le=1,
+        description="An answer sentence counts as supported when its MiniLM cosine similarity to some sentence "
+        "of the cited chunks reaches this (an embedding proxy, not entailment).",
+    )
+    near_duplicate_jaccard: float = Field(
+        0.8, gt=0, le=1,
+        description="Held-out check: an eval question whose word-set Jaccard similarity to a few-shot or training "
+        "question reaches this is a near duplicate.",
+    )
+    mlflow: bool = Field(True, description="Record each run in MLflow (params, metrics with CIs, artifacts).")
+    tracking_uri: str = Field(
+        "", description="MLflow tracking URI. Empty: sqlite:///<home>/mlflow.db with artifacts in <home>/mlartifacts.",
+    )
+    experiment: str = Field("adaptlab-eval", description="MLflow experiment name.")
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+
+
 class AdaptlabConfig(_Section):
     """All of adaptlab's settings. Sections map to [runtime], [generator], [embedder], ... in adaptlab.toml."""
 
@@ -186,9 +266,28 @@ class AdaptlabConfig(_Section):
     store: StoreConfig = Field(default_factory=StoreConfig)
     retrieve: RetrieveConfig = Field(default_factory=RetrieveConfig)
     answer: AnswerConfig = Field(default_factory=AnswerConfig)
+    strategies: dict[str, StrategyConfig] = Field(
+        default_factory=_builtin_strategies,
+        description="Named strategies ([strategies.NAME] with kind = 'prompt' | 'rag'); 'prompt' and 'rag' "
+        "always exist and may be overridden.",
+    )
+    eval: EvalConfig = Field(default_factory=EvalConfig)
 
     # Where this config came from (not a setting); relative paths in it are resolved against it.
     source_path: str = Field("", exclude=True, description="File the config was loaded from (set by the loader).")
+
+    @model_validator(mode="after")
+    def _keep_builtin_strategies(self) -> "AdaptlabConfig":
+        for name, builtin in _builtin_strategies().items():
+            self.strategies.setdefault(name, builtin)
+        return self
+
+    def resolve_path(self, raw: str) -> Path:
+        """A path from the config: relative ones are relative to the config file (else the working directory)."""
+        path = Path(raw).expanduser()
+        if not path.is_absolute() and self.source_path:
+            path = Path(self.source_path).parent / path
+        return path
 
     def home_dir(self) -> Path:
         """The project folder: config `home`, else $ADAPTLAB_HOME, else ./.adaptlab."""
@@ -249,6 +348,11 @@ def describe_settings(model: type[BaseModel] = AdaptlabConfig, prefix: str = "")
         annotation = field.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             rows.extend(describe_settings(annotation, prefix=f"{prefix}{name}."))
+            continue
+        if name == "strategies":  # a table of named sections: document each kind's fields once
+            for kind_model in (PromptStrategyConfig, RagStrategyConfig):
+                kind = kind_model.model_fields["kind"].default
+                rows.extend(describe_settings(kind_model, prefix=f"{prefix}strategies.NAME ({kind})."))
             continue
         default = field.get_default(call_default_factory=True)
         rows.append((f"{prefix}{name}", repr(default), field.description or ""))

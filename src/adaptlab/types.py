@@ -120,7 +120,10 @@ class Answer:
     refused: bool = False  # True when the strategy declined to answer (nothing relevant found)
     cache_status: Literal["none", "hit", "miss"] = "none"
     model: str = ""
-    retrieved: tuple[ScoredChunk, ...] = ()
+    retrieved: tuple[ScoredChunk, ...] = ()  # the chunks given to the model as numbered sources
+    # Everything retrieval ranked (top_k, best first), of which `retrieved` is the prefix the prompt had room
+    # for; the harness scores recall@k / MRR / nDCG on it. Empty for strategies that do not retrieve.
+    search_results: tuple[ScoredChunk, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -22,8 +22,13 @@ class Generator(Protocol):
         max_tokens: int | None = None,
         temperature: float | None = None,
         stop: Sequence[str] | None = None,
+        json_schema: dict | None = None,
+        seed: int | None = None,
     ) -> Generation:
-        """One chat completion. Usage must be the backend's real token counts."""
+        """One chat completion. Usage must be the backend's real token counts.
+
+        json_schema: constrain the output to JSON satisfying this schema (llama.cpp compiles it to a grammar;
+        OpenAI-compatible servers get `response_format`). seed: overrides the configured sampling seed."""
 
     def count_tokens(self, text: str) -> int:
         """Tokens `text` takes in this model's vocabulary (for context budgeting)."""

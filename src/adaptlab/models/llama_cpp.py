@@ -48,16 +48,20 @@ class LlamaCppGenerator:
         max_tokens: int | None = None,
         temperature: float | None = None,
         stop: Sequence[str] | None = None,
+        json_schema: dict | None = None,
+        seed: int | None = None,
     ) -> Generation:
         started = time.perf_counter()
+        response_format = {"type": "json_object", "schema": json_schema} if json_schema is not None else None
         try:
             result = self._llm.create_chat_completion(
                 messages=list(messages),
                 max_tokens=max_tokens or self._config.max_tokens,
                 temperature=self._config.temperature if temperature is None else temperature,
                 stop=list(stop) if stop else None,
-                seed=self._config.seed,
+                seed=self._config.seed if seed is None else seed,
                 repeat_penalty=self._config.repeat_penalty,
+                response_format=response_format,
             )
         except ValueError as exc:  # llama.cpp raises ValueError when the prompt exceeds n_ctx
             raise BackendError(f"{exc} — shorten the prompt or raise generator.n_ctx.") from exc

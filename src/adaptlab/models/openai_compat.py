@@ -26,8 +26,14 @@ class OpenAIGenerator:
         max_tokens: int | None = None,
         temperature: float | None = None,
         stop: Sequence[str] | None = None,
+        json_schema: dict | None = None,
+        seed: int | None = None,
     ) -> Generation:
         started = time.perf_counter()
+        extra = {}
+        if json_schema is not None:
+            extra["response_format"] = {"type": "json_schema",
+                                        "json_schema": {"name": "output", "schema": json_schema}}
         with translated_errors("Model server", self._config.base_url, "generator", self._config.api_key_env,
                                "an OpenAI chat completion"):
             response = self._client.chat.completions.create(
@@ -36,7 +42,8 @@ class OpenAIGenerator:
                 max_tokens=max_tokens or self._config.max_tokens,
                 temperature=self._config.temperature if temperature is None else temperature,
                 stop=list(stop) if stop else None,
-                seed=self._config.seed,
+                seed=self._config.seed if seed is None else seed,
+                **extra,  # type: ignore[arg-type]
             )
         latency_ms = (time.perf_counter() - started) * 1000
         try:

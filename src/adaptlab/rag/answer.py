@@ -103,7 +103,8 @@ class RagAnswerer:
         self._n_ctx = n_ctx
         self._log = log
 
-    def answer(self, question: str, *, top_k: int | None = None, flt: SearchFilter | None = None) -> Answer:
+    def answer(self, question: str, *, top_k: int | None = None, flt: SearchFilter | None = None,
+               seed: int | None = None) -> Answer:
         started = time.perf_counter()
         retrieval = self._retriever.retrieve(question, top_k=top_k, flt=flt)
         if self._log:
@@ -111,11 +112,12 @@ class RagAnswerer:
                              hits=len(retrieval.chunks), best_dense=retrieval.best_dense_score)
         if self._should_refuse(retrieval):
             answer = Answer(text=self._config.refusal_text, refused=True, model=self._generator.name,
-                            latency_ms=(time.perf_counter() - started) * 1000, retrieved=retrieval.chunks)
+                            latency_ms=(time.perf_counter() - started) * 1000, retrieved=retrieval.chunks,
+                            search_results=retrieval.chunks)
             self._record(question, answer)
             return answer
         messages, sources = self._fit_context(question, list(retrieval.chunks[: self._config.context_chunks]))
-        generation = self._generator.chat(messages, max_tokens=self._max_tokens)
+        generation = self._generator.chat(messages, max_tokens=self._max_tokens, seed=seed)
         if self._log:
             self._log.record("llm", model=generation.model, prompt_tokens=generation.usage.prompt_tokens,
                              completion_tokens=generation.usage.completion_tokens, latency_ms=generation.latency_ms,
@@ -127,6 +129,7 @@ class RagAnswerer:
             latency_ms=(time.perf_counter() - started) * 1000,
             model=generation.model,
             retrieved=tuple(sources),
+            search_results=retrieval.chunks,
         )
         self._record(question, answer)
         return answer

@@ -55,11 +55,14 @@ class FakeGenerator:
         self._reply = reply
         self._delay_s = delay_s
         self.calls: list[list[ChatMessage]] = []
+        self.call_options: list[dict] = []  # json_schema / seed / max_tokens of each call, for assertions
 
     def chat(self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None,
-             temperature: float | None = None, stop: Sequence[str] | None = None) -> Generation:
+             temperature: float | None = None, stop: Sequence[str] | None = None,
+             json_schema: dict | None = None, seed: int | None = None) -> Generation:
         started = time.perf_counter()
         self.calls.append(list(messages))
+        self.call_options.append({"json_schema": json_schema, "seed": seed, "max_tokens": max_tokens})
         if self._delay_s:
             time.sleep(self._delay_s)
         text = self._reply if self._reply is not None else " ".join(messages[-1]["content"].split()[:12])

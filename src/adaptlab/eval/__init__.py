@@ -1,0 +1,1 @@
+"""The evaluation harness: cases → strategy answers → metrics with confidence intervals → tracked runs."""

@@ -1,0 +1,421 @@
+"""Eval cases: the JSONL file a run is scored against, its validation, and importers that produce it.
+
+One JSON object per line. Only `question` is required, but a case must carry at least one thing to score
+against — `answers`, `label`, `expected_json`/`schema` or `gold_sources` — and which of those it has decides
+which metric families apply (`EvalCase.kinds`). Loading validates the whole file and reports every bad line at
+once, so a user fixes a hand-written file in one pass instead of one error per run.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import hashlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from adaptlab.errors import InputError
+
+ALLOWED_KEYS = ("id", "question", "answers", "label", "expected_json", "schema", "gold_sources", "tags")
+SCORABLE_KEYS = ("answers", "label", "expected_json", "schema", "gold_sources")
+MAX_LISTED_PROBLEMS = 20
+EXAMPLE_CASE = '{"question": "What is the capital of France?", "answers": ["Paris"]}'
+
+
+@dataclass(frozen=True)
+class EvalCase:
+    """One question and what a strategy's answer is scored against."""
+
+    case_id: str
+    question: str
+    answers: tuple[str, ...] = ()
+    label: str | None = None
+    # JSON values and schemas are dicts/lists: left out of the hash so a case stays hashable.
+    expected_json: Any = field(default=None, hash=False)
+    schema: dict[str, Any] | None = field(default=None, hash=False)
+    gold_sources: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    line: int = 0  # line in the cases file (0 when built in code), for messages pointing back at it
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The metric families that can score this case."""
+        kinds: list[str] = []
+        if self.answers:
+            kinds.append("answers")
+        if self.label is not None:
+            kinds.append("label")
+        if self.expected_json is not None or self.schema is not None:
+            kinds.append("json")
+        if self.gold_sources:
+            kinds.append("retrieval")
+        return tuple(kinds)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The case as a cases-file line (empty fields left out), so `load_cases` reads it back unchanged."""
+        record: dict[str, Any] = {"id": self.case_id, "question": self.question}
+        if self.answers:
+            record["answers"] = list(self.answers)
+        if self.label is not None:
+            record["label"] = self.label
+        if self.expected_json is not None:
+            record["expected_json"] = self.expected_json
+        if self.schema is not None:
+            record["schema"] = self.schema
+        if self.gold_sources:
+            record["gold_sources"] = list(self.gold_sources)
+        if self.tags:
+            record["tags"] = list(self.tags)
+        return record
+
+
+@dataclass(frozen=True)
+class CaseProblem:
+    """One bad line of a cases (or CSV) file."""
+
+    path: str
+    line: int
+    reason: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.reason} — {self.fix}"
+
+
+class CasesError(InputError):
+    """A cases file has bad lines; `problems` holds all of them, the message the first 20."""
+
+    def __init__(self, path: str, problems: list[CaseProblem]) -> None:
+        self.problems = list(problems)
+        listed = [f"  {p}" for p in self.problems[:MAX_LISTED_PROBLEMS]]
+        if len(self.problems) > MAX_LISTED_PROBLEMS:
+            listed.append(f"  … and {len(self.problems) - MAX_LISTED_PROBLEMS} more")
+        count = len(self.problems)
+        reason = f"{count} problem{'s' if count != 1 else ''}:\n" + "\n".join(listed)
+        super().__init__(path, None, reason)
+
+
+# ---------------------------------------------------------------------------------------------- loading
+
+
+def load_cases(path: str | Path, *, limit: int | None = None) -> list[EvalCase]:
+    """Read and validate a cases JSONL file; raise CasesError listing every bad line.
+
+    `limit` keeps the first N cases, but the whole file is still validated so a later bad line is not
+    discovered only on the full run.
+    """
+    path = Path(path)
+    text = _read_text(path)
+    problems: list[CaseProblem] = []
+    cases: list[EvalCase] = []
+    seen_ids: dict[str, int] = {}
+    # Split on "\n" only: str.splitlines() would also split on U+2028 etc., which JSON strings may hold raw.
+    for number, raw in enumerate(text.split("\n"), start=1):
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        case, line_problems = _parse_line(path, number, stripped)
+        problems.extend(line_problems)
+        if case is None:
+            continue
+        if case.case_id in seen_ids:
+            problems.append(CaseProblem(
+                str(path), number, f"duplicate id {case.case_id!r} (also on line {seen_ids[case.case_id]})",
+                "give every case a unique id",
+            ))
+            continue
+        seen_ids[case.case_id] = number
+        cases.append(case)
+    if problems:
+        problems.sort(key=lambda p: p.line)
+        raise CasesError(str(path), problems)
+    if not cases:
+        raise InputError(str(path), None, "no cases in the file",
+                         f"write one JSON object per line, e.g. {EXAMPLE_CASE}")
+    return cases[:limit] if limit is not None else cases
+
+
+def cases_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of the file's bytes: recorded with each run so results are tied to the exact cases."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise InputError(str(path), None, f"cannot read: {exc.strerror or exc}", "check the path") from exc
+    return digest.hexdigest()
+
+
+def _read_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(str(path), None, f"cannot read: {exc.strerror or exc}", "check the path") from exc
+    try:
+        return data.decode("utf-8-sig")  # tolerate a BOM (Excel, Notepad) instead of failing line 1
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(str(path), line, "not UTF-8 text", "save the file as UTF-8") from exc
+
+
+def _parse_line(path: Path, number: int, text: str) -> tuple[EvalCase | None, list[CaseProblem]]:
+    """Validate one non-blank line; return the case (None if any problem) and all of its problems."""
+    problems: list[CaseProblem] = []
+
+    def problem(reason: str, fix: str) -> None:
+        problems.append(CaseProblem(str(path), number, reason, fix))
+
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        problem(f"invalid JSON: {exc.msg} (column {exc.colno})",
+                f"write one complete JSON object per line, e.g. {EXAMPLE_CASE}")
+        return None, problems
+    if not isinstance(record, dict):
+        problem(f"expected a JSON object, got {_json_type(record)}", f"write one object per line, e.g. {EXAMPLE_CASE}")
+        return None, problems
+
+    for key in record:
+        if key not in ALLOWED_KEYS:
+            close = difflib.get_close_matches(key, ALLOWED_KEYS, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            problem(f"unknown key {key!r}", f"{hint}allowed keys: {', '.join(ALLOWED_KEYS)}")
+
+    question = record.get("question")
+    if question is None:
+        problem("missing 'question'", 'add "question": "<the text the strategy answers>"')
+    elif not isinstance(question, str) or not question.strip():
+        problem("'question' must be a non-empty string", 'write "question": "<the text the strategy answers>"')
+
+    # JSON null counts as absent for every optional field (so `"expected_json": null` cannot mean "expect null").
+    answers: tuple[str, ...] = ()
+    raw_answers = record.get("answers")
+    if isinstance(raw_answers, str):
+        raw_answers = [raw_answers]
+    if raw_answers is not None:
+        if isinstance(raw_answers, list) and all(isinstance(a, str) and a.strip() for a in raw_answers):
+            answers = tuple(raw_answers)
+        else:
+            problem("'answers' must be a list of non-empty strings", 'write "answers": ["first accepted answer", ...]')
+
+    label = record.get("label")
+    if label is not None and (not isinstance(label, str) or not label.strip()):
+        problem("'label' must be a non-empty string", 'write "label": "<class name>"')
+
+    expected_json = record.get("expected_json")
+    schema = record.get("schema")
+    if schema is not None:
+        schema_problem = _check_schema(schema)
+        if schema_problem:
+            problem(f"'schema' is not a valid JSON Schema: {schema_problem}",
+                    "fix the schema: check its keywords and their value types")
+        elif expected_json is not None:
+            violation = _schema_violation(schema, expected_json)
+            if violation:
+                problem(f"'expected_json' does not satisfy 'schema': {violation}",
+                        "correct expected_json or the schema: the reference answer must itself be valid")
+
+    gold_sources = _string_list(record, "gold_sources", problem, 'write "gold_sources": ["articles/doc.txt", ...]')
+    tags = _string_list(record, "tags", problem, 'write "tags": ["easy", ...]')
+
+    raw_id = record.get("id")
+    if raw_id is not None and (isinstance(raw_id, bool) or not isinstance(raw_id, (str, int))
+                               or (isinstance(raw_id, str) and not raw_id.strip())):
+        problem("'id' must be a non-empty string or an integer", 'write "id": "q-001" or leave it out')
+
+    if not any(record.get(key) not in (None, [], "") for key in SCORABLE_KEYS):
+        problem("nothing to score against",
+                "add at least one of: answers, label, expected_json, schema, gold_sources")
+
+    if problems:
+        return None, problems
+    case_id = str(raw_id) if raw_id is not None else f"{path.stem}:{number}"
+    return EvalCase(
+        case_id=case_id, question=question, answers=answers, label=label, expected_json=expected_json,
+        schema=schema, gold_sources=gold_sources, tags=tags, line=number,
+    ), problems
+
+
+def _string_list(record: dict[str, Any], key: str, problem: Callable[[str, str], None], fix: str) -> tuple[str, ...]:
+    value = record.get(key)
+    if value is None:
+        return ()
+    if isinstance(value, list) and all(isinstance(item, str) and item.strip() for item in value):
+        return tuple(value)
+    problem(f"{key!r} must be a list of non-empty strings", fix)
+    return ()
+
+
+def _check_schema(schema: Any) -> str | None:
+    """None if `schema` is a usable JSON Schema, else why not."""
+    if not isinstance(schema, dict):
+        return f"expected an object, got {_json_type(schema)}"
+    from jsonschema.exceptions import SchemaError
+    from jsonschema.validators import validator_for
+
+    try:
+        validator_for(schema).check_schema(schema)
+    except SchemaError as exc:
+        where = "/".join(str(part) for part in exc.path)
+        return f"{exc.message}" + (f" (at {where})" if where else "")
+    return None
+
+
+def _schema_violation(schema: dict[str, Any], instance: Any) -> str | None:
+    from jsonschema.exceptions import best_match
+    from jsonschema.validators import validator_for
+
+    error = best_match(validator_for(schema)(schema).iter_errors(instance))
+    if error is None:
+        return None
+    where = "/".join(str(part) for part in error.path)
+    return error.message + (f" (at {where})" if where else "")
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
+             float: "a number", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+# --------------------------------------------------------------------------------------------- importers
+
+
+def import_squad_cases(source: str | Path, out: str | Path, *, limit: int | None = None) -> int:
+    """SQuAD-format QA data → a cases file (answers + gold article), returning the number of cases.
+
+    Gold sources follow `write_articles` ("articles/<document_id>.txt"), so these cases score retrieval
+    against the article files that `adaptlab import-squad` writes and `adaptlab ingest` indexes.
+    `limit` keeps the first N questions.
+    """
+    from adaptlab.datasets.squad import read_squad
+
+    _, questions = read_squad(source)
+    if limit is not None:
+        questions = questions[:limit]
+    if not questions:
+        raise InputError(str(source), None, "no questions in the file", "check it is SQuAD-format QA data")
+    records = [
+        {"id": q.question_id, "question": q.question, "answers": list(q.answers),
+         "gold_sources": [f"articles/{q.document_id}.txt"], "tags": ["squad"]}
+        for q in questions
+    ]
+    _write_jsonl_atomic(Path(out), records)
+    return len(records)
+
+
+def import_csv_cases(
+    source: str | Path,
+    out: str | Path,
+    *,
+    text_column: str = "text",
+    label_column: str = "label",
+    id_column: str | None = None,
+    delimiter: str | None = None,
+) -> int:
+    """A labelled CSV (text, label) → classification cases, returning the number of cases.
+
+    Every bad row is collected and raised together as CasesError; nothing is written unless all rows are good.
+    `delimiter` None sniffs one of , ; and tab from the start of the file.
+    """
+    path = Path(source)
+    text = _read_text(path)
+    if not text.strip():
+        raise InputError(str(path), None, "the CSV file is empty",
+                         f"write a header row naming the columns ({text_column},{label_column}) and one row per case")
+    if delimiter is None:
+        delimiter = _sniff_delimiter(text)
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        columns = [name for name in (reader.fieldnames or []) if name is not None]
+    except csv.Error as exc:
+        raise InputError(str(path), 1, f"cannot parse the header: {exc}", "check the file is CSV") from exc
+    for column, option in ((text_column, "--text-column"), (label_column, "--label-column"),
+                           (id_column, "--id-column")):
+        if column is not None and column not in columns:
+            raise InputError(
+                str(path), 1,
+                f"no column {column!r} (columns found: {', '.join(repr(c) for c in columns) or 'none'}, "
+                f"delimiter {delimiter!r})",
+                f"pass {option} naming one of the columns found"
+                + ("" if len(columns) > 1 else ", or --delimiter if the header was split wrongly"),
+            )
+
+    problems: list[CaseProblem] = []
+    records: list[dict[str, Any]] = []
+    seen_ids: dict[str, int] = {}
+    try:
+        for row in reader:
+            # line_num is where the record ends: the row's own line unless a quoted field spans lines.
+            number = reader.line_num
+            if row.get(None):  # DictReader's restkey: more fields than the header
+                problems.append(CaseProblem(str(path), number, "more fields than the header has columns",
+                                            f"quote fields that contain {delimiter!r}, or pass --delimiter"))
+                continue
+            case_text = (row.get(text_column) or "").strip()
+            label = (row.get(label_column) or "").strip()
+            empty = [name for name, value in ((text_column, case_text), (label_column, label)) if not value]
+            if empty:
+                problems.append(CaseProblem(str(path), number, f"empty {' and '.join(repr(e) for e in empty)}",
+                                            "fill in the value or delete the row"))
+                continue
+            if id_column is not None:
+                case_id = (row.get(id_column) or "").strip()
+                if not case_id:
+                    problems.append(CaseProblem(str(path), number, f"empty {id_column!r}",
+                                                "give every row an id, or leave out --id-column"))
+                    continue
+            else:
+                case_id = f"{path.stem}:{number}"
+            if case_id in seen_ids:
+                problems.append(CaseProblem(str(path), number,
+                                            f"duplicate id {case_id!r} (also on line {seen_ids[case_id]})",
+                                            "give every row a unique id"))
+                continue
+            seen_ids[case_id] = number
+            records.append({"id": case_id, "question": case_text, "label": label, "tags": ["csv"]})
+    except csv.Error as exc:
+        raise InputError(str(path), reader.line_num, f"cannot parse CSV: {exc}",
+                         "check quoting (a field with a quote must be quoted and its quotes doubled)") from exc
+    if problems:
+        raise CasesError(str(path), problems)
+    if not records:
+        raise InputError(str(path), None, "no rows after the header", "add one row per case")
+    _write_jsonl_atomic(Path(out), records)
+    return len(records)
+
+
+def _sniff_delimiter(text: str) -> str:
+    sample = "\n".join(text.split("\n", 20)[:20])
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
+    except csv.Error:
+        return ","  # one column or ambiguous: the default; a missing-column error then suggests --delimiter
+
+
+def _write_jsonl_atomic(out: Path, records: Iterable[dict[str, Any]]) -> None:
+    """Write via a temp file in the same folder + os.replace: a failed write never leaves a half file."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", dir=out.parent, prefix=f".{out.name}.", suffix=".tmp", delete=False
+    ) as handle:
+        temp = Path(handle.name)
+        try:
+            for record in records:
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        except BaseException:
+            handle.close()
+            temp.unlink(missing_ok=True)
+            raise
+    try:
+        os.replace(temp, out)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise

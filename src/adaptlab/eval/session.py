@@ -1,0 +1,311 @@
+"""`adaptlab eval` as a library function: cases → strategies → harness → stats → SQLite, MLflow, files.
+
+evaluate(project, EvalRequest) → EvalReport. The CLI only parses options and prints the report.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from adaptlab.errors import InputError
+from adaptlab.eval.cases import EvalCase, cases_sha256, load_cases
+from adaptlab.eval.harness import (
+    CaseResult,
+    MetricComparison,
+    Scorer,
+    StrategyRun,
+    compare,
+    metric_specs,
+    run,
+)
+from adaptlab.eval.heldout import Overlap, SeenText, find_overlaps, training_questions
+from adaptlab.eval.store import EvalStore
+from adaptlab.project import Project
+from adaptlab.strategies.base import Strategy
+
+# (strategy name, answers done, answers in total) after every answer
+EvalProgress = Callable[[str, int, int], None]
+
+
+class HeldOutError(InputError):
+    """--strict and some eval questions were seen by a strategy (few-shot / training data)."""
+
+
+@dataclass
+class EvalRequest:
+    strategies: list[str]
+    cases_path: Path
+    limit: int | None = None
+    repeats: int = 1
+    seed: int | None = None  # None: eval.seed from the config
+    compare_run: str | None = None
+    strict: bool = False
+    train_paths: list[Path] = field(default_factory=list)
+    out_dir: Path | None = None  # None: <home>/eval/<eval_id>
+    judge: bool | None = None  # None: eval.judge.enabled
+
+
+@dataclass
+class EvalReport:
+    eval_id: str
+    created: str
+    cases_path: str
+    cases_sha256: str
+    n_cases: int
+    repeats: int
+    seed: int
+    confidence: float
+    significance: float
+    k: int
+    runs: list[StrategyRun]
+    warnings: list[str]
+    overlaps: list[Overlap]
+    comparison: dict[str, MetricComparison] | None = None  # runs[1] against runs[0]
+    regression: dict[str, MetricComparison] | None = None  # the compared run against --compare's baseline
+    baseline_run_id: str | None = None
+    regression_strategy: str | None = None
+    out_dir: Path | None = None
+    tracking_uri: str | None = None
+
+    @property
+    def regressed(self) -> list[str]:
+        return [m for m, c in (self.regression or {}).items() if c.regressed]
+
+    def to_dict(self) -> dict[str, Any]:
+        specs = metric_specs(self.k)
+
+        def interval(value) -> dict[str, Any]:
+            return {"value": _finite(value.value), "low": _finite(value.low), "high": _finite(value.high),
+                    "n": value.n}
+
+        return {
+            "run_id": self.eval_id, "created": self.created, "cases_path": self.cases_path,
+            "cases_sha256": self.cases_sha256, "n_cases": self.n_cases, "repeats": self.repeats, "seed": self.seed,
+            "confidence": self.confidence, "significance": self.significance, "k": self.k, "warnings": self.warnings,
+            "strategies": [
+                {
+                    "name": r.name, "run_id": r.run_id, "params": r.params,
+                    "metrics": {m: {**interval(v), "description": specs[m].description if m in specs else "",
+                                    "repeat_spread": r.repeat_spread.get(m)} for m, v in r.metrics.items()},
+                    "timing": {k: _finite(v) for k, v in r.timing().items()},
+                    "cases": [c.to_dict() for c in r.results],
+                }
+                for r in self.runs
+            ],
+            "comparison": None if self.comparison is None else {
+                "a": self.runs[0].name, "b": self.runs[1].name,
+                "metrics": {m: _clean(c.to_dict()) for m, c in self.comparison.items()},
+            },
+            "regression": None if self.regression is None else {
+                "baseline_run_id": self.baseline_run_id, "strategy": self.regression_strategy,
+                "metrics": {m: _clean(c.to_dict()) for m, c in self.regression.items()},
+            },
+        }
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def _clean(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: _finite(v) if isinstance(v, float) else v for k, v in values.items()}
+
+
+def evaluate(project: Project, request: EvalRequest, progress: EvalProgress | None = None) -> EvalReport:
+    from adaptlab.strategies.factory import build_strategy
+
+    config = project.config
+    eval_config = config.eval
+    if request.repeats < 1:
+        raise InputError("--repeats", None, f"must be at least 1 (got {request.repeats})")
+    if len(set(request.strategies)) != len(request.strategies) or not 1 <= len(request.strategies) <= 2:
+        raise InputError("--strategy", None, "give one strategy, or two different ones to compare",
+                         "e.g. --strategy prompt --strategy rag")
+    seed = eval_config.seed if request.seed is None else request.seed
+    cases = load_cases(request.cases_path, limit=request.limit)
+    sha = cases_sha256(request.cases_path)
+    strategies = [build_strategy(project, name) for name in request.strategies]
+
+    warnings: list[str] = []
+    overlaps = _held_out_check(strategies, cases, request, eval_config.near_duplicate_jaccard)
+    if overlaps:
+        summary = (f"{len(overlaps)} of {len(cases)} eval questions were already seen by a strategy "
+                   f"(few-shot examples or training data); their scores are inflated")
+        if request.strict:
+            details = "\n".join(f"  {o}" for o in overlaps[:20])
+            raise HeldOutError(str(request.cases_path), None, f"{summary}:\n{details}",
+                               "remove them from the eval cases or from the examples/training data")
+        warnings.append(summary + ": " + "; ".join(str(o) for o in overlaps[:5]) +
+                        (" …" if len(overlaps) > 5 else ""))
+    warnings.extend(_index_warnings(project, strategies))
+
+    judge = _make_judge(project, request)
+    embed = project.embedder.embed if any(s.retrieves for s in strategies) else None
+    labels = sorted({c.label for c in cases if c.label is not None})
+    scorer = Scorer(k=eval_config.k, refusal_text=config.answer.refusal_text, embed=embed,
+                    groundedness_threshold=eval_config.groundedness_threshold, labels=labels, judge=judge)
+
+    eval_id = uuid.uuid4().hex[:12]
+    tracker = None
+    if eval_config.mlflow:
+        from adaptlab.eval.tracking import MlflowTracker
+
+        tracker = MlflowTracker(eval_config.tracking_uri, eval_config.experiment, project.home)
+    store = EvalStore(project.log_path)
+    runs: list[StrategyRun] = []
+    total = len(cases) * request.repeats
+    for strategy in strategies:
+        tags = {"adaptlab.eval_id": eval_id, "adaptlab.strategy": strategy.name,
+                "adaptlab.cases_sha256": sha, "adaptlab.cases_path": str(request.cases_path)}
+        run_id = tracker.start(strategy.name, tags) if tracker else uuid.uuid4().hex
+        store.start_run(run_id=run_id, eval_id=eval_id, strategy=strategy.name, params=strategy.describe(),
+                        cases_path=str(request.cases_path), cases_sha256=sha, n_cases=len(cases),
+                        repeats=request.repeats, seed=seed)
+        done = 0
+
+        def on_result(result: CaseResult, _run_id: str = run_id, _name: str = strategy.name) -> None:
+            nonlocal done
+            store.add_result(_run_id, result)
+            done += 1
+            if progress:
+                progress(_name, done, total)
+
+        try:
+            strategy_run = run(strategy, cases, scorer, repeats=request.repeats, seed=seed, on_result=on_result,
+                               resamples=eval_config.bootstrap_resamples, confidence=eval_config.confidence)
+        except BaseException as exc:
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            store.finish_run(run_id, status)
+            if tracker:
+                tracker.end(run_id, "KILLED" if status == "interrupted" else "FAILED")
+            raise
+        strategy_run.run_id = run_id
+        warnings.extend(strategy_run.warnings)
+        runs.append(strategy_run)
+
+    report = EvalReport(
+        eval_id=eval_id, created=datetime.now(UTC).isoformat(timespec="seconds"),
+        cases_path=str(request.cases_path), cases_sha256=sha, n_cases=len(cases), repeats=request.repeats,
+        seed=seed, confidence=eval_config.confidence, significance=eval_config.significance, k=eval_config.k, runs=runs, warnings=warnings,
+        overlaps=overlaps, tracking_uri=tracker.tracking_uri if tracker else None,
+    )
+    stats_options = {"k": eval_config.k, "alpha": eval_config.significance,
+                     "resamples": eval_config.bootstrap_resamples, "confidence": eval_config.confidence,
+                     "seed": seed}
+    if len(runs) == 2:
+        report.comparison = compare(runs[0].case_means(), runs[1].case_means(), **stats_options)
+    if request.compare_run:
+        _regression_check(report, store, tracker, request.compare_run, sha, stats_options)
+
+    report.out_dir = request.out_dir or project.home / "eval" / eval_id
+    results_path, html_path = write_outputs(report)
+    for strategy_run in runs:
+        finish = {m: {"value": _finite(v.value), "low": _finite(v.low), "high": _finite(v.high), "n": v.n}
+                  for m, v in strategy_run.metrics.items()}
+        store.finish_run(strategy_run.run_id, "finished", finish)
+        if tracker:
+            extra = {"seconds_per_case": strategy_run.timing()["seconds_per_case"]}
+            extra.update({f"{m}_repeat_std": v for m, v in strategy_run.repeat_spread.items()})
+            if report.comparison and strategy_run is runs[1]:
+                extra.update({f"vs_{runs[0].name}_{m}_p_value": c.result.p_value
+                              for m, c in report.comparison.items()})
+            params = {**strategy_run.params, "cases_sha256": sha, "n_cases": len(cases), "repeats": request.repeats,
+                      "seed": seed, "k": eval_config.k, "limit": request.limit}
+            tracker.log(strategy_run.run_id, params, strategy_run.metrics, extra, [results_path, html_path])
+            tracker.end(strategy_run.run_id, "FINISHED")
+    store.close()
+    return report
+
+
+def _held_out_check(strategies: list[Strategy], cases: list[EvalCase], request: EvalRequest,
+                    threshold: float) -> list[Overlap]:
+    seen: list[SeenText] = []
+    for strategy in strategies:
+        seen.extend(SeenText(q, f"few-shot examples of strategy {strategy.name!r}")
+                    for q in strategy.seen_questions())
+    for path in request.train_paths:
+        seen.extend(training_questions(path))
+    return find_overlaps(cases, seen, threshold) if seen else []
+
+
+def _index_warnings(project: Project, strategies: list[Strategy]) -> list[str]:
+    if not any(s.retrieves for s in strategies):
+        return []
+    if project.store.count() == 0:
+        return [f"the index at {project.home} is empty: every retrieval answer will be a refusal — run "
+                f"`adaptlab ingest PATH` first"]
+    return []
+
+
+def _make_judge(project: Project, request: EvalRequest):
+    judge_config = project.config.eval.judge
+    enabled = judge_config.enabled if request.judge is None else request.judge
+    if not enabled:
+        return None
+    from adaptlab.eval.judge import Judge
+
+    return Judge(judge_config, project.home / "judge_cache.db", log=project.logger)
+
+
+def _regression_check(report: EvalReport, store: EvalStore, tracker, baseline_run: str, sha: str,
+                      stats_options: dict[str, Any]) -> None:
+    info = store.run_info(baseline_run)
+    if info is not None:
+        baseline_strategy, baseline_sha = info["strategy"], info["cases_sha256"]
+        baseline_scores = store.case_scores(baseline_run)
+    else:
+        baseline_strategy, baseline_sha, baseline_scores = _baseline_from_mlflow(tracker, baseline_run)
+    if not baseline_scores:
+        recent = ", ".join(f"{r['run_id']} ({r['strategy']})" for r in store.recent_runs(5)) or "none yet"
+        raise InputError("--compare", None, f"no eval run {baseline_run!r} in this project or in MLflow",
+                         f"pass a run id printed by an earlier `adaptlab eval` (recent: {recent})")
+    target = next((r for r in report.runs if r.name == baseline_strategy), report.runs[0])
+    if baseline_sha != sha:
+        report.warnings.append(f"--compare: the baseline run used a different case file (sha256 "
+                               f"{baseline_sha[:12]} vs {sha[:12]}); compared on the {len(baseline_scores)} "
+                               f"case ids they share")
+    report.regression = compare(baseline_scores, target.case_means(), **stats_options)
+    report.baseline_run_id = baseline_run
+    report.regression_strategy = target.name
+
+
+def _baseline_from_mlflow(tracker, run_id: str) -> tuple[str, str, dict[str, dict[str, float | None]]]:
+    from adaptlab.eval.harness import case_means
+
+    if tracker is None:
+        return "", "", {}
+    with tempfile.TemporaryDirectory() as scratch:
+        path = tracker.download_results(run_id, Path(scratch))
+        if path is None:
+            return "", "", {}
+        data = json.loads(path.read_text(encoding="utf-8"))
+    for strategy in data.get("strategies", []):
+        if strategy.get("run_id") == run_id:
+            results = [CaseResult(**c) for c in strategy.get("cases", [])]
+            return strategy["name"], data.get("cases_sha256", ""), case_means(results)
+    return "", "", {}
+
+
+def write_outputs(report: EvalReport) -> tuple[Path, Path]:
+    """results.json and report.html in the run's folder (written to temp names first: never half a file)."""
+    from adaptlab.eval.html import render_html
+
+    assert report.out_dir is not None
+    report.out_dir.mkdir(parents=True, exist_ok=True)
+    data = report.to_dict()
+    results_path = report.out_dir / "results.json"
+    html_path = report.out_dir / "report.html"
+    for path, text in ((results_path, json.dumps(data, indent=2, ensure_ascii=False, default=str)),
+                       (html_path, render_html(data))):
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(path)
+    return results_path, html_path

@@ -1,0 +1,83 @@
+"""Record eval runs in MLflow: params, metrics with their CIs, the case file's hash, results and HTML.
+
+Default backend: a SQLite database in the project folder (sqlite:///<home>/mlflow.db, artifacts in
+<home>/mlartifacts) — `mlflow ui --backend-store-uri sqlite:///.adaptlab/mlflow.db` browses it. Any tracking
+URI (an MLflow server) can be configured instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+from adaptlab.errors import BackendError, ConfigError
+from adaptlab.eval.stats import Interval
+
+_PARAM_LIMIT = 500  # characters; MLflow caps param values, and long prompts belong in the results artifact
+
+
+class MlflowTracker:
+    def __init__(self, tracking_uri: str, experiment: str, home: Path) -> None:
+        from mlflow.tracking import MlflowClient
+
+        # MLflow logs its database migrations at INFO (after configuring its logger on import).
+        for name in ("mlflow", "alembic"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+        self.tracking_uri = tracking_uri or f"sqlite:///{home / 'mlflow.db'}"
+        try:
+            self._client = MlflowClient(tracking_uri=self.tracking_uri)
+            found = self._client.get_experiment_by_name(experiment)
+            if found is None:
+                artifacts = (home / "mlartifacts").resolve().as_uri() if not tracking_uri else None
+                self._experiment_id = self._client.create_experiment(experiment, artifact_location=artifacts)
+            else:
+                self._experiment_id = found.experiment_id
+        except Exception as exc:  # MLflow raises many types (MlflowException, requests, sqlalchemy)
+            raise ConfigError(f"MLflow tracking at {self.tracking_uri!r} failed: {exc} — fix eval.tracking_uri, "
+                              f"or set eval.mlflow = false to run without MLflow.") from exc
+
+    def start(self, run_name: str, tags: dict[str, str]) -> str:
+        run = self._client.create_run(self._experiment_id, run_name=run_name, tags=tags)
+        return run.info.run_id
+
+    def log(self, run_id: str, params: dict[str, Any], metrics: dict[str, Interval],
+            extra_metrics: dict[str, float], artifacts: list[Path]) -> None:
+        import time
+
+        from mlflow.entities import Metric, Param
+
+        now = int(time.time() * 1000)
+        param_entities = [Param(key, _param_value(value)) for key, value in params.items()]
+        metric_entities = []
+        for name, interval in metrics.items():
+            for suffix, value in (("", interval.value), ("_ci_low", interval.low), ("_ci_high", interval.high),
+                                  ("_n", float(interval.n))):
+                if value is not None and not math.isnan(value):
+                    metric_entities.append(Metric(f"{name}{suffix}", float(value), now, 0))
+        for name, value in extra_metrics.items():
+            if value is not None and not math.isnan(value):
+                metric_entities.append(Metric(name, float(value), now, 0))
+        try:
+            self._client.log_batch(run_id, metrics=metric_entities, params=param_entities)
+            for path in artifacts:
+                self._client.log_artifact(run_id, str(path))
+        except Exception as exc:
+            raise BackendError(f"MLflow could not record run {run_id} at {self.tracking_uri}: {exc}") from exc
+
+    def end(self, run_id: str, status: str) -> None:
+        self._client.set_terminated(run_id, status=status)
+
+    def download_results(self, run_id: str, destination: Path) -> Path | None:
+        """The results.json artifact of an earlier run (for --compare when the local store lacks it)."""
+        try:
+            return Path(self._client.download_artifacts(run_id, "results.json", str(destination)))
+        except Exception:
+            return None
+
+
+def _param_value(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= _PARAM_LIMIT else text[: _PARAM_LIMIT - 1] + "…"

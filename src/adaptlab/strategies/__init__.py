@@ -1,0 +1,1 @@
+"""Strategies: one protocol (answer(query) -> Answer) behind prompt, RAG and later fine-tuned/cached variants."""

@@ -1,0 +1,28 @@
+"""The rag strategy: retrieve from the project's index, answer from numbered sources with citations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adaptlab.rag.answer import RagAnswerer
+from adaptlab.types import Answer
+
+
+class RagStrategy:
+    kind = "rag"
+    retrieves = True
+
+    def __init__(self, name: str, answerer: RagAnswerer, *, top_k: int, params: dict[str, Any]) -> None:
+        self.name = name
+        self._answerer = answerer
+        self._top_k = top_k
+        self._params = params
+
+    def answer(self, query: str, *, seed: int | None = None) -> Answer:
+        return self._answerer.answer(query, top_k=self._top_k, seed=seed)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, **self._params}
+
+    def seen_questions(self) -> list[str]:
+        return []  # retrieval sees documents, not questions

@@ -1,0 +1,78 @@
+"""`adaptlab eval` through the real command, real model (SmolLM2 via llama.cpp), real MiniLM and LanceDB:
+two strategies scored on COVID-QA cases, a regression check that fails the command, and clear errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+from conftest import ADAPTLAB_BIN, write_config
+
+ARTICLES = 4
+CASES = 8
+
+
+def adaptlab(config: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([ADAPTLAB_BIN, "--config", str(config), *args], capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def test_eval_two_strategies_then_a_regression_fails_the_command(tmp_path: Path, covid_dir: Path) -> None:
+    questions = [json.loads(line) for line in (covid_dir / "questions.jsonl").read_text().splitlines()]
+    articles = list(dict.fromkeys(q["gold_sources"][0] for q in questions))[:ARTICLES]
+    docs = tmp_path / "corpus" / "articles"
+    docs.mkdir(parents=True)
+    for relative in articles:
+        shutil.copy(covid_dir / relative, docs / Path(relative).name)
+    # Cases spread over the articles, two per article.
+    chosen = [q for a in articles for q in [q for q in questions if q["gold_sources"][0] == a][:2]][:CASES]
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text("".join(json.dumps(q) + "\n" for q in chosen), encoding="utf-8")
+    # Few tokens per answer keep the real model fast; quality is not the point here.
+    config = write_config(tmp_path / "adaptlab.toml", tmp_path / "home", "[generator]\nmax_tokens = 8\n")
+    assert adaptlab(config, "ingest", str(docs)).returncode == 0
+
+    first = adaptlab(config, "eval", "--strategy", "prompt", "--strategy", "rag", "--cases", str(cases), "--json")
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout)
+    prompt_run, rag_run = report["strategies"]
+    assert report["n_cases"] == CASES and report["cases_sha256"]
+    assert rag_run["metrics"]["recall_at_5"]["value"] >= 0.75  # BM25 + MiniLM find most gold articles
+    assert "recall_at_5" not in prompt_run["metrics"]
+    for run in (prompt_run, rag_run):
+        metrics = run["metrics"]
+        assert metrics["token_f1"]["n"] == CASES and metrics["token_f1"]["low"] <= metrics["token_f1"]["value"]
+        assert metrics["prompt_tokens"]["value"] > 0 and run["timing"]["seconds_per_case"] > 0
+    assert rag_run["metrics"]["prompt_tokens"]["value"] > prompt_run["metrics"]["prompt_tokens"]["value"]
+    assert report["comparison"]["metrics"]["prompt_tokens"]["p_value"] < 0.05
+    out_dir = tmp_path / "home" / "eval" / report["run_id"]
+    assert (out_dir / "results.json").is_file() and (out_dir / "report.html").is_file()
+
+    # Same index, same cases: no regression (greedy decoding is deterministic), and a readable table.
+    same = adaptlab(config, "eval", "-s", "rag", "--cases", str(cases), "--compare", rag_run["run_id"])
+    assert same.returncode == 0, same.stderr
+    assert "recall@5" in same.stdout and "against baseline run" in same.stdout and "REGRESSION" not in same.stdout
+
+    # Re-ingest with only one article left: retrieval recall collapses → significant regression → exit 1.
+    for extra in sorted(docs.iterdir())[1:]:
+        extra.unlink()
+    assert adaptlab(config, "ingest", str(docs)).returncode == 0
+    worse = adaptlab(config, "eval", "-s", "rag", "--cases", str(cases), "--compare", rag_run["run_id"])
+    assert worse.returncode == 1, worse.stdout + worse.stderr
+    assert "REGRESSION" in worse.stdout and "recall@5" in worse.stdout
+
+
+def test_eval_errors_are_clear(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "adaptlab.toml", tmp_path / "home")
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text('{"question": "ok?", "answers": ["yes"]}\n{"question": "typo?", "answer": "no"}\n')
+    bad = adaptlab(config, "eval", "-s", "prompt", "--cases", str(cases))
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert "cases.jsonl:2" in bad.stderr and "answer" in bad.stderr
+    cases.write_text('{"question": "ok?", "answers": ["yes"]}\n')
+    unknown = adaptlab(config, "eval", "-s", "promt", "--cases", str(cases))
+    assert unknown.returncode == 2 and "No strategy named 'promt'" in unknown.stderr
+    missing = adaptlab(config, "eval", "-s", "prompt", "--cases", str(tmp_path / "nope.jsonl"))
+    assert missing.returncode != 0 and "nope.jsonl" in missing.stderr and "Traceback" not in missing.stderr
