@@ -6,6 +6,7 @@ files or talks to MLflow: `session.py` does that, so tests and benchmarks can ca
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -204,14 +205,8 @@ class Scorer:
             # Evidence: the cited chunks; an answer citing none is checked against every source it was given
             # (small models rarely write [n] markers, and "cites nothing" is what citation recall measures).
             evidence = cited_chunks or list(answer.retrieved)
-            scores["groundedness"] = groundedness(text_without_markers(answer.text),
+            scores["groundedness"] = groundedness(answer.text,  # markers are dropped there
                                                   [s.chunk.text for s in evidence], self.embed, self.threshold)
-
-
-def text_without_markers(text: str) -> str:
-    import re
-
-    return re.sub(r"\[\d{1,2}\]", "", text)
 
 
 def expected_text(case: EvalCase) -> str:
@@ -220,8 +215,6 @@ def expected_text(case: EvalCase) -> str:
     if case.label is not None:
         return case.label
     if case.expected_json is not None:
-        import json
-
         return json.dumps(case.expected_json, ensure_ascii=False)
     return ""
 
