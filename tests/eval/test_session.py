@@ -132,3 +132,33 @@ def test_mlflow_can_be_switched_off_and_run_ids_still_work(project, tmp_path: Pa
     assert len(run.run_id) == 32 and report.tracking_uri is None and report.seed == 5
     assert sorted({r.seed for r in run.results}) == [5, 6]
     assert not (project.home / "mlflow.db").exists()
+
+
+class RagOnlyFailingGenerator(FakeGenerator):
+    """Fails every prompt that carries retrieved sources: the rag strategy dies, the prompt strategy works."""
+
+    def chat(self, messages, **options):
+        from adaptlab.errors import BackendError
+
+        if "Sources:" in messages[-1]["content"]:
+            raise BackendError("model server went away")
+        return super().chat(messages, **options)
+
+
+def test_a_failing_second_strategy_leaves_the_first_run_closed_and_recorded(project, tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from adaptlab.errors import BackendError
+
+    project.__dict__["generator"] = RagOnlyFailingGenerator()
+    cases = write_cases(tmp_path / "cases.jsonl", n_repeat=2)
+    with pytest.raises(BackendError, match="failed on the first 5 cases"):
+        evaluate(project, EvalRequest(["prompt", "rag"], cases, out_dir=tmp_path / "o"))
+    store = EvalStore(project.log_path)
+    runs = {r["strategy"]: r for r in store.recent_runs()}
+    assert runs["prompt"]["status"] == "finished" and runs["rag"]["status"] == "failed"
+    assert len(store.results(runs["rag"]["run_id"])) == 5  # the failed answers are kept, not lost
+    client = MlflowClient(tracking_uri=f"sqlite:///{project.home / 'mlflow.db'}")
+    assert client.get_run(runs["prompt"]["run_id"]).info.status == "FINISHED"
+    assert "exact_match_ci_low" in client.get_run(runs["prompt"]["run_id"]).data.metrics
+    assert client.get_run(runs["rag"]["run_id"]).info.status == "FAILED"

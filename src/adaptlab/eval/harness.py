@@ -235,13 +235,13 @@ def run(strategy: Strategy, cases: Sequence[EvalCase], scorer: Scorer, *, repeat
         for case in cases:
             result = _answer_and_score(strategy, case, scorer, retrieves=retrieves, repeat=repeat, seed=seed + repeat)
             results.append(result)
+            if on_result:
+                on_result(result)  # before any abort: a failed answer is recorded too
             if result.error:
                 failures.append(f"{case.case_id}: {result.error}")
                 if len(failures) == len(results) >= _ABORT_AFTER_FAILURES:
                     raise BackendError(f"Strategy {strategy.name!r} failed on the first {len(failures)} cases "
                                        f"— last error: {result.error}")
-            if on_result:
-                on_result(result)
     seconds = time.perf_counter() - started
     run_result = aggregate(strategy.name, strategy.describe(), results, seconds=seconds, repeats=repeats,
                            resamples=resamples, confidence=confidence, seed=seed)

@@ -161,41 +161,18 @@ def evaluate(project: Project, request: EvalRequest, progress: EvalProgress | No
         tracker = MlflowTracker(eval_config.tracking_uri, eval_config.experiment, project.home)
     store = EvalStore(project.log_path)
     runs: list[StrategyRun] = []
-    total = len(cases) * request.repeats
     for strategy in strategies:
-        tags = {"adaptlab.eval_id": eval_id, "adaptlab.strategy": strategy.name,
-                "adaptlab.cases_sha256": sha, "adaptlab.cases_path": str(request.cases_path)}
-        run_id = tracker.start(strategy.name, tags) if tracker else uuid.uuid4().hex
-        store.start_run(run_id=run_id, eval_id=eval_id, strategy=strategy.name, params=strategy.describe(),
-                        cases_path=str(request.cases_path), cases_sha256=sha, n_cases=len(cases),
-                        repeats=request.repeats, seed=seed)
-        done = 0
-
-        def on_result(result: CaseResult, _run_id: str = run_id, _name: str = strategy.name) -> None:
-            nonlocal done
-            store.add_result(_run_id, result)
-            done += 1
-            if progress:
-                progress(_name, done, total)
-
-        try:
-            strategy_run = run(strategy, cases, scorer, repeats=request.repeats, seed=seed, on_result=on_result,
-                               resamples=eval_config.bootstrap_resamples, confidence=eval_config.confidence)
-        except BaseException as exc:
-            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            store.finish_run(run_id, status)
-            if tracker:
-                tracker.end(run_id, "KILLED" if status == "interrupted" else "FAILED")
-            raise
-        strategy_run.run_id = run_id
+        strategy_run = _run_strategy(strategy, cases, scorer, request, seed=seed, sha=sha, eval_id=eval_id,
+                                     resamples=eval_config.bootstrap_resamples, confidence=eval_config.confidence,
+                                     store=store, tracker=tracker, progress=progress)
         warnings.extend(strategy_run.warnings)
         runs.append(strategy_run)
 
     report = EvalReport(
         eval_id=eval_id, created=datetime.now(UTC).isoformat(timespec="seconds"),
         cases_path=str(request.cases_path), cases_sha256=sha, n_cases=len(cases), repeats=request.repeats,
-        seed=seed, confidence=eval_config.confidence, significance=eval_config.significance, k=eval_config.k, runs=runs, warnings=warnings,
-        overlaps=overlaps, tracking_uri=tracker.tracking_uri if tracker else None,
+        seed=seed, confidence=eval_config.confidence, significance=eval_config.significance, k=eval_config.k,
+        runs=runs, warnings=warnings, overlaps=overlaps, tracking_uri=tracker.tracking_uri if tracker else None,
     )
     stats_options = {"k": eval_config.k, "alpha": eval_config.significance,
                      "resamples": eval_config.bootstrap_resamples, "confidence": eval_config.confidence,
@@ -207,22 +184,60 @@ def evaluate(project: Project, request: EvalRequest, progress: EvalProgress | No
 
     report.out_dir = request.out_dir or project.home / "eval" / eval_id
     results_path, html_path = write_outputs(report)
-    for strategy_run in runs:
-        finish = {m: {"value": _finite(v.value), "low": _finite(v.low), "high": _finite(v.high), "n": v.n}
-                  for m, v in strategy_run.metrics.items()}
-        store.finish_run(strategy_run.run_id, "finished", finish)
-        if tracker:
-            extra = {"seconds_per_case": strategy_run.timing()["seconds_per_case"]}
-            extra.update({f"{m}_repeat_std": v for m, v in strategy_run.repeat_spread.items()})
+    if tracker:
+        for strategy_run in runs:
+            extra: dict[str, float] = {}
             if report.comparison and strategy_run is runs[1]:
-                extra.update({f"vs_{runs[0].name}_{m}_p_value": c.result.p_value
-                              for m, c in report.comparison.items()})
-            params = {**strategy_run.params, "cases_sha256": sha, "n_cases": len(cases), "repeats": request.repeats,
-                      "seed": seed, "k": eval_config.k, "limit": request.limit}
-            tracker.log(strategy_run.run_id, params, strategy_run.metrics, extra, [results_path, html_path])
-            tracker.end(strategy_run.run_id, "FINISHED")
+                extra = {f"vs_{runs[0].name}_{m}_p_value": c.result.p_value for m, c in report.comparison.items()}
+            tracker.log(strategy_run.run_id, extra_metrics=extra, artifacts=[results_path, html_path])
     store.close()
     return report
+
+
+def _run_strategy(strategy: Strategy, cases: list[EvalCase], scorer: Scorer, request: EvalRequest, *, seed: int,
+                  sha: str, eval_id: str, resamples: int, confidence: float, store: EvalStore, tracker,
+                  progress: EvalProgress | None) -> StrategyRun:
+    """One strategy over all cases; each result is stored as it comes, the run is closed (SQLite and MLflow)
+    as soon as it ends — a later strategy failing never leaves this one open."""
+    tags = {"adaptlab.eval_id": eval_id, "adaptlab.strategy": strategy.name,
+            "adaptlab.cases_sha256": sha, "adaptlab.cases_path": str(request.cases_path)}
+    run_id = tracker.start(strategy.name, tags) if tracker else uuid.uuid4().hex
+    params = strategy.describe()
+    store.start_run(run_id=run_id, eval_id=eval_id, strategy=strategy.name, params=params,
+                    cases_path=str(request.cases_path), cases_sha256=sha, n_cases=len(cases),
+                    repeats=request.repeats, seed=seed)
+    done = 0
+    total = len(cases) * request.repeats
+
+    def on_result(result: CaseResult) -> None:
+        nonlocal done
+        store.add_result(run_id, result)
+        done += 1
+        if progress:
+            progress(strategy.name, done, total)
+
+    try:
+        strategy_run = run(strategy, cases, scorer, repeats=request.repeats, seed=seed, on_result=on_result,
+                           resamples=resamples, confidence=confidence)
+    except BaseException as exc:
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        store.finish_run(run_id, status)
+        if tracker:
+            tracker.end(run_id, "KILLED" if status == "interrupted" else "FAILED")
+        raise
+    strategy_run.run_id = run_id
+    store.finish_run(run_id, "finished", {
+        m: {"value": _finite(v.value), "low": _finite(v.low), "high": _finite(v.high), "n": v.n}
+        for m, v in strategy_run.metrics.items()})
+    if tracker:
+        extra = {"seconds_per_case": strategy_run.timing()["seconds_per_case"]}
+        extra.update({f"{m}_repeat_std": v for m, v in strategy_run.repeat_spread.items()})
+        tracker.log(run_id, params={**params, "cases_sha256": sha, "n_cases": len(cases),
+                                    "repeats": request.repeats, "seed": seed, "k": scorer.k,
+                                    "limit": request.limit},
+                    metrics=strategy_run.metrics, extra_metrics=extra)
+        tracker.end(run_id, "FINISHED")
+    return strategy_run
 
 
 def _held_out_check(strategies: list[Strategy], cases: list[EvalCase], request: EvalRequest,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from adaptlab.errors import BackendError, ConfigError
@@ -43,21 +44,22 @@ class MlflowTracker:
         run = self._client.create_run(self._experiment_id, run_name=run_name, tags=tags)
         return run.info.run_id
 
-    def log(self, run_id: str, params: dict[str, Any], metrics: dict[str, Interval],
-            extra_metrics: dict[str, float], artifacts: list[Path]) -> None:
+    def log(self, run_id: str, *, params: dict[str, Any] | None = None, metrics: dict[str, Interval] | None = None,
+            extra_metrics: dict[str, float] | None = None, artifacts: Sequence[Path] = ()) -> None:
+        """Params, metrics (each interval as NAME, NAME_ci_low, NAME_ci_high, NAME_n) and artifact files."""
         import time
 
         from mlflow.entities import Metric, Param
 
         now = int(time.time() * 1000)
-        param_entities = [Param(key, _param_value(value)) for key, value in params.items()]
+        param_entities = [Param(key, _param_value(value)) for key, value in (params or {}).items()]
         metric_entities = []
-        for name, interval in metrics.items():
+        for name, interval in (metrics or {}).items():
             for suffix, value in (("", interval.value), ("_ci_low", interval.low), ("_ci_high", interval.high),
                                   ("_n", float(interval.n))):
                 if value is not None and not math.isnan(value):
                     metric_entities.append(Metric(f"{name}{suffix}", float(value), now, 0))
-        for name, value in extra_metrics.items():
+        for name, value in (extra_metrics or {}).items():
             if value is not None and not math.isnan(value):
                 metric_entities.append(Metric(name, float(value), now, 0))
         try:
