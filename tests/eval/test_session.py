@@ -106,8 +106,24 @@ def test_compare_flags_a_significant_regression_and_not_an_identical_run(project
 def test_compare_with_an_unknown_run_names_recent_runs(project, tmp_path: Path) -> None:
     cases = write_cases(tmp_path / "cases.jsonl")
     first = evaluate(project, EvalRequest(["prompt"], cases, out_dir=tmp_path / "a")).runs[0]
+    calls_before = len(project.generator.calls)
     with pytest.raises(Exception, match=first.run_id):
         evaluate(project, EvalRequest(["prompt"], cases, out_dir=tmp_path / "b", compare_run="no-such-run"))
+    assert len(project.generator.calls) == calls_before  # refused before answering anything
+
+
+def test_compare_finds_a_baseline_recorded_only_in_a_shared_mlflow(project, tmp_path: Path) -> None:
+    shared = f"sqlite:///{tmp_path / 'team-mlflow.db'}"
+    project.config.eval.tracking_uri = shared
+    cases = write_cases(tmp_path / "cases.jsonl")
+    baseline = evaluate(project, EvalRequest(["rag"], cases, out_dir=tmp_path / "a")).runs[0]
+    # Another machine: a fresh project folder (no local SQLite record of the baseline), same tracking server.
+    other = make_project(tmp_path / "other-home", embedder=project.embedder, store=project.store,
+                         answer={"min_relevance": -1.0}, eval={"tracking_uri": shared})
+    other.__dict__["generator"] = FakeGenerator()
+    report = evaluate(other, EvalRequest(["rag"], cases, out_dir=tmp_path / "b", compare_run=baseline.run_id))
+    assert report.regression is not None and report.regressed == []
+    assert report.regression["recall_at_5"].result.n == 3
 
 
 def test_held_out_check_warns_and_strict_refuses(project, tmp_path: Path) -> None:

@@ -160,6 +160,7 @@ def evaluate(project: Project, request: EvalRequest, progress: EvalProgress | No
 
         tracker = MlflowTracker(eval_config.tracking_uri, eval_config.experiment, project.home)
     store = EvalStore(project.log_path)
+    baseline = load_baseline(store, tracker, request.compare_run) if request.compare_run else None
     runs: list[StrategyRun] = []
     for strategy in strategies:
         strategy_run = _run_strategy(strategy, cases, scorer, request, seed=seed, sha=sha, eval_id=eval_id,
@@ -179,8 +180,8 @@ def evaluate(project: Project, request: EvalRequest, progress: EvalProgress | No
                      "seed": seed}
     if len(runs) == 2:
         report.comparison = compare(runs[0].case_means(), runs[1].case_means(), **stats_options)
-    if request.compare_run:
-        _regression_check(report, store, tracker, request.compare_run, sha, stats_options)
+    if baseline is not None:
+        _regression_check(report, baseline, stats_options)
 
     report.out_dir = request.out_dir or project.home / "eval" / eval_id
     results_path, html_path = write_outputs(report)
@@ -270,43 +271,59 @@ def _make_judge(project: Project, request: EvalRequest):
     return Judge(judge_config, project.home / "judge_cache.db", log=project.logger)
 
 
-def _regression_check(report: EvalReport, store: EvalStore, tracker, baseline_run: str, sha: str,
-                      stats_options: dict[str, Any]) -> None:
-    info = store.run_info(baseline_run)
+@dataclass(frozen=True)
+class Baseline:
+    """An earlier strategy run that `--compare` measures the new one against."""
+
+    run_id: str
+    strategy: str
+    cases_sha256: str
+    case_scores: dict[str, dict[str, float | None]]  # case_id → metric → mean over repeats
+
+
+def load_baseline(store: EvalStore, tracker, run_id: str) -> Baseline:
+    """From this project's SQLite log, else from the run's results.json in MLflow. Checked before any case is
+    answered, so a mistyped run id fails in a second, not after an hour of answers."""
+    info = store.run_info(run_id)
     if info is not None:
-        baseline_strategy, baseline_sha = info["strategy"], info["cases_sha256"]
-        baseline_scores = store.case_scores(baseline_run)
+        baseline = Baseline(run_id, info["strategy"], info["cases_sha256"], store.case_scores(run_id))
     else:
-        baseline_strategy, baseline_sha, baseline_scores = _baseline_from_mlflow(tracker, baseline_run)
-    if not baseline_scores:
+        baseline = _baseline_from_mlflow(tracker, run_id)
+    if baseline is None or not baseline.case_scores:
         recent = ", ".join(f"{r['run_id']} ({r['strategy']})" for r in store.recent_runs(5)) or "none yet"
-        raise InputError("--compare", None, f"no eval run {baseline_run!r} in this project or in MLflow",
+        raise InputError("--compare", None, f"no eval run {run_id!r} with results in this project or in MLflow",
                          f"pass a run id printed by an earlier `adaptlab eval` (recent: {recent})")
-    target = next((r for r in report.runs if r.name == baseline_strategy), report.runs[0])
-    if baseline_sha != sha:
+    return baseline
+
+
+def _regression_check(report: EvalReport, baseline: Baseline, stats_options: dict[str, Any]) -> None:
+    target = next((r for r in report.runs if r.name == baseline.strategy), report.runs[0])
+    now = target.case_means()
+    if baseline.cases_sha256 != report.cases_sha256:
+        shared = sum(case_id in now for case_id in baseline.case_scores)
         report.warnings.append(f"--compare: the baseline run used a different case file (sha256 "
-                               f"{baseline_sha[:12]} vs {sha[:12]}); compared on the {len(baseline_scores)} "
-                               f"case ids they share")
-    report.regression = compare(baseline_scores, target.case_means(), **stats_options)
-    report.baseline_run_id = baseline_run
+                               f"{baseline.cases_sha256[:12]} vs {report.cases_sha256[:12]}); compared on the "
+                               f"{shared} case ids they share")
+    report.regression = compare(baseline.case_scores, now, **stats_options)
+    report.baseline_run_id = baseline.run_id
     report.regression_strategy = target.name
 
 
-def _baseline_from_mlflow(tracker, run_id: str) -> tuple[str, str, dict[str, dict[str, float | None]]]:
+def _baseline_from_mlflow(tracker, run_id: str) -> Baseline | None:
     from adaptlab.eval.harness import case_means
 
     if tracker is None:
-        return "", "", {}
+        return None
     with tempfile.TemporaryDirectory() as scratch:
         path = tracker.download_results(run_id, Path(scratch))
         if path is None:
-            return "", "", {}
+            return None
         data = json.loads(path.read_text(encoding="utf-8"))
     for strategy in data.get("strategies", []):
         if strategy.get("run_id") == run_id:
             results = [CaseResult(**c) for c in strategy.get("cases", [])]
-            return strategy["name"], data.get("cases_sha256", ""), case_means(results)
-    return "", "", {}
+            return Baseline(run_id, strategy["name"], data.get("cases_sha256", ""), case_means(results))
+    return None
 
 
 def write_outputs(report: EvalReport) -> tuple[Path, Path]:

@@ -32,7 +32,10 @@ class MlflowTracker:
             self._client = MlflowClient(tracking_uri=self.tracking_uri)
             found = self._client.get_experiment_by_name(experiment)
             if found is None:
-                artifacts = (home / "mlartifacts").resolve().as_uri() if not tracking_uri else None
+                # A server (http/https/databricks) decides where artifacts go; a local database would otherwise
+                # put them in ./mlruns of whatever directory the command ran in.
+                remote = self.tracking_uri.split(":", 1)[0] in ("http", "https", "databricks")
+                artifacts = None if remote else (home / "mlartifacts").resolve().as_uri()
                 self._experiment_id = self._client.create_experiment(experiment, artifact_location=artifacts)
             else:
                 self._experiment_id = found.experiment_id
