@@ -227,6 +227,37 @@ class JudgeConfig(_Section):
     )
 
 
+class TrainConfig(_Section):
+    """LoRA fine-tuning (TRL + PEFT). Defaults fit SmolLM2-135M on a 2-core CPU in fp32."""
+
+    base: str = Field(
+        "", description="Base model: empty = the generator's bundled GGUF (converted to fp32 once and cached), a "
+        ".gguf file, or any Hugging Face causal-LM directory.",
+    )
+    lora_r: int = Field(8, ge=1, description="LoRA rank.")
+    lora_alpha: int = Field(16, ge=1, description="LoRA alpha (scale = alpha / r).")
+    lora_dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA input.")
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"],
+        description="Linear layers that get LoRA adapters (attention projections by default).",
+    )
+    learning_rate: float = Field(2e-4, gt=0, description="Peak learning rate (linear decay).")
+    epochs: float = Field(1.0, gt=0, description="Passes over the training data (ignored when max_steps > 0).")
+    max_steps: int = Field(0, ge=0, description="Stop after this many optimizer steps (0: use epochs).")
+    batch_size: int = Field(4, ge=1, description="Examples per device step.")
+    gradient_accumulation: int = Field(1, ge=1, description="Steps accumulated per optimizer step.")
+    max_length: int = Field(256, ge=16, description="Tokens per example after the chat template; longer ones are "
+                            "truncated (adaptlab data check reports them).")
+    seed: int = Field(0, description="Seed of data order, LoRA initialisation and dropout.")
+    eval_steps: int = Field(0, ge=0, description="Evaluate loss on the eval split every N steps (0: once per epoch).")
+    eval_fraction: float = Field(0.1, ge=0, lt=1, description="Share of the training file held out for eval loss "
+                                 "when no --eval-data file is given (0: none).")
+    early_stopping_patience: int = Field(0, ge=0, description="Stop after N evaluations without a lower eval loss "
+                                         "(0: off).")
+    dpo_beta: float = Field(0.1, gt=0, description="DPO temperature beta.")
+    threads: int | None = Field(None, ge=1, description="Torch threads for training (empty: runtime.threads).")
+
+
 class EvalConfig(_Section):
     k: int = Field(5, ge=1, description="Cut-off of recall@k and nDCG@k.")
     bootstrap_resamples: int = Field(2000, ge=100, description="Bootstrap resamples for every CI and paired test.")
@@ -272,6 +303,7 @@ class AdaptlabConfig(_Section):
         "always exist and may be overridden.",
     )
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
 
     # Where this config came from (not a setting); relative paths in it are resolved against it.
     source_path: str = Field("", exclude=True, description="File the config was loaded from (set by the loader).")

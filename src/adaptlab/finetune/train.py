@@ -1,0 +1,258 @@
+"""LoRA SFT and DPO with TRL + PEFT on CPU (fp32), QLoRA-free by default; one function per method.
+
+Measured per run: wall time, tokens trained (Trainer's own count of input tokens), tokens/s, peak RSS, loss
+curves. The adapter is saved in PEFT format under the run folder; export.py turns it into a GGUF LoRA that
+llama.cpp loads on top of the same base GGUF.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from adaptlab.config import TrainConfig
+from adaptlab.errors import InputError
+
+# (step, total steps, latest training loss or None) after every optimizer step
+TrainProgress = Callable[[int, int, float | None], None]
+
+
+@dataclass
+class TrainResult:
+    method: Literal["sft", "dpo"]
+    run_dir: Path
+    adapter_dir: Path
+    steps: int
+    epochs: float
+    train_examples: int
+    eval_examples: int
+    seconds: float
+    tokens_trained: int
+    tokens_per_second: float
+    peak_rss_mb: float
+    train_loss: list[tuple[int, float]] = field(default_factory=list)  # (step, loss)
+    eval_loss: list[tuple[int, float]] = field(default_factory=list)
+    stopped_early: bool = False
+    hardware: dict[str, Any] = field(default_factory=dict)
+    trainable_parameters: int = 0
+    total_parameters: int = 0
+    base_weights_unchanged: bool = True  # checked after training: only the adapter may move
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["run_dir"], data["adapter_dir"] = str(self.run_dir), str(self.adapter_dir)
+        return data
+
+
+def hardware_summary() -> dict[str, Any]:
+    import os
+
+    import torch
+
+    return {
+        "platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
+        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def sft_records(examples: Sequence[Any]) -> list[dict[str, Any]]:
+    """Conversational prompt/completion records: TRL then computes the loss on the completion only."""
+    records = []
+    for example in examples:
+        if example.kind == "chat":
+            messages = list(example.messages)
+            records.append({"prompt": messages[:-1], "completion": [messages[-1]]})
+        elif example.kind == "completion":
+            records.append({"prompt": [{"role": "user", "content": example.prompt}],
+                            "completion": [{"role": "assistant", "content": example.completion}]})
+        else:
+            raise InputError(str(getattr(example, "source", "training data")), example.line,
+                             "a preference pair in SFT data", "train it with `adaptlab train dpo`")
+    return records
+
+
+def dpo_records(examples: Sequence[Any]) -> list[dict[str, Any]]:
+    records = []
+    for example in examples:
+        if example.kind != "preference":
+            raise InputError("training data", example.line, f"a {example.kind} example in DPO data",
+                             "DPO needs {\"prompt\", \"chosen\", \"rejected\"} records")
+        prompt = list(example.messages) if example.messages else [{"role": "user", "content": example.prompt}]
+        records.append({"prompt": prompt, "chosen": [{"role": "assistant", "content": example.chosen}],
+                        "rejected": [{"role": "assistant", "content": example.rejected}]})
+    return records
+
+
+def _lora_config(settings: TrainConfig):
+    from peft import LoraConfig
+
+    return LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
+                      target_modules=list(settings.target_modules), task_type="CAUSAL_LM", bias="none")
+
+
+def _common_args(settings: TrainConfig, run_dir: Path, has_eval: bool, resume: bool) -> dict[str, Any]:
+    import torch
+
+    eval_strategy = "no"
+    if has_eval:
+        eval_strategy = "steps" if settings.eval_steps else "epoch"
+    args: dict[str, Any] = dict(
+        output_dir=str(run_dir / "checkpoints"),
+        learning_rate=settings.learning_rate,
+        num_train_epochs=settings.epochs,
+        max_steps=settings.max_steps or -1,
+        per_device_train_batch_size=settings.batch_size,
+        per_device_eval_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.gradient_accumulation,
+        seed=settings.seed,
+        data_seed=settings.seed,
+        logging_steps=1,
+        eval_strategy=eval_strategy,
+        save_strategy=eval_strategy if settings.early_stopping_patience and has_eval else "steps",
+        save_steps=settings.eval_steps or 50,
+        save_total_limit=2,
+        report_to="none",  # we record to MLflow ourselves, with our own names
+        use_cpu=not torch.cuda.is_available(),
+        bf16=False, fp16=False,  # bf16 on this CPU is very slow: fp32
+        include_num_input_tokens_seen=True,
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+    )
+    if settings.eval_steps and has_eval:
+        args["eval_steps"] = settings.eval_steps
+    if settings.early_stopping_patience and has_eval:
+        args.update(load_best_model_at_end=True, metric_for_best_model="eval_loss", greater_is_better=False)
+    return args
+
+
+class _Recorder:
+    """A TrainerCallback that keeps the loss curves and reports progress."""
+
+    def __init__(self, progress: TrainProgress | None) -> None:
+        from transformers import TrainerCallback
+
+        recorder = self
+
+        class Callback(TrainerCallback):
+            def on_log(self, args, state, control, logs=None, **kwargs):
+                logs = logs or {}
+                if "loss" in logs:
+                    recorder.train_loss.append((state.global_step, float(logs["loss"])))
+                if "eval_loss" in logs:
+                    recorder.eval_loss.append((state.global_step, float(logs["eval_loss"])))
+
+            def on_step_end(self, args, state, control, **kwargs):
+                if recorder.progress:
+                    latest = recorder.train_loss[-1][1] if recorder.train_loss else None
+                    recorder.progress(state.global_step, state.max_steps, latest)
+
+        self.callback = Callback()
+        self.progress = progress
+        self.train_loss: list[tuple[int, float]] = []
+        self.eval_loss: list[tuple[int, float]] = []
+
+
+def train(method: Literal["sft", "dpo"], base_dir: Path, train_examples: Sequence[Any],
+          eval_examples: Sequence[Any], settings: TrainConfig, run_dir: Path, *,
+          progress: TrainProgress | None = None, resume: bool = False) -> TrainResult:
+    """Fine-tune a LoRA adapter on `base_dir` (an HF model directory) and save it to run_dir/adapter."""
+    import datasets
+    import torch
+    import transformers
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer, EarlyStoppingCallback
+
+    datasets.disable_progress_bars()  # tokenising a few hundred rows needs no bar of its own
+    transformers.utils.logging.disable_progress_bar()
+
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    torch.manual_seed(settings.seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
+    to_records = sft_records if method == "sft" else dpo_records
+    train_dataset = Dataset.from_list(to_records(train_examples))
+    eval_dataset = Dataset.from_list(to_records(eval_examples)) if eval_examples else None
+    args = _common_args(settings, run_dir, eval_dataset is not None, resume)
+    recorder = _Recorder(progress)
+    callbacks = [recorder.callback]
+    if settings.early_stopping_patience and eval_dataset is not None:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=settings.early_stopping_patience))
+
+    if method == "sft":
+        from trl import SFTConfig, SFTTrainer
+
+        config = SFTConfig(**args, max_length=settings.max_length, packing=False)
+        trainer = SFTTrainer(model=model, args=config, train_dataset=train_dataset, eval_dataset=eval_dataset,
+                             processing_class=tokenizer, peft_config=_lora_config(settings), callbacks=callbacks)
+    else:
+        from trl import DPOConfig, DPOTrainer
+
+        config = DPOConfig(**args, max_length=settings.max_length, beta=settings.dpo_beta)
+        trainer = DPOTrainer(model=model, args=config, train_dataset=train_dataset, eval_dataset=eval_dataset,
+                             processing_class=tokenizer, peft_config=_lora_config(settings), callbacks=callbacks)
+
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # our progress callback reports; the printer would dump dicts
+    trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in trainer.model.parameters())
+    base_before = _frozen_checksum(trainer.model)
+    started = time.perf_counter()
+    checkpoint = _last_checkpoint(run_dir) if resume else None
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    seconds = time.perf_counter() - started
+    base_unchanged = _frozen_checksum(trainer.model) == base_before
+    adapter_dir = run_dir / "adapter"
+    trainer.model.save_pretrained(str(adapter_dir))
+    tokens = int(trainer.state.num_input_tokens_seen or 0)
+    state = trainer.state
+    stopped_early = bool(settings.max_steps == 0 and state.max_steps and state.global_step < state.max_steps)
+    result = TrainResult(
+        method=method, run_dir=run_dir, adapter_dir=adapter_dir, steps=state.global_step,
+        epochs=float(state.epoch or 0), train_examples=len(train_examples), eval_examples=len(eval_examples),
+        seconds=seconds, tokens_trained=tokens, tokens_per_second=tokens / seconds if seconds else 0.0,
+        peak_rss_mb=peak_rss_mb(), train_loss=recorder.train_loss, eval_loss=recorder.eval_loss,
+        stopped_early=stopped_early, hardware=hardware_summary(), trainable_parameters=trainable,
+        total_parameters=total, base_weights_unchanged=base_unchanged,
+    )
+    (run_dir / "train_result.json").write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
+    return result
+
+
+def _frozen_checksum(model) -> tuple[float, float]:
+    """Sum and absolute sum of every frozen parameter, in float64: any update to the base would move them."""
+    import torch
+
+    total = torch.zeros((), dtype=torch.float64)
+    absolute = torch.zeros((), dtype=torch.float64)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if not parameter.requires_grad:
+                total += parameter.double().sum()
+                absolute += parameter.double().abs().sum()
+    return float(total), float(absolute)
+
+
+def _last_checkpoint(run_dir: Path) -> Path | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    folder = run_dir / "checkpoints"
+    if not folder.is_dir():
+        return None
+    found = get_last_checkpoint(str(folder))
+    return Path(found) if found else None
