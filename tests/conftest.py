@@ -40,6 +40,14 @@ def covid_questions(covid_dir) -> list[dict]:
     return [json.loads(line) for line in (covid_dir / "questions.jsonl").read_text().splitlines()]
 
 
+@pytest.fixture(scope="session")
+def smol_base(tmp_path_factory):
+    """The bundled SmolLM2 GGUF converted once to an fp32 Hugging Face model (~25 s), for training/export tests."""
+    from adaptlab.finetune.base_model import prepare_base
+
+    return prepare_base("", tmp_path_factory.mktemp("base-cache"))
+
+
 def make_project(home: Path, *, embedder=None, store=None, **sections) -> Project:
     """A Project on `home` with config overrides like chunk={"size_tokens": 64}; optional shared components."""
     config = AdaptlabConfig.model_validate({"home": str(home), **sections})

@@ -107,12 +107,10 @@ def test_wrong_example_kinds_are_refused(tiny_base: Path, tmp_path: Path) -> Non
         train("dpo", tiny_base, [chat(0)], [], TrainConfig(max_steps=1), tmp_path / "b")
 
 
-def test_the_bundled_gguf_becomes_a_cached_fp32_model(tmp_path: Path) -> None:
-    base = prepare_base("", tmp_path)
+def test_the_bundled_gguf_becomes_a_cached_fp32_model(smol_base) -> None:
+    base = smol_base
     assert (base.directory / "model.safetensors").stat().st_size > 500_000_000  # fp32 135M parameters
     assert base.gguf_path is not None and len(base.sha256) == 64
-    again = prepare_base("", tmp_path)  # cached: no second conversion
-    assert again.directory == base.directory
-    from adaptlab.finetune.base_model import prepare_base as prepare
-
-    assert prepare(str(base.directory), tmp_path).directory == base.directory  # an HF directory is used as is
+    cache = base.directory.parent
+    assert prepare_base("", cache).directory == base.directory  # cached: no second conversion
+    assert prepare_base(str(base.directory), cache).directory == base.directory  # an HF directory is used as is
