@@ -205,7 +205,33 @@ class RagStrategyConfig(_Section):
     max_tokens: int | None = Field(None, ge=1, description="Most tokens per answer (empty: generator.max_tokens).")
 
 
-StrategyConfig = Annotated[Union[PromptStrategyConfig, RagStrategyConfig], Field(discriminator="kind")]
+class _AdapterFields(_Section):
+    adapter: str = Field(
+        "", description="GGUF LoRA adapter (from `adaptlab train ... --export`) that llama.cpp loads on top of the "
+        "base GGUF. Relative paths are resolved against the config file.",
+    )
+    served_model: str = Field(
+        "", description="Backend 'openai': the model name under which the server serves the fine-tuned model "
+        "(e.g. a vLLM LoRA module); used instead of `adapter`.",
+    )
+
+
+class FinetunedStrategyConfig(PromptStrategyConfig, _AdapterFields):
+    """The prompt strategy on the base model plus a trained LoRA adapter."""
+
+    kind: Literal["finetuned"] = Field("finetuned", description="Strategy kind: 'finetuned'.")  # type: ignore[assignment]
+
+
+class FinetunedRagStrategyConfig(RagStrategyConfig, _AdapterFields):
+    """The RAG pipeline answering with the base model plus a trained LoRA adapter."""
+
+    kind: Literal["finetuned_rag"] = Field("finetuned_rag", description="Strategy kind: 'finetuned_rag'.")  # type: ignore[assignment]
+
+
+StrategyConfig = Annotated[
+    Union[PromptStrategyConfig, RagStrategyConfig, FinetunedStrategyConfig, FinetunedRagStrategyConfig],
+    Field(discriminator="kind"),
+]
 BUILTIN_STRATEGIES = ("prompt", "rag")
 
 
@@ -299,8 +325,8 @@ class AdaptlabConfig(_Section):
     answer: AnswerConfig = Field(default_factory=AnswerConfig)
     strategies: dict[str, StrategyConfig] = Field(
         default_factory=_builtin_strategies,
-        description="Named strategies ([strategies.NAME] with kind = 'prompt' | 'rag'); 'prompt' and 'rag' "
-        "always exist and may be overridden.",
+        description="Named strategies ([strategies.NAME] with kind = 'prompt' | 'rag' | 'finetuned' | "
+        "'finetuned_rag'); 'prompt' and 'rag' always exist and may be overridden.",
     )
     eval: EvalConfig = Field(default_factory=EvalConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -382,7 +408,8 @@ def describe_settings(model: type[BaseModel] = AdaptlabConfig, prefix: str = "")
             rows.extend(describe_settings(annotation, prefix=f"{prefix}{name}."))
             continue
         if name == "strategies":  # a table of named sections: document each kind's fields once
-            for kind_model in (PromptStrategyConfig, RagStrategyConfig):
+            for kind_model in (PromptStrategyConfig, RagStrategyConfig, FinetunedStrategyConfig,
+                               FinetunedRagStrategyConfig):
                 kind = kind_model.model_fields["kind"].default
                 rows.extend(describe_settings(kind_model, prefix=f"{prefix}strategies.NAME ({kind})."))
             continue

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from adaptlab.config import PromptStrategyConfig, RagStrategyConfig
+from adaptlab.config import (
+    FinetunedRagStrategyConfig,
+    FinetunedStrategyConfig,
+    PromptStrategyConfig,
+    RagStrategyConfig,
+)
 from adaptlab.errors import ConfigError
+from adaptlab.models.base import Generator
 from adaptlab.project import Project
 from adaptlab.strategies.base import Strategy
 
@@ -18,14 +24,39 @@ def build_strategy(project: Project, name: str) -> Strategy:
     if section is None:
         raise ConfigError(f"No strategy named {name!r} — known: {', '.join(strategy_names(project))}. "
                           f"Define it as [strategies.{name}] with kind = \"prompt\" or \"rag\" in adaptlab.toml.")
+    # Fine-tuned kinds subclass the plain ones: they only swap the generator for base + adapter.
     if isinstance(section, PromptStrategyConfig):
-        return _build_prompt(project, name, section)
+        generator = _adapted_generator(project, name, section) if isinstance(section, FinetunedStrategyConfig) \
+            else project.generator
+        return _build_prompt(project, name, section, generator)
     if isinstance(section, RagStrategyConfig):
-        return _build_rag(project, name, section)
+        generator = _adapted_generator(project, name, section) if isinstance(section, FinetunedRagStrategyConfig) \
+            else project.generator
+        return _build_rag(project, name, section, generator)
     raise ConfigError(f"strategies.{name}: unsupported kind {section.kind!r}.")
 
 
-def _build_prompt(project: Project, name: str, section: PromptStrategyConfig) -> Strategy:
+def _adapted_generator(project: Project, name: str,
+                       section: FinetunedStrategyConfig | FinetunedRagStrategyConfig) -> Generator:
+    """The base model with the strategy's adapter: a LoRA GGUF for llama.cpp, or a served model name."""
+    from adaptlab.models.factory import create_generator
+
+    config = project.config
+    if config.generator.backend == "openai":
+        if not section.served_model:
+            raise ConfigError(f"strategies.{name}: with generator.backend = 'openai' set served_model to the name "
+                              f"the server gives the fine-tuned model (e.g. a vLLM LoRA module).")
+        served = config.model_copy(update={"generator": config.generator.model_copy(
+            update={"model": section.served_model})})
+        return create_generator(served)
+    if not section.adapter:
+        raise ConfigError(f"strategies.{name}: set adapter to the GGUF LoRA file written by `adaptlab train ... "
+                          f"--export` (or `adaptlab export`).")
+    adapter = config.resolve_path(section.adapter)
+    return create_generator(config, lora_path=str(adapter))
+
+
+def _build_prompt(project: Project, name: str, section: PromptStrategyConfig, generator: Generator) -> Strategy:
     from adaptlab.strategies.prompt import PromptStrategy, load_examples, load_schema
 
     config = project.config
@@ -33,13 +64,13 @@ def _build_prompt(project: Project, name: str, section: PromptStrategyConfig) ->
     schema = load_schema(config.resolve_path(section.json_schema_path)) if section.json_schema_path else None
     needs_embedder = section.few_shot_selection == "similar" and section.few_shot_k > 0
     return PromptStrategy(
-        name, section, project.generator, examples=examples, schema=schema,
+        name, section, generator, examples=examples, schema=schema,
         embedder=project.embedder if needs_embedder else None,
         max_tokens=section.max_tokens or config.generator.max_tokens, log=project.logger,
     )
 
 
-def _build_rag(project: Project, name: str, section: RagStrategyConfig) -> Strategy:
+def _build_rag(project: Project, name: str, section: RagStrategyConfig, generator: Generator) -> Strategy:
     from adaptlab.rag.answer import RagAnswerer
     from adaptlab.rag.pipeline import build_retriever
     from adaptlab.strategies.rag import RagStrategy
@@ -52,7 +83,6 @@ def _build_rag(project: Project, name: str, section: RagStrategyConfig) -> Strat
         updates["context_chunks"] = section.context_chunks
     answer_config = config.answer.model_copy(update=updates)
     max_tokens = section.max_tokens or config.generator.max_tokens
-    generator = project.generator
     answerer = RagAnswerer(
         build_retriever(project), generator, answer_config, max_tokens=max_tokens,
         n_ctx=getattr(generator, "n_ctx", config.generator.n_ctx), log=project.logger,
@@ -65,4 +95,6 @@ def _build_rag(project: Project, name: str, section: RagStrategyConfig) -> Strat
         "keyword_weight": config.retrieve.keyword_weight, "rrf_k": config.retrieve.rrf_k,
         "chunk_size_tokens": config.chunk.size_tokens, "max_tokens": max_tokens,
     }
-    return RagStrategy(name, answerer, top_k=top_k, params=params)
+    if isinstance(section, FinetunedRagStrategyConfig):
+        params["adapter"] = section.adapter or section.served_model
+    return RagStrategy(name, answerer, top_k=top_k, params=params, kind=section.kind)

@@ -80,6 +80,7 @@ class PromptStrategy:
         if config.few_shot_selection == "similar" and config.few_shot_k and embedder is None:
             raise ConfigError(f"strategies.{name}: 'similar' few-shot selection needs an embedder.")
         self.name = name
+        self.kind = config.kind  # "prompt", or "finetuned" (same prompting, adapted model)
         self._config = config
         self._generator = generator
         self._examples = list(examples)
@@ -90,12 +91,16 @@ class PromptStrategy:
         self._example_vectors: np.ndarray | None = None
 
     def describe(self) -> dict[str, Any]:
-        return {
+        params = {
             "kind": self.kind, "model": self._generator.name, "system_prompt": self._config.system_prompt,
             "few_shot_k": self._config.few_shot_k, "few_shot_selection": self._config.few_shot_selection,
             "few_shot_path": self._config.few_shot_path, "json_schema": bool(self._schema),
             "max_tokens": self._max_tokens,
         }
+        adapter = getattr(self._config, "adapter", "") or getattr(self._config, "served_model", "")
+        if adapter:
+            params["adapter"] = adapter
+        return params
 
     def seen_questions(self) -> list[str]:
         return [e.question for e in self._examples] if self._config.few_shot_k else []

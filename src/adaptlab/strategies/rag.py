@@ -12,8 +12,10 @@ class RagStrategy:
     kind = "rag"
     retrieves = True
 
-    def __init__(self, name: str, answerer: RagAnswerer, *, top_k: int, params: dict[str, Any]) -> None:
+    def __init__(self, name: str, answerer: RagAnswerer, *, top_k: int, params: dict[str, Any],
+                 kind: str = "rag") -> None:
         self.name = name
+        self.kind = kind
         self._answerer = answerer
         self._top_k = top_k
         self._params = params
