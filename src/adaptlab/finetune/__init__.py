@@ -1,0 +1,1 @@
+"""Fine-tuning: training data formats and checks, LoRA training on the base model, export for llama.cpp."""

@@ -1,0 +1,778 @@
+"""Training data: three JSONL formats, their validation, a content fingerprint, and converters.
+
+Formats, detected per line from its keys (one format per file):
+- chat: {"messages": [{"role": "system"|"user"|"assistant", "content": "..."}, ...]} (OpenAI style);
+- prompt/completion: {"prompt": "...", "completion": "..."};
+- preference: {"prompt": "..." or [messages], "chosen": "...", "rejected": "..."} (TRL's DPO data).
+Every record may carry "id", "label" (the class, e.g. the intent: used for class balance) and "tags".
+
+Like eval cases, a file is validated whole and every bad line is reported at once. The fingerprint hashes
+the records' canonical JSON, so it is the data's version: reformatting a file keeps it, editing a record
+changes it.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import hashlib
+import io
+import json
+import os
+import random
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from adaptlab.errors import InputError
+from adaptlab.eval.cases import (
+    MAX_LISTED_PROBLEMS,
+    CaseProblem,
+    _read_text,
+    _sniff_delimiter,
+    _write_jsonl_atomic,
+)
+from adaptlab.eval.metrics import normalize_answer
+
+Kind = Literal["chat", "completion", "preference"]
+TokenCounter = Callable[["TrainingExample"], int]
+
+ROLES = ("system", "user", "assistant")
+COMMON_KEYS = ("id", "label", "tags")
+FORMAT_KEYS: dict[str, tuple[str, ...]] = {
+    "chat": ("messages",),
+    "completion": ("prompt", "completion"),
+    "preference": ("prompt", "chosen", "rejected"),
+}
+FORMAT_NAMES = {"chat": "chat", "completion": "prompt/completion", "preference": "preference"}
+ALL_KEYS = tuple(sorted(set(COMMON_KEYS).union(*FORMAT_KEYS.values())))
+FORMAT_EXAMPLES = {
+    "chat": '{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}',
+    "completion": '{"prompt": "Capital of France?", "completion": "Paris"}',
+    "preference": '{"prompt": "Say hi", "chosen": "Hello!", "rejected": "Go away."}',
+}
+FORMATS_HELP = "; ".join(f"{FORMAT_NAMES[k]}: {v}" for k, v in FORMAT_EXAMPLES.items())
+# Other common formats, recognised by their keys so the fix can say what to convert from.
+_FOREIGN_FORMATS = (
+    ("conversations", "ShareGPT 'conversations'; rename to \"messages\" with role/content turns"),
+    ("instruction", "Alpaca instruction/output; write {\"prompt\": instruction + input, \"completion\": output}"),
+    ("question", "an eval-cases or few-shot line; training data needs prompt/completion or messages"),
+)
+_ROLE_ALIASES = {"human": "user", "gpt": "assistant", "bot": "assistant", "model": "assistant", "ai": "assistant"}
+SHORT_FINGERPRINT = 12
+
+
+# ---------------------------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class TrainingExample:
+    """One validated training record.
+
+    chat: `messages` is the whole conversation (ends with the assistant reply). completion: `prompt` and
+    `completion`. preference: `prompt` (a string), or `messages` when the prompt is a conversation (TRL's
+    conversational form; it ends with a user turn), plus `chosen` and `rejected`.
+    """
+
+    example_id: str
+    kind: Kind
+    # Message dicts are unhashable: left out of the hash so an example stays hashable.
+    messages: tuple[dict[str, str], ...] | None = field(default=None, hash=False)
+    prompt: str | None = None
+    completion: str | None = None
+    chosen: str | None = None
+    rejected: str | None = None
+    label: str | None = None
+    line: int = 0  # line in its file (0 when built in code), for messages pointing back at it
+    tags: tuple[str, ...] = ()
+    source: str = ""  # the file it was read from
+    raw_id: str | int | None = None  # the id as written (None: the record had none), so to_record round-trips
+
+    @property
+    def location(self) -> str:
+        return f"{self.source or '<data>'}:{self.line}"
+
+    @property
+    def input_text(self) -> str:
+        """The user-side text (last user turn, or the prompt): what duplicate and leakage checks compare."""
+        if self.messages is not None:
+            for message in reversed(self.messages):
+                if message["role"] == "user":
+                    return message["content"]
+            return ""
+        return self.prompt or ""
+
+    @property
+    def target_text(self) -> str:
+        """What the model learns to produce: the assistant reply, the completion, or the chosen answer."""
+        if self.kind == "chat" and self.messages:
+            return self.messages[-1]["content"]
+        if self.kind == "completion":
+            return self.completion or ""
+        return self.chosen or ""
+
+    def conversation(self, reply: str | None = None) -> list[dict[str, str]]:
+        """The example as chat messages (what the chat template sees); `reply` replaces the target turn."""
+        if self.kind == "chat":
+            messages = [dict(m) for m in self.messages or ()]
+            if reply is not None:
+                messages[-1] = {"role": "assistant", "content": reply}
+            return messages
+        prompt = [dict(m) for m in self.messages] if self.messages else [{"role": "user", "content": self.prompt or ""}]
+        return [*prompt, {"role": "assistant", "content": reply if reply is not None else self.target_text}]
+
+    def to_record(self) -> dict[str, Any]:
+        """The example as a JSONL line; `load_training_file` reads it back unchanged."""
+        record: dict[str, Any] = {}
+        if self.raw_id is not None:
+            record["id"] = self.raw_id
+        if self.kind == "chat":
+            record["messages"] = [dict(m) for m in self.messages or ()]
+        elif self.kind == "completion":
+            record["prompt"], record["completion"] = self.prompt, self.completion
+        else:
+            record["prompt"] = [dict(m) for m in self.messages] if self.messages else self.prompt
+            record["chosen"], record["rejected"] = self.chosen, self.rejected
+        if self.label is not None:
+            record["label"] = self.label
+        if self.tags:
+            record["tags"] = list(self.tags)
+        return record
+
+
+@dataclass(frozen=True)
+class DataProblem(CaseProblem):
+    """One bad line of a training file (same shape and message as an eval-cases problem)."""
+
+
+class DataError(InputError):
+    """A training file has bad lines; `problems` holds all of them, the message the first 20."""
+
+    def __init__(self, path: str, problems: list[DataProblem]) -> None:
+        self.problems = list(problems)
+        listed = [f"  {p}" for p in self.problems[:MAX_LISTED_PROBLEMS]]
+        if len(self.problems) > MAX_LISTED_PROBLEMS:
+            listed.append(f"  … and {len(self.problems) - MAX_LISTED_PROBLEMS} more")
+        count = len(self.problems)
+        super().__init__(path, None, f"{count} problem{'s' if count != 1 else ''}:\n" + "\n".join(listed))
+
+
+# ---------------------------------------------------------------------------------------------- loading
+
+
+def load_training_file(
+    path: str | Path, *, token_counter: TokenCounter | None = None, max_tokens: int | None = None
+) -> list[TrainingExample]:
+    """Read and validate a training JSONL file; raise DataError listing every bad line.
+
+    With `token_counter` and `max_tokens`, an example longer than `max_tokens` after the chat template is a
+    problem too (training would truncate it).
+    """
+    examples, problems = parse_training_file(path, token_counter=token_counter, max_tokens=max_tokens)
+    if problems:
+        raise DataError(str(path), problems)
+    if not examples:
+        raise InputError(str(path), None, "no training examples in the file",
+                         f"write one JSON object per line, e.g. {FORMAT_EXAMPLES['chat']}")
+    return examples
+
+
+def parse_training_file(
+    path: str | Path, *, token_counter: TokenCounter | None = None, max_tokens: int | None = None
+) -> tuple[list[TrainingExample], list[DataProblem]]:
+    """The valid examples and the problems of every bad line (for reports that go on past bad lines)."""
+    path = Path(path)
+    text = _read_text(path)
+    problems: list[DataProblem] = []
+    examples: list[TrainingExample] = []
+    file_kind: tuple[Kind, int] | None = None  # the format of the file, and the line that set it
+    seen_ids: dict[str, int] = {}
+    # Split on "\n" only: str.splitlines() would also split on U+2028 etc., which JSON strings may hold raw.
+    for number, raw in enumerate(text.split("\n"), start=1):
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        example, kind, line_problems = _parse_line(path, number, stripped)
+        if kind is not None:
+            if file_kind is None:
+                file_kind = (kind, number)
+            elif kind != file_kind[0]:
+                line_problems.append(DataProblem(
+                    str(path), number,
+                    f"a {FORMAT_NAMES[kind]} record in a {FORMAT_NAMES[file_kind[0]]} file (line {file_kind[1]} "
+                    f"set the format)",
+                    "use one format per file: convert this record or move it to a file of its own",
+                ))
+        if example is not None and example.example_id in seen_ids:
+            line_problems.append(DataProblem(
+                str(path), number, f"duplicate id {example.example_id!r} (also on line {seen_ids[example.example_id]})",
+                "give every example a unique id, or leave ids out",
+            ))
+        if line_problems:
+            problems.extend(line_problems)
+            continue
+        assert example is not None
+        seen_ids[example.example_id] = number
+        if token_counter is not None and max_tokens is not None:
+            tokens = token_counter(example)
+            if tokens > max_tokens:
+                problems.append(DataProblem(
+                    str(path), number,
+                    f"{tokens} tokens after the chat template, longer than the model's context of {max_tokens}",
+                    "shorten the example or split it (or use a base model with a longer context)",
+                ))
+                continue
+        examples.append(example)
+    return examples, problems
+
+
+def _parse_line(path: Path, number: int, text: str) -> tuple[TrainingExample | None, Kind | None, list[DataProblem]]:
+    """Validate one non-blank line: the example (None if any problem), its detected format, its problems."""
+    problems: list[DataProblem] = []
+
+    def problem(reason: str, fix: str) -> None:
+        problems.append(DataProblem(str(path), number, reason, fix))
+
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        problem(f"invalid JSON: {exc.msg} (column {exc.colno})",
+                f"write one complete JSON object per line, e.g. {FORMAT_EXAMPLES['chat']}")
+        return None, None, problems
+    if not isinstance(record, dict):
+        problem(f"expected a JSON object, got {type(record).__name__}", f"write one object per line — {FORMATS_HELP}")
+        return None, None, problems
+
+    kind = _detect_kind(record)
+    if kind is None:
+        foreign = next((hint for key, hint in _FOREIGN_FORMATS if key in record), None)
+        keys = ", ".join(repr(k) for k in record) or "none"
+        problem(f"unknown format (keys: {keys})",
+                f"this looks like {foreign}" if foreign else f"use one of the formats — {FORMATS_HELP}")
+        return None, None, problems
+
+    allowed = FORMAT_KEYS[kind] + COMMON_KEYS
+    for key in record:
+        if key in allowed:
+            continue
+        if key in ALL_KEYS:
+            problem(f"key {key!r} does not belong in a {FORMAT_NAMES[kind]} record (it mixes formats)",
+                    f"a {FORMAT_NAMES[kind]} record has: {', '.join(allowed)}")
+        else:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            problem(f"unknown key {key!r}", f"{hint}a {FORMAT_NAMES[kind]} record has: {', '.join(allowed)}")
+
+    messages: tuple[dict[str, str], ...] | None = None
+    prompt = completion = chosen = rejected = None
+    if kind == "chat":
+        messages = _check_messages(record.get("messages"), "messages", "assistant", problem)
+    else:
+        raw_prompt = record.get("prompt")
+        if kind == "preference" and isinstance(raw_prompt, list):
+            messages = _check_messages(raw_prompt, "prompt", "user", problem)
+        else:
+            prompt = _check_text(record, "prompt", problem)
+        if kind == "completion":
+            completion = _check_text(record, "completion", problem)
+        else:
+            chosen = _check_text(record, "chosen", problem)
+            rejected = _check_text(record, "rejected", problem)
+            if chosen is not None and rejected is not None and chosen.strip() == rejected.strip():
+                problem("'chosen' and 'rejected' are the same text",
+                        "a preference pair needs two different replies: the better one as chosen")
+
+    label = record.get("label")
+    if label is not None and (not isinstance(label, str) or not label.strip()):
+        problem("'label' must be a non-empty string", 'write "label": "<class name>" or leave it out')
+    tags = record.get("tags")
+    if tags is not None and not (isinstance(tags, list) and all(isinstance(t, str) and t.strip() for t in tags)):
+        problem("'tags' must be a list of non-empty strings", 'write "tags": ["easy", ...] or leave it out')
+    raw_id = record.get("id")
+    if raw_id is not None and (isinstance(raw_id, bool) or not isinstance(raw_id, (str, int))
+                               or (isinstance(raw_id, str) and not raw_id.strip())):
+        problem("'id' must be a non-empty string or an integer", 'write "id": "ex-001" or leave it out')
+
+    if problems:
+        return None, kind, problems
+    return TrainingExample(
+        example_id=str(raw_id) if raw_id is not None else f"{path.stem}:{number}", kind=kind, messages=messages,
+        prompt=prompt, completion=completion, chosen=chosen, rejected=rejected, label=label, line=number,
+        tags=tuple(tags or ()), source=str(path), raw_id=raw_id,
+    ), kind, problems
+
+
+def _detect_kind(record: Mapping[str, Any]) -> Kind | None:
+    if "messages" in record:
+        return "chat"
+    if "chosen" in record or "rejected" in record:
+        return "preference"
+    if "prompt" in record or "completion" in record:
+        return "completion"
+    return None
+
+
+def _check_text(record: Mapping[str, Any], key: str, problem: Callable[[str, str], None]) -> str | None:
+    value = record.get(key)
+    if value is None:
+        problem(f"missing {key!r}", f'add "{key}": "<text>"')
+    elif not isinstance(value, str) or not value.strip():
+        problem(f"{key!r} must be a non-empty string", f'write "{key}": "<text>"')
+    else:
+        return value
+    return None
+
+
+def _check_messages(
+    value: Any, key: str, last_role: str, problem: Callable[[str, str], None]
+) -> tuple[dict[str, str], ...] | None:
+    """Validate a conversation; `last_role` is the role the final turn must have."""
+    example = '[{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}]'
+    if not isinstance(value, list) or not value:
+        problem(f"{key!r} must be a non-empty list of messages", f'write "{key}": {example}')
+        return None
+    ok = True
+    roles: list[str] = []
+    for turn, message in enumerate(value, start=1):
+        if not isinstance(message, dict):
+            problem(f"{key} turn {turn}: expected an object, got {type(message).__name__}",
+                    'write each turn as {"role": "...", "content": "..."}')
+            ok = False
+            continue
+        extra = [k for k in message if k not in ("role", "content")]
+        if extra:
+            problem(f"{key} turn {turn}: unknown key(s) {', '.join(repr(k) for k in extra)}",
+                    "a turn has only 'role' and 'content'")
+            ok = False
+        role = message.get("role")
+        if role is None:
+            problem(f"{key} turn {turn}: missing 'role'", 'add "role": "user" (or "system", "assistant")')
+            ok = False
+        elif role not in ROLES:
+            suggestion = _ROLE_ALIASES.get(str(role).lower(), str(role).lower())
+            hint = f"write {suggestion!r}; " if suggestion in ROLES else ""
+            problem(f"{key} turn {turn}: bad role {role!r}", f"{hint}roles are {', '.join(ROLES)}")
+            ok = False
+        elif role == "system" and turn != 1:
+            problem(f"{key} turn {turn}: a system turn after the first turn",
+                    "put the one system prompt first, or fold it into a user turn")
+            ok = False
+        content = message.get("content")
+        if not isinstance(content, str) or not content.strip():
+            what = "missing" if content is None else "empty" if isinstance(content, str) else "not a string"
+            problem(f"{key} turn {turn} ({role or 'no role'}): content {what}",
+                    '"content" must be non-empty text (remove the turn if it has nothing to say)')
+            ok = False
+        if isinstance(role, str):
+            roles.append(role)
+    if "user" not in roles:
+        problem(f"{key}: no user turn", 'add {"role": "user", "content": "<the request>"}')
+        ok = False
+    if last_role == "assistant" and "assistant" not in roles:
+        problem(f"{key}: no assistant turn", 'end with {"role": "assistant", "content": "<the reply to learn>"}')
+        ok = False
+    elif roles and isinstance(value[-1], dict) and value[-1].get("role") in ROLES and value[-1]["role"] != last_role:
+        reply = "the reply the model learns" if last_role == "assistant" else "the prompt the replies answer"
+        problem(f"{key}: the last turn is {value[-1]['role']!r}, not {last_role!r}",
+                f"end with a {last_role} turn: {reply}")
+        ok = False
+    if not ok:
+        return None
+    return tuple({"role": m["role"], "content": m["content"]} for m in value)
+
+
+# ------------------------------------------------------------------------------------------ fingerprint
+
+
+def fingerprint(source: str | Path | Sequence[TrainingExample | Mapping[str, Any]], *, short: bool = False) -> str:
+    """SHA-256 over the canonical JSON (sorted keys, no spaces) of the records in order: the data's version.
+
+    A path is read line by line (blank and # lines skipped; a line that is not JSON is hashed as its text, so
+    a broken file still gets a version). Whitespace and key order do not change it; any content does.
+    `short` gives the first 12 hex digits.
+    """
+    digest = hashlib.sha256()
+    records: Iterator[Any]
+    if isinstance(source, (str, Path)):
+        records = _raw_records(Path(source))
+    else:
+        records = (item.to_record() if isinstance(item, TrainingExample) else item for item in source)
+    for record in records:
+        digest.update(json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode())
+        digest.update(b"\n")
+    value = digest.hexdigest()
+    return value[:SHORT_FINGERPRINT] if short else value
+
+
+def _raw_records(path: Path) -> Iterator[Any]:
+    for raw in _read_text(path).split("\n"):
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        try:
+            yield json.loads(stripped)
+        except json.JSONDecodeError:
+            yield stripped
+
+
+# ------------------------------------------------------------------------------------------------ SNIPS
+
+
+@dataclass(frozen=True)
+class SnipsUtterance:
+    intent: str
+    text: str
+    slots: dict[str, str | list[str]] = field(hash=False)  # sorted by slot name
+    index: int  # position in its file, for ids that point back at the source
+
+    def target(self) -> dict[str, Any]:
+        return {"intent": self.intent, "slots": self.slots}
+
+    def target_json(self) -> str:
+        return json.dumps(self.target(), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class SnipsSplit:
+    """What convert_snips wrote: totals, per-intent counts, and what it left out to keep the splits apart."""
+
+    out_dir: Path
+    intents: tuple[str, ...]
+    train: int
+    fewshot: int
+    eval: int
+    per_intent: dict[str, dict[str, int]]  # intent -> {"train", "fewshot", "eval"}
+    dropped_overlap: int  # train-file utterances skipped because they are also eval utterances
+    dropped_duplicates: int  # train-file utterances skipped because an earlier pick had the same text
+    train_path: Path
+    fewshot_path: Path
+    eval_path: Path
+    schema_path: Path
+    system_prompt_path: Path
+
+    def to_dict(self) -> dict[str, Any]:
+        return {key: str(value) if isinstance(value, Path) else value for key, value in self.__dict__.items()}
+
+
+def snips_system_prompt(intents: Sequence[str]) -> str:
+    """Short on purpose: it is repeated in every training example, and training truncates long ones."""
+    return (
+        "You parse voice-assistant requests. Give the request's intent, one of: "
+        f"{', '.join(intents)}; and its slots: each slot name with the words of the request that fill it, "
+        "copied exactly (a list if the slot occurs twice). Reply with JSON only, no other text: "
+        '{"intent": "<intent>", "slots": {"<slot name>": "<words>"}}'
+    )
+
+
+def snips_schema(intents: Sequence[str]) -> dict[str, Any]:
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "required": ["intent", "slots"],
+        "additionalProperties": False,
+        "properties": {
+            "intent": {"type": "string", "enum": list(intents)},
+            "slots": {
+                "type": "object",
+                "additionalProperties": {
+                    "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]
+                },
+            },
+        },
+    }
+
+
+def read_snips_file(path: str | Path) -> list[SnipsUtterance]:
+    """One SNIPS 2017 intent file: {"<Intent>": [{"data": [{"text", "entity"?}, ...]}, ...]}."""
+    path = Path(path)
+    data = _load_json(path, _read_snips_text(path))
+    if not isinstance(data, dict) or len(data) != 1:
+        raise InputError(str(path), None, "expected {\"<Intent>\": [...]} with one intent",
+                         "pass a SNIPS 2017 train_<Intent>_full.json or validate_<Intent>.json file")
+    intent, items = next(iter(data.items()))
+    utterances: list[SnipsUtterance] = []
+    for index, item in enumerate(items if isinstance(items, list) else []):
+        chunks = item.get("data") if isinstance(item, dict) else None
+        if not isinstance(chunks, list) or not all(isinstance(c, dict) and isinstance(c.get("text"), str)
+                                                   for c in chunks):
+            raise InputError(str(path), None, f"utterance {index} has no list of {{\"text\"}} chunks",
+                             "check the file is SNIPS 2017 data")
+        slots: dict[str, list[str]] = {}
+        for chunk in chunks:
+            value = chunk["text"].strip()
+            if chunk.get("entity") and value:
+                slots.setdefault(chunk["entity"], []).append(value)
+        text = "".join(chunk["text"] for chunk in chunks).strip()
+        if text:
+            ordered = {name: values[0] if len(values) == 1 else values for name, values in sorted(slots.items())}
+            utterances.append(SnipsUtterance(intent, text, ordered, index))
+    return utterances
+
+
+def convert_snips(
+    snips_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    train_per_intent: int = 60,
+    eval_per_intent: int = 30,
+    fewshot_per_intent: int = 2,
+    seed: int = 0,
+) -> SnipsSplit:
+    """SNIPS 2017 → train.jsonl (chat), fewshot.jsonl, eval.jsonl (cases), schema.json, system_prompt.txt.
+
+    Eval cases come only from the validate files (the held-out split); training and few-shot examples only
+    from the train files, skipping any utterance that is also an eval one (after SQuAD normalisation, the
+    check `adaptlab data check` applies) or repeats an earlier pick. Sampling uses random.Random(seed).
+    """
+    snips_dir, out_dir = Path(snips_dir), Path(out_dir)
+    for name, value in (("train_per_intent", train_per_intent), ("eval_per_intent", eval_per_intent),
+                        ("fewshot_per_intent", fewshot_per_intent)):
+        if value < 0:
+            raise InputError(str(snips_dir), None, f"{name} is {value}", "pass a count of 0 or more")
+    intents = tuple(sorted(p.name[len("train_"):-len("_full.json")] for p in snips_dir.glob("train_*_full.json")))
+    if not intents:
+        raise InputError(str(snips_dir), None, "no train_<Intent>_full.json files",
+                         "pass the folder of SNIPS 2017 custom-intent-engines data")
+    missing = [i for i in intents if not (snips_dir / f"validate_{i}.json").is_file()]
+    if missing:
+        raise InputError(str(snips_dir), None, f"no validate file for {', '.join(missing)}",
+                         "the held-out eval split comes from validate_<Intent>.json: add the files")
+    rng = random.Random(seed)
+    system_prompt = snips_system_prompt(intents)
+    schema = snips_schema(intents)
+
+    per_intent = {intent: {"train": 0, "fewshot": 0, "eval": 0} for intent in intents}
+    eval_picks: list[SnipsUtterance] = []
+    eval_norms: set[str] = set()
+    for intent in intents:
+        pool = _unique(read_snips_file(snips_dir / f"validate_{intent}.json"))
+        picks = rng.sample(pool, min(eval_per_intent, len(pool)))
+        eval_picks.extend(picks)
+        eval_norms.update(normalize_answer(u.text) for u in picks)
+        per_intent[intent]["eval"] = len(picks)
+
+    train_picks: list[SnipsUtterance] = []
+    fewshot_by_intent: list[list[SnipsUtterance]] = []
+    used: set[str] = set()
+    dropped_overlap = dropped_duplicates = 0
+    for intent in intents:
+        pool = read_snips_file(snips_dir / f"train_{intent}_full.json")
+        rng.shuffle(pool)
+        train: list[SnipsUtterance] = []
+        fewshot: list[SnipsUtterance] = []
+        for utterance in pool:
+            if len(train) >= train_per_intent and len(fewshot) >= fewshot_per_intent:
+                break
+            norm = normalize_answer(utterance.text)
+            if norm in eval_norms:
+                dropped_overlap += 1
+                continue
+            if norm in used:
+                dropped_duplicates += 1
+                continue
+            used.add(norm)
+            (train if len(train) < train_per_intent else fewshot).append(utterance)
+        train_picks.extend(train)
+        fewshot_by_intent.append(fewshot)
+        per_intent[intent]["train"], per_intent[intent]["fewshot"] = len(train), len(fewshot)
+
+    rng.shuffle(train_picks)
+    rng.shuffle(eval_picks)
+    # Round-robin by intent: a strategy showing the first k few-shot examples then sees k different intents.
+    fewshot_picks = [group[i] for i in range(max(map(len, fewshot_by_intent), default=0))
+                     for group in fewshot_by_intent if i < len(group)]
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {name: out_dir / name for name in ("train.jsonl", "fewshot.jsonl", "eval.jsonl", "schema.json",
+                                               "system_prompt.txt")}
+    _write_jsonl_atomic(paths["train.jsonl"], (
+        {"id": f"snips-train-{u.intent}-{u.index:04d}",
+         "messages": [{"role": "system", "content": system_prompt}, {"role": "user", "content": u.text},
+                      {"role": "assistant", "content": u.target_json()}],
+         "label": u.intent}
+        for u in train_picks))
+    _write_jsonl_atomic(paths["fewshot.jsonl"], ({"question": u.text, "answer": u.target_json()}
+                                                 for u in fewshot_picks))
+    _write_jsonl_atomic(paths["eval.jsonl"], (
+        {"id": f"snips-{u.intent}-{u.index:03d}", "question": u.text, "expected_json": u.target(), "schema": schema,
+         "label": u.intent, "tags": ["snips", u.intent]}
+        for u in eval_picks))
+    _write_text_atomic(paths["schema.json"], json.dumps(schema, indent=2) + "\n")
+    _write_text_atomic(paths["system_prompt.txt"], system_prompt + "\n")
+    return SnipsSplit(
+        out_dir=out_dir, intents=intents, train=len(train_picks), fewshot=len(fewshot_picks), eval=len(eval_picks),
+        per_intent=per_intent, dropped_overlap=dropped_overlap, dropped_duplicates=dropped_duplicates,
+        train_path=paths["train.jsonl"], fewshot_path=paths["fewshot.jsonl"], eval_path=paths["eval.jsonl"],
+        schema_path=paths["schema.json"], system_prompt_path=paths["system_prompt.txt"],
+    )
+
+
+def _unique(utterances: list[SnipsUtterance]) -> list[SnipsUtterance]:
+    seen: set[str] = set()
+    kept = []
+    for utterance in utterances:
+        norm = normalize_answer(utterance.text)
+        if norm not in seen:
+            seen.add(norm)
+            kept.append(utterance)
+    return kept
+
+
+def _read_snips_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(str(path), None, f"cannot read: {exc.strerror or exc}", "check the path") from exc
+    try:
+        # train_PlayMusic_full.json stores an emoji as two separately UTF-8-encoded surrogates (CESU-8):
+        # let them through, then pair them back up into the real character.
+        text = data.decode("utf-8", errors="surrogatepass")
+        return text.encode("utf-16", errors="surrogatepass").decode("utf-16", errors="replace")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(str(path), line, "not UTF-8 text", "save the file as UTF-8") from exc
+
+
+def _load_json(path: Path, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(str(path), exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})",
+                         "check the file is complete JSON") from exc
+
+
+def _write_text_atomic(out: Path, text: str) -> None:
+    """Temp file in the same folder + os.replace, like the JSONL writer: never a half-written file."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=out.parent, prefix=f".{out.name}.", suffix=".tmp",
+                                     delete=False) as handle:
+        temp = Path(handle.name)
+        handle.write(text)
+    try:
+        os.replace(temp, out)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+# ------------------------------------------------------------------------------------------ CSV, intents
+
+
+def convert_csv(
+    source: str | Path,
+    out: str | Path,
+    *,
+    prompt_column: str,
+    completion_column: str,
+    label_column: str | None = None,
+    system_prompt: str | None = None,
+    delimiter: str | None = None,
+) -> int:
+    """A CSV with a header row → chat JSONL (optional system turn, user = prompt, assistant = completion).
+
+    Every bad row is collected and raised together as DataError; nothing is written unless all rows are good.
+    `delimiter` None sniffs one of , ; and tab. Returns the number of examples written.
+    """
+    path = Path(source)
+    text = _read_text(path)
+    if not text.strip():
+        raise InputError(str(path), None, "the CSV file is empty",
+                         f"write a header row ({prompt_column},{completion_column}) and one row per example")
+    if delimiter is None:
+        delimiter = _sniff_delimiter(text)
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        columns = [name for name in (reader.fieldnames or []) if name is not None]
+    except csv.Error as exc:
+        raise InputError(str(path), 1, f"cannot parse the header: {exc}", "check the file is CSV") from exc
+    missing = [(column, option) for column, option in ((prompt_column, "--prompt-column"),
+                                                       (completion_column, "--completion-column"),
+                                                       (label_column, "--label-column"))
+               if column is not None and column not in columns]
+    if missing:
+        raise InputError(
+            str(path), 1,
+            f"no column {' or '.join(repr(c) for c, _ in missing)} (columns found: "
+            f"{', '.join(repr(c) for c in columns) or 'none'}, delimiter {delimiter!r})",
+            f"pass {' / '.join(o for _, o in missing)} naming one of the columns found"
+            + ("" if len(columns) > 1 else ", or --delimiter if the header was split wrongly"),
+        )
+    wanted = [prompt_column, completion_column] + ([label_column] if label_column else [])
+    problems: list[DataProblem] = []
+    records: list[dict[str, Any]] = []
+    try:
+        for row in reader:
+            number = reader.line_num  # where the record ends: its own line unless a quoted field spans lines
+            if row.get(None):  # DictReader's restkey: more fields than the header
+                problems.append(DataProblem(str(path), number, "more fields than the header has columns",
+                                            f"quote fields that contain {delimiter!r}, or pass --delimiter"))
+                continue
+            values = {column: (row.get(column) or "").strip() for column in wanted}
+            empty = [column for column in wanted if not values[column]]
+            if empty:
+                problems.append(DataProblem(str(path), number, f"empty {' and '.join(repr(e) for e in empty)}",
+                                            "fill in the value or delete the row"))
+                continue
+            messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+            messages += [{"role": "user", "content": values[prompt_column]},
+                         {"role": "assistant", "content": values[completion_column]}]
+            record: dict[str, Any] = {"id": f"{path.stem}:{number}", "messages": messages}
+            if label_column:
+                record["label"] = values[label_column]
+            records.append(record)
+    except csv.Error as exc:
+        raise InputError(str(path), reader.line_num, f"cannot parse CSV: {exc}",
+                         "check quoting (a field with a quote must be quoted and its quotes doubled)") from exc
+    if problems:
+        raise DataError(str(path), problems)
+    if not records:
+        raise InputError(str(path), None, "no rows after the header", "add one row per example")
+    _write_jsonl_atomic(Path(out), records)
+    return len(records)
+
+
+def intents_system_prompt(labels: Sequence[str]) -> str:
+    return (f"Classify the user's request into exactly one intent. Intents: {', '.join(labels)}. "
+            "Reply with the intent name only.")
+
+
+def convert_intents(
+    source: str | Path, out: str | Path, *, split: str = "train", limit: int | None = None, seed: int = 0
+) -> int:
+    """Labelled intents in CLINC150 form ({"train": [[text, intent], ...], "val": ..., ...}) → chat JSONL.
+
+    The system prompt lists the split's labels (all of them, whatever `limit` keeps, so every file made from
+    one split shares one prompt); assistant = the label. The order is shuffled with `seed` (CLINC150 groups
+    records by intent); `limit` keeps the first N after shuffling. Returns the number of examples written.
+    """
+    path = Path(source)
+    data = _load_json(path, _read_text(path))
+    if not isinstance(data, dict) or split not in data:
+        splits = ", ".join(repr(k) for k in data) if isinstance(data, dict) else "none (not an object)"
+        raise InputError(str(path), None, f"no split {split!r} (splits: {splits})", "pass --split naming one of them")
+    items = data[split]
+    if not isinstance(items, list) or not items:
+        raise InputError(str(path), None, f"split {split!r} is not a non-empty list of [text, intent] pairs",
+                         "check the file is CLINC150-style intent data")
+    for index, item in enumerate(items):
+        if not (isinstance(item, list) and len(item) == 2 and all(isinstance(v, str) and v.strip() for v in item)):
+            raise InputError(str(path), None, f"{split}[{index}] is not a [text, intent] pair of non-empty strings",
+                             "check the file is CLINC150-style intent data")
+    labels = sorted({intent.strip() for _, intent in items})
+    system_prompt = intents_system_prompt(labels)
+    order = list(range(len(items)))
+    random.Random(seed).shuffle(order)
+    if limit is not None:
+        order = order[: max(limit, 0)]
+    records = [
+        {"id": f"{split}-{index}",
+         "messages": [{"role": "system", "content": system_prompt},
+                      {"role": "user", "content": items[index][0].strip()},
+                      {"role": "assistant", "content": items[index][1].strip()}],
+         "label": items[index][1].strip()}
+        for index in order
+    ]
+    _write_jsonl_atomic(Path(out), records)
+    return len(records)
