@@ -183,3 +183,16 @@ def test_single_failures_are_scored_as_empty_answers_with_a_warning() -> None:
     failed = [r for r in result.results if r.error]
     assert [r.case_id for r in failed] == ["c3"] and failed[0].scores["exact_match"] == 0.0
     assert any("1 of 10 answers failed" in w for w in result.warnings)
+
+
+def test_per_field_scores_give_intent_accuracy_and_slot_f1() -> None:
+    case = EvalCase(case_id="n", question="play x by y", expected_json={
+        "intent": "PlayMusic", "slots": {"artist": "y", "track": "x"}})
+    answer = Answer(text='{"intent": "PlayMusic", "slots": {"artist": "y"}}')
+    s = scorer().score(case, answer, retrieves=False)
+    # intent right; slots: 1 predicted leaf, correct; 2 expected → P 1, R 0.5, F1 2/3
+    assert s["field.intent"] == 1.0 and s["field.slots"] == pytest.approx(2 / 3)
+    wrong = scorer().score(case, Answer(text='{"intent": "GetWeather"}'), retrieves=False)
+    assert wrong["field.intent"] == 0.0 and wrong["field.slots"] == 0.0
+    invalid = scorer().score(case, Answer(text="not json"), retrieves=False)
+    assert invalid["field.intent"] == 0.0 and invalid["json_valid"] == 0.0

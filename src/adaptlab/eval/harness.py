@@ -83,6 +83,19 @@ def metric_specs(k: int) -> dict[str, MetricSpec]:
     return {spec.name: spec for spec in specs}
 
 
+FIELD_PREFIX = "field."  # per top-level JSON field: field.<key>
+
+
+def spec_for(metric: str, k: int) -> MetricSpec | None:
+    """The spec of a fixed metric, or of a per-field one (field.<key>), which gates like field_f1."""
+    spec = metric_specs(k).get(metric)
+    if spec is None and metric.startswith(FIELD_PREFIX):
+        key = metric.removeprefix(FIELD_PREFIX)
+        spec = MetricSpec(metric, f"JSON field {key!r}: value right (a scalar) or F1 of its leaves (an object/list)",
+                          "higher", True)
+    return spec
+
+
 def display_name(metric: str) -> str:
     return metric.replace("_at_", "@")
 
@@ -179,6 +192,7 @@ class Scorer:
                 fields = field_scores(value if ok else None, case.expected_json)
                 scores["field_accuracy"] = fields.accuracy
                 scores["field_f1"] = fields.f1
+                scores.update(_per_field_scores(value if ok else None, case.expected_json))
         if retrieves:
             self._score_retrieval(case, answer, scores)
         scores["refusal_rate"] = float(answer.refused or is_refusal(text, self.refusal_text))
@@ -207,6 +221,20 @@ class Scorer:
             evidence = cited_chunks or list(answer.retrieved)
             scores["groundedness"] = groundedness(answer.text,  # markers are dropped there
                                                   [s.chunk.text for s in evidence], self.embed, self.threshold)
+
+
+def _per_field_scores(predicted: Any, expected: Any) -> dict[str, float]:
+    """field.<key> for each top-level key of an expected object: exact value for a scalar (accuracy), leaf F1
+    for an object or list — e.g. field.intent (intent accuracy) and field.slots (slot F1) for an NLU task."""
+    if not isinstance(expected, dict):
+        return {}
+    predicted_fields = predicted if isinstance(predicted, dict) else {}
+    scores = {}
+    for key, value in expected.items():
+        got = predicted_fields.get(key)
+        result = field_scores(got, value) if key in predicted_fields else field_scores(None, value)
+        scores[f"{FIELD_PREFIX}{key}"] = result.f1 if isinstance(value, (dict, list)) else result.accuracy
+    return scores
 
 
 def expected_text(case: EvalCase) -> str:
@@ -296,7 +324,9 @@ def aggregate(name: str, params: dict[str, Any], results: Sequence[CaseResult], 
 
 def ordered_metrics(names: set[str]) -> list[str]:
     order = {name: i for i, name in enumerate(metric_specs(_k_from(names)))}
-    return sorted(names, key=lambda n: (order.get(n, len(order)), n))
+    # per-field metrics right after field_f1
+    field_slot = order.get("field_f1", len(order)) + 0.5
+    return sorted(names, key=lambda n: (field_slot if n.startswith(FIELD_PREFIX) else order.get(n, len(order)), n))
 
 
 def _k_from(names: set[str]) -> int:
@@ -324,7 +354,6 @@ def compare(a: dict[str, dict[str, float | None]], b: dict[str, dict[str, float 
 
     Accuracy-like metrics with 0/1 outcomes use McNemar's exact test; everything else a paired bootstrap.
     `regressed` marks a significant change of b against a in the metric's bad direction."""
-    specs = metric_specs(k)
     common = [case_id for case_id in a if case_id in b]
     metrics = ordered_metrics({m for case_id in common for m in a[case_id]} &
                                {m for case_id in common for m in b[case_id]})
@@ -332,7 +361,7 @@ def compare(a: dict[str, dict[str, float | None]], b: dict[str, dict[str, float 
     for metric in metrics:
         values_a = [a[c].get(metric) for c in common]
         values_b = [b[c].get(metric) for c in common]
-        spec = specs.get(metric)
+        spec = spec_for(metric, k)
         if spec is not None and spec.binary and _binary(values_a) and _binary(values_b):
             result = mcnemar(values_a, values_b, resamples=resamples, confidence=confidence, seed=seed)
         else:

@@ -23,7 +23,7 @@ from adaptlab.eval.harness import (
     Scorer,
     StrategyRun,
     compare,
-    metric_specs,
+    spec_for,
     run,
 )
 from adaptlab.eval.heldout import Overlap, SeenText, find_overlaps, training_questions
@@ -80,8 +80,6 @@ class EvalReport:
         return [m for m, c in (self.regression or {}).items() if c.regressed]
 
     def to_dict(self) -> dict[str, Any]:
-        specs = metric_specs(self.k)
-
         def interval(value) -> dict[str, Any]:
             return {"value": _finite(value.value), "low": _finite(value.low), "high": _finite(value.high),
                     "n": value.n}
@@ -93,7 +91,7 @@ class EvalReport:
             "strategies": [
                 {
                     "name": r.name, "run_id": r.run_id, "params": r.params,
-                    "metrics": {m: {**interval(v), "description": specs[m].description if m in specs else "",
+                    "metrics": {m: {**interval(v), "description": _description(m, self.k),
                                     "repeat_spread": r.repeat_spread.get(m)} for m, v in r.metrics.items()},
                     "timing": {k: _finite(v) for k, v in r.timing().items()},
                     "cases": [c.to_dict() for c in r.results],
@@ -109,6 +107,11 @@ class EvalReport:
                 "metrics": {m: _clean(c.to_dict()) for m, c in self.regression.items()},
             },
         }
+
+
+def _description(metric: str, k: int) -> str:
+    spec = spec_for(metric, k)
+    return spec.description if spec else ""
 
 
 def _finite(value: float | None) -> float | None:
