@@ -284,6 +284,17 @@ class TrainConfig(_Section):
     threads: int | None = Field(None, ge=1, description="Torch threads for training (empty: runtime.threads).")
 
 
+class TrackingConfig(_Section):
+    """MLflow run tracking for eval and training runs (and the model registry for adapters)."""
+
+    enabled: bool = Field(True, description="Record eval and training runs in MLflow.")
+    uri: str = Field(
+        "", description="MLflow tracking URI. Empty: sqlite:///<home>/mlflow.db with artifacts in <home>/mlartifacts.",
+    )
+    eval_experiment: str = Field("adaptlab-eval", description="MLflow experiment of eval runs.")
+    train_experiment: str = Field("adaptlab-train", description="MLflow experiment of training runs.")
+
+
 class EvalConfig(_Section):
     k: int = Field(5, ge=1, description="Cut-off of recall@k and nDCG@k.")
     bootstrap_resamples: int = Field(2000, ge=100, description="Bootstrap resamples for every CI and paired test.")
@@ -300,11 +311,6 @@ class EvalConfig(_Section):
         description="Held-out check: an eval question whose word-set Jaccard similarity to a few-shot or training "
         "question reaches this is a near duplicate.",
     )
-    mlflow: bool = Field(True, description="Record each run in MLflow (params, metrics with CIs, artifacts).")
-    tracking_uri: str = Field(
-        "", description="MLflow tracking URI. Empty: sqlite:///<home>/mlflow.db with artifacts in <home>/mlartifacts.",
-    )
-    experiment: str = Field("adaptlab-eval", description="MLflow experiment name.")
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
 
 
@@ -330,6 +336,7 @@ class AdaptlabConfig(_Section):
     )
     eval: EvalConfig = Field(default_factory=EvalConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
     # Where this config came from (not a setting); relative paths in it are resolved against it.
     source_path: str = Field("", exclude=True, description="File the config was loaded from (set by the loader).")

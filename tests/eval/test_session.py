@@ -114,12 +114,12 @@ def test_compare_with_an_unknown_run_names_recent_runs(project, tmp_path: Path) 
 
 def test_compare_finds_a_baseline_recorded_only_in_a_shared_mlflow(project, tmp_path: Path) -> None:
     shared = f"sqlite:///{tmp_path / 'team-mlflow.db'}"
-    project.config.eval.tracking_uri = shared
+    project.config.tracking.uri = shared
     cases = write_cases(tmp_path / "cases.jsonl")
     baseline = evaluate(project, EvalRequest(["rag"], cases, out_dir=tmp_path / "a")).runs[0]
     # Another machine: a fresh project folder (no local SQLite record of the baseline), same tracking server.
     other = make_project(tmp_path / "other-home", embedder=project.embedder, store=project.store,
-                         answer={"min_relevance": -1.0}, eval={"tracking_uri": shared})
+                         answer={"min_relevance": -1.0}, tracking={"uri": shared})
     other.__dict__["generator"] = FakeGenerator()
     report = evaluate(other, EvalRequest(["rag"], cases, out_dir=tmp_path / "b", compare_run=baseline.run_id))
     assert report.regression is not None and report.regressed == []
@@ -141,7 +141,7 @@ def test_held_out_check_warns_and_strict_refuses(project, tmp_path: Path) -> Non
 
 
 def test_mlflow_can_be_switched_off_and_run_ids_still_work(project, tmp_path: Path) -> None:
-    project.config.eval.mlflow = False
+    project.config.tracking.enabled = False
     cases = write_cases(tmp_path / "cases.jsonl")
     report = evaluate(project, EvalRequest(["prompt"], cases, out_dir=tmp_path / "o", repeats=2, seed=5))
     run = report.runs[0]

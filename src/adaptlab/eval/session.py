@@ -158,10 +158,10 @@ def evaluate(project: Project, request: EvalRequest, progress: EvalProgress | No
 
     eval_id = uuid.uuid4().hex[:12]
     tracker = None
-    if eval_config.mlflow:
-        from adaptlab.eval.tracking import MlflowTracker
+    if config.tracking.enabled:
+        from adaptlab.tracking import MlflowTracker
 
-        tracker = MlflowTracker(eval_config.tracking_uri, eval_config.experiment, project.home)
+        tracker = MlflowTracker(config.tracking.uri, config.tracking.eval_experiment, project.home)
     store = EvalStore(project.log_path)
     baseline = load_baseline(store, tracker, request.compare_run) if request.compare_run else None
     runs: list[StrategyRun] = []

@@ -1,4 +1,5 @@
-"""Record eval runs in MLflow: params, metrics with their CIs, the case file's hash, results and HTML.
+"""Record runs in MLflow — eval runs (params, metrics with CIs, the case file's hash, results and HTML) and
+training runs (params, dataset fingerprints, loss curves, the adapter, registered with its lineage).
 
 Default backend: a SQLite database in the project folder (sqlite:///<home>/mlflow.db, artifacts in
 <home>/mlartifacts) — `mlflow ui --backend-store-uri sqlite:///.adaptlab/mlflow.db` browses it. Any tracking
@@ -40,8 +41,8 @@ class MlflowTracker:
             else:
                 self._experiment_id = found.experiment_id
         except Exception as exc:  # MLflow raises many types (MlflowException, requests, sqlalchemy)
-            raise ConfigError(f"MLflow tracking at {self.tracking_uri!r} failed: {exc} — fix eval.tracking_uri, "
-                              f"or set eval.mlflow = false to run without MLflow.") from exc
+            raise ConfigError(f"MLflow tracking at {self.tracking_uri!r} failed: {exc} — fix tracking.uri, "
+                              f"or set tracking.enabled = false to run without MLflow.") from exc
 
     def start(self, run_name: str, tags: dict[str, str]) -> str:
         run = self._client.create_run(self._experiment_id, run_name=run_name, tags=tags)
