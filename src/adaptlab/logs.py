@@ -17,7 +17,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     ts REAL NOT NULL,
-    kind TEXT NOT NULL,            -- 'llm' | 'retrieval' | 'ingest' | 'answer'
+    kind TEXT NOT NULL,            -- 'llm' | 'retrieval' | 'ingest' | 'answer' | 'train' (tokens trained)
     model TEXT,
     prompt_tokens INTEGER,
     completion_tokens INTEGER,

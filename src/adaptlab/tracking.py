@@ -73,6 +73,47 @@ class MlflowTracker:
         except Exception as exc:
             raise BackendError(f"MLflow could not record run {run_id} at {self.tracking_uri}: {exc}") from exc
 
+    def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        for key, value in tags.items():
+            self._client.set_tag(run_id, key, value)
+
+    def log_series(self, run_id: str, name: str, points: Sequence[tuple[int, float]]) -> None:
+        """A curve (e.g. training loss by step) as one metric with steps."""
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        entities = [Metric(name, float(value), now, int(step)) for step, value in points]
+        for start in range(0, len(entities), 900):  # MLflow caps a batch at 1000 metrics
+            self._client.log_batch(run_id, metrics=entities[start:start + 900])
+
+    def log_directory(self, run_id: str, directory: Path, artifact_path: str) -> str:
+        """Upload a folder as run artifacts; returns its artifact URI (what a registered model points to)."""
+        self._client.log_artifacts(run_id, str(directory), artifact_path)
+        return f"{self._client.get_run(run_id).info.artifact_uri}/{artifact_path}"
+
+    def register(self, name: str, source: str, run_id: str, tags: dict[str, str]) -> str:
+        """A new version of registered model `name` (created on first use); returns the version number."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self._client.create_registered_model(name, description="LoRA adapters trained by adaptlab")
+        except MlflowException as exc:
+            if "already exists" not in str(exc).lower() and "RESOURCE_ALREADY_EXISTS" not in str(exc):
+                raise
+        version = self._client.create_model_version(name, source=source, run_id=run_id, tags=tags)
+        return str(version.version)
+
+    def runs(self, limit: int = 50) -> list[Any]:
+        """The experiment's most recent runs, newest first."""
+        return self._client.search_runs([self._experiment_id], order_by=["attributes.start_time DESC"],
+                                        max_results=limit)
+
+    def model_versions(self, name_prefix: str) -> list[Any]:
+        versions = self._client.search_model_versions(f"name LIKE '{name_prefix}%'")
+        return sorted(versions, key=lambda v: (v.name, int(v.version)))
+
     def end(self, run_id: str, status: str) -> None:
         self._client.set_terminated(run_id, status=status)
 

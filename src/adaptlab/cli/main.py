@@ -34,9 +34,18 @@ def _global_options(
 
 def _register() -> None:
     # Imported here so `adaptlab --help` stays fast: commands import heavy libraries only when run.
-    from adaptlab.cli import config_cmd, data_cmd, demo_cmd, eval_cmd, ingest_cmd, models_cmd, query_cmd
+    from adaptlab.cli import (
+        config_cmd,
+        data_cmd,
+        demo_cmd,
+        eval_cmd,
+        ingest_cmd,
+        models_cmd,
+        query_cmd,
+        train_cmd,
+    )
 
-    for module in (demo_cmd, models_cmd, ingest_cmd, query_cmd, eval_cmd, data_cmd, config_cmd):
+    for module in (demo_cmd, models_cmd, ingest_cmd, query_cmd, eval_cmd, train_cmd, data_cmd, config_cmd):
         module.register(app)
 
 

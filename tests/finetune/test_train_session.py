@@ -1,0 +1,83 @@
+"""`run_training` and `adaptlab train` end to end: data file → LoRA run → MLflow run with loss curves →
+registered adapter version whose tags carry the lineage (dataset fingerprint, base hash, run)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from adaptlab.finetune.data import fingerprint
+from adaptlab.finetune.session import TrainRequest, run_training
+from conftest import make_project
+
+
+@pytest.fixture(scope="module")
+def tiny_hf_base(tmp_path_factory, smol_base) -> Path:
+    """A 2-layer random Llama with the real tokenizer: training mechanics in seconds."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(str(smol_base.directory))
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                         tie_word_embeddings=True)
+    torch.manual_seed(0)
+    directory = tmp_path_factory.mktemp("tiny-base")
+    LlamaForCausalLM(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def write_chat_data(path: Path, n: int) -> Path:
+    rows = [{"messages": [{"role": "user", "content": f"play track {i}"},
+                          {"role": "assistant", "content": json.dumps({"intent": "PlayMusic", "slots": {"n": str(i)}})}],
+             "label": "PlayMusic"} for i in range(n)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_a_training_run_is_tracked_and_its_adapter_registered_with_lineage(tiny_hf_base: Path,
+                                                                            tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    project = make_project(tmp_path / "home", train={"base": str(tiny_hf_base), "batch_size": 4,
+                                                     "max_length": 64})
+    data = write_chat_data(tmp_path / "intents.jsonl", 20)
+    stages: list[str] = []
+    report = run_training(project, TrainRequest("sft", data, max_steps=3), on_stage=stages.append)
+    result = report.result
+    assert result.steps == 3 and result.train_examples == 18 and result.eval_examples == 2  # eval_fraction 0.1
+    assert report.data_fingerprint == fingerprint(data)
+    assert report.gguf_adapter is None  # an HF-directory base has no GGUF for llama.cpp to serve
+    assert any("training sft" in s for s in stages)
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{project.home / 'mlflow.db'}")
+    run = client.get_run(report.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["data_fingerprint"] == report.data_fingerprint
+    assert run.data.params["base_sha256"] == report.base.sha256 and run.data.params["train.lora_r"] == "8"
+    assert {"tokens_per_second", "peak_rss_mb", "wall_seconds", "final_train_loss"} <= set(run.data.metrics)
+    assert [m.step for m in client.get_metric_history(report.run_id, "train_loss")] == [1, 2, 3]
+    assert "hardware.torch" in run.data.tags
+    [version] = client.search_model_versions("name='adaptlab-intents'")
+    assert version.run_id == report.run_id and version.tags["data_fingerprint"] == report.data_fingerprint
+    assert version.tags["base_sha256"] == report.base.sha256
+    assert {a.path for a in client.list_artifacts(report.run_id)} >= {"adapter", "train_result.json"}
+    # the project's call log records the training run for the cost model
+    [row] = project.logger.rows("train")
+    assert row["prompt_tokens"] == result.tokens_trained and row["detail"]["steps"] == 3
+
+    again = run_training(project, TrainRequest("sft", data, max_steps=1))
+    assert again.model_version == "2"  # same name: a new version of the registered adapter
+
+
+def test_an_explicit_eval_file_is_used_and_fingerprinted(tiny_hf_base: Path, tmp_path: Path) -> None:
+    project = make_project(tmp_path / "home", train={"base": str(tiny_hf_base), "max_length": 64},
+                           tracking={"enabled": False})
+    data = write_chat_data(tmp_path / "train.jsonl", 8)
+    held_out = write_chat_data(tmp_path / "held.jsonl", 3)
+    report = run_training(project, TrainRequest("sft", data, eval_data=held_out, max_steps=1))
+    assert report.result.train_examples == 8 and report.result.eval_examples == 3
+    assert report.eval_fingerprint == fingerprint(held_out) and report.run_id is None
