@@ -65,9 +65,9 @@ def split_eval(examples: list[TrainingExample], fraction: float, seed: int) -> t
 def run_training(project: Project, request: TrainRequest, *, progress: TrainProgress | None = None,
                  on_stage: StageCallback | None = None) -> TrainingReport:
     config = project.config
-    settings = config.train.model_copy(update={k: v for k, v in
-                                               (("max_steps", request.max_steps), ("epochs", request.epochs))
-                                               if v is not None})
+    overrides = {k: v for k, v in (("max_steps", request.max_steps), ("epochs", request.epochs)) if v is not None}
+    overrides["threads"] = config.train.threads or config.runtime.threads  # torch's pool, set deliberately
+    settings = config.train.model_copy(update=overrides)
     stage = on_stage or (lambda _: None)
     stage(f"loading {request.data}")
     examples = load_training_file(request.data)
