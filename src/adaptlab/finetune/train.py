@@ -125,7 +125,7 @@ def _common_args(settings: TrainConfig, run_dir: Path, has_eval: bool, resume: b
         report_to="none",  # we record to MLflow ourselves, with our own names
         use_cpu=not torch.cuda.is_available(),
         bf16=False, fp16=False,  # bf16 on this CPU is very slow: fp32
-        include_num_input_tokens_seen=True,
+        include_num_input_tokens_seen="non_padding",  # tokens trained = real tokens, not padding
         disable_tqdm=True,
         dataloader_num_workers=0,
     )
