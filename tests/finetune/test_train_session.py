@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import make_project
 
 from adaptlab.finetune.data import fingerprint
 from adaptlab.finetune.session import TrainRequest, run_training
-from conftest import make_project
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,14 @@ train_app = typer.Typer(help="Fine-tune a LoRA adapter (TRL + PEFT) on the base 
 
 def _train(ctx: typer.Context, method: str, data: Path, eval_data: Path | None, name: str, export: bool,
            resume: Path | None, max_steps: int | None, epochs: float | None, as_json: bool) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-        TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from adaptlab.cli.common import load_project
     from adaptlab.cli.main import console, err_console
