@@ -240,10 +240,10 @@ def _per_field_scores(predicted: Any, expected: Any) -> dict[str, float]:
 def expected_text(case: EvalCase) -> str:
     if case.answers:
         return " | ".join(case.answers)
+    if case.expected_json is not None:  # the fuller target when a case has both (e.g. intent + slots)
+        return json.dumps(case.expected_json, ensure_ascii=False)
     if case.label is not None:
         return case.label
-    if case.expected_json is not None:
-        return json.dumps(case.expected_json, ensure_ascii=False)
     return ""
 
 
