@@ -81,3 +81,35 @@ def test_an_explicit_eval_file_is_used_and_fingerprinted(tiny_hf_base: Path, tmp
     report = run_training(project, TrainRequest("sft", data, eval_data=held_out, max_steps=1))
     assert report.result.train_examples == 8 and report.result.eval_examples == 3
     assert report.eval_fingerprint == fingerprint(held_out) and report.run_id is None
+
+
+def test_train_runs_and_export_commands(tiny_hf_base: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    from conftest import ADAPTLAB_BIN, write_config
+
+    config = write_config(tmp_path / "adaptlab.toml", tmp_path / "home",
+                          f'[train]\nbase = "{tiny_hf_base}"\nmax_length = 64\n')
+    data = write_chat_data(tmp_path / "intents.jsonl", 12)
+
+    def adaptlab(*args: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "COLUMNS": "200"}  # wide enough that table cells are not folded
+        return subprocess.run([ADAPTLAB_BIN, "--config", str(config), *args], capture_output=True, text=True,
+                              timeout=600, check=False, env=env)
+
+    trained = adaptlab("train", "sft", str(data), "--max-steps", "2", "--json")
+    assert trained.returncode == 0, trained.stderr
+    report = json.loads(trained.stdout)
+    assert report["steps"] == 2 and report["registered_model"] == "adaptlab-intents" and report["model_version"] == "1"
+    listing = adaptlab("runs")
+    assert listing.returncode == 0 and "adaptlab-intents" in listing.stdout
+    merged = adaptlab("train", "export", report["run_dir"], "--no-gguf", "--merged", str(tmp_path / "merged"))
+    assert merged.returncode == 0, merged.stderr
+    assert (tmp_path / "merged" / "model.safetensors").is_file()
+    no_gguf = adaptlab("train", "export", report["run_dir"])
+    assert no_gguf.returncode != 0 and "--no-gguf --merged" in no_gguf.stderr and "Traceback" not in no_gguf.stderr
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n', encoding="utf-8")
+    refused = adaptlab("train", "sft", str(bad))
+    assert refused.returncode != 0 and "bad.jsonl:1" in refused.stderr and "Traceback" not in refused.stderr

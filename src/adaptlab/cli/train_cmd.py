@@ -102,6 +102,35 @@ def train_dpo(ctx: typer.Context, data: Path = typer.Argument(..., help="Prefere
     _train(ctx, "dpo", data, eval_data, name, export, resume, max_steps, epochs, as_json)
 
 
+@train_app.command("export")
+def export(ctx: typer.Context, run_dir: Path = typer.Argument(..., help="A training run folder (holds adapter/)."),
+           merged: Path | None = typer.Option(None, "--merged", help="Also write base + adapter merged as "
+                                              "safetensors into this folder (for vLLM and other HF servers)."),
+           gguf: bool = typer.Option(True, "--gguf/--no-gguf", help="(Re)write <run>/adapter.gguf for llama.cpp.")
+           ) -> None:
+    """Export a trained adapter: GGUF LoRA for llama.cpp and/or a merged safetensors model."""
+    from adaptlab.cli.common import load_project
+    from adaptlab.cli.main import console
+    from adaptlab.errors import ModelNotFoundError
+    from adaptlab.finetune.base_model import prepare_base
+    from adaptlab.finetune.export import export_gguf_lora, export_merged
+
+    project = load_project(ctx)
+    adapter = run_dir / "adapter"
+    if not (adapter / "adapter_config.json").is_file():
+        raise ModelNotFoundError(f"No adapter in {run_dir} — pass a folder written by `adaptlab train`.")
+    config = project.config
+    base = prepare_base(config.train.base or config.generator.model_path, project.home / "models")
+    if gguf:
+        if base.gguf_path is None:
+            raise ModelNotFoundError("The training base is a Hugging Face directory, not a GGUF: llama.cpp has no "
+                                     "base to load the adapter onto — use --no-gguf --merged OUT.")
+        written = export_gguf_lora(adapter, base.directory, run_dir / "adapter.gguf")
+        console.print(f"GGUF LoRA: {written.path} ({written.tensors} tensors, rank {written.rank})", highlight=False)
+    if merged:
+        console.print(f"merged model: {export_merged(adapter, base.directory, merged)}", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(train_app, name="train")
 
@@ -119,7 +148,7 @@ def register(app: typer.Typer) -> None:
         tracker = MlflowTracker(tracking.uri, tracking.train_experiment, project.home)
         table = Table(title="training runs")
         for column in ("run", "name", "status", "steps", "tokens/s", "final loss", "data", "started"):
-            table.add_column(column)
+            table.add_column(column, overflow="fold")  # ids and names stay whole on narrow terminals
         for run in tracker.runs(limit):
             m, t = run.data.metrics, run.data.tags
             started = time_text(run.info.start_time)
@@ -130,7 +159,7 @@ def register(app: typer.Typer) -> None:
         console.print(table)
         versions = Table(title="registered adapters")
         for column in ("model", "version", "run", "data", "base", "GGUF LoRA"):
-            versions.add_column(column)
+            versions.add_column(column, overflow="fold")
         for version in tracker.model_versions("adaptlab-"):
             tags = version.tags or {}
             versions.add_row(version.name, str(version.version), (version.run_id or "")[:12],
