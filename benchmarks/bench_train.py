@@ -49,10 +49,9 @@ def bare_peft_loop(base_dir: Path, examples, *, steps: int, batch_size: int, max
     encoded = []
     for example in examples:  # tokenise up front, like the Trainer does before train()
         messages = list(example.messages)
-        prompt_ids = tokenizer.apply_chat_template(messages[:-1], tokenize=True, add_generation_prompt=True)
-        full_ids = tokenizer.apply_chat_template(messages, tokenize=True)
-        prompt_ids = prompt_ids["input_ids"] if isinstance(prompt_ids, dict) else prompt_ids
-        full_ids = (full_ids["input_ids"] if isinstance(full_ids, dict) else full_ids)[:max_length]
+        prompt_ids = tokenizer.apply_chat_template(messages[:-1], tokenize=True, add_generation_prompt=True,
+                                                   return_dict=True)["input_ids"]
+        full_ids = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"][:max_length]
         labels = [-100] * min(len(prompt_ids), len(full_ids)) + full_ids[len(prompt_ids):]
         encoded.append((full_ids, labels))
     batches = []

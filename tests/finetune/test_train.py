@@ -114,3 +114,35 @@ def test_the_bundled_gguf_becomes_a_cached_fp32_model(smol_base) -> None:
     cache = base.directory.parent
     assert prepare_base("", cache).directory == base.directory  # cached: no second conversion
     assert prepare_base(str(base.directory), cache).directory == base.directory  # an HF directory is used as is
+
+
+def test_early_stopping_on_eval_loss_stops_before_max_steps(tiny_base: Path, tmp_path: Path) -> None:
+    """A learning rate far too high makes eval loss climb; patience 1 evaluated every step stops the run."""
+    settings = TrainConfig(max_steps=40, batch_size=4, learning_rate=3.0, max_length=64, eval_steps=1,
+                           early_stopping_patience=1, lora_dropout=0.0)
+    result = train("sft", tiny_base, [chat(i) for i in range(16)], [chat(i) for i in range(16, 20)], settings,
+                   tmp_path / "run")
+    assert result.steps < 40 and len(result.eval_loss) == result.steps
+    assert result.base_weights_unchanged
+
+
+def test_sft_loss_covers_the_assistant_reply_only(tiny_base: Path, tmp_path: Path) -> None:
+    """The trainer keeps TRL's completion-only labels: system and user tokens are masked with -100."""
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig
+
+    from adaptlab.finetune.train import _lora_config, _sft_trainer_class, sft_records
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_base))
+    example = chat(3)
+    trainer = _sft_trainer_class()(
+        model=AutoModelForCausalLM.from_pretrained(str(tiny_base)),
+        args=SFTConfig(output_dir=str(tmp_path), max_length=128, report_to="none", use_cpu=True),
+        train_dataset=Dataset.from_list(sft_records([example])), processing_class=tokenizer,
+        peft_config=_lora_config(TrainConfig()))
+    batch = trainer.data_collator([trainer.train_dataset[0]])
+    labels = batch["labels"][0].tolist()
+    trained = tokenizer.decode([t for t in labels if t != -100])
+    assert '"intent": "PlayMusic"' in trained and "play song number" not in trained
+    assert labels[0] == -100 and sum(t != -100 for t in labels) < len(labels) / 2

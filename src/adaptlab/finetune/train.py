@@ -126,6 +126,7 @@ def _common_args(settings: TrainConfig, run_dir: Path, has_eval: bool, resume: b
         use_cpu=not torch.cuda.is_available(),
         bf16=False, fp16=False,  # bf16 on this CPU is very slow: fp32
         include_num_input_tokens_seen="non_padding",  # tokens trained = real tokens, not padding
+        gradient_checkpointing=settings.gradient_checkpointing,
         disable_tqdm=True,
         dataloader_num_workers=0,
     )
@@ -194,11 +195,12 @@ def train(method: Literal["sft", "dpo"], base_dir: Path, train_examples: Sequenc
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=settings.early_stopping_patience))
 
     if method == "sft":
-        from trl import SFTConfig, SFTTrainer
+        from trl import SFTConfig
 
         config = SFTConfig(**args, max_length=settings.max_length, packing=False)
-        trainer = SFTTrainer(model=model, args=config, train_dataset=train_dataset, eval_dataset=eval_dataset,
-                             processing_class=tokenizer, peft_config=_lora_config(settings), callbacks=callbacks)
+        trainer = _sft_trainer_class()(model=model, args=config, train_dataset=train_dataset,
+                                       eval_dataset=eval_dataset, processing_class=tokenizer,
+                                       peft_config=_lora_config(settings), callbacks=callbacks)
     else:
         from trl import DPOConfig, DPOTrainer
 
@@ -232,6 +234,24 @@ def train(method: Literal["sft", "dpo"], base_dir: Path, train_examples: Sequenc
     )
     (run_dir / "train_result.json").write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
     return result
+
+
+def _sft_trainer_class():
+    """TRL's SFTTrainer with the model's own cross-entropy instead of TRL's tiled "fused LM head".
+
+    The tiled head saves GPU memory on large vocabularies and adds entropy / token-accuracy metrics, but on CPU it
+    made a step ~20% slower than a plain PEFT loop (benchmarks/bench_train.py). The labels are the same (prompt
+    tokens masked by TRL's collator), so the loss is the same.
+    """
+    from transformers import Trainer
+    from trl import SFTTrainer
+
+    class PlainLossSFTTrainer(SFTTrainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            return Trainer.compute_loss(self, model, inputs, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
+
+    return PlainLossSFTTrainer
 
 
 def _frozen_checksum(model) -> tuple[float, float]:
