@@ -1,7 +1,7 @@
 """LoRA SFT training throughput: `adaptlab.finetune.train` (TRL SFTTrainer + PEFT) vs a bare PEFT loop.
 
 Same base model (SmolLM2-135M-Instruct from the bundled GGUF, fp32), same LoRA settings (r 8, alpha 16,
-q/k/v/o), same data (SNIPS utterance → JSON chat examples from ../shared/data/snips or --snips), same batch
+q/k/v/o), same data (SNIPS utterance → JSON chat examples, the bundled copy or --snips), same batch
 size, max length, learning rate and number of optimizer steps, one torch thread each.
 
   measured = tokens_trained / wall time of trainer.train() inside adaptlab's train(): Trainer's own count of
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--quick", action="store_true", help="5 steps")
-    parser.add_argument("--snips", default=str(ROOT.parent / "shared" / "data" / "snips"))
+    parser.add_argument("--snips", default=str(ROOT / "src" / "adaptlab" / "datasets" / "snips"))
     parser.add_argument("--order", choices=("adaptlab-first", "bare-first"), default="bare-first")
     args = parser.parse_args(argv)
     steps = 5 if args.quick else args.steps

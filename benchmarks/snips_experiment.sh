@@ -6,7 +6,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 A=${ADAPTLAB_BIN:-$ROOT/.venv/bin/adaptlab}
-SNIPS=${SNIPS_DIR:-$ROOT/../shared/data/snips}
+SNIPS=${SNIPS_DIR:-$ROOT/src/adaptlab/datasets/snips}
 export ADAPTLAB_HOME=$PWD/home
 $A data convert-snips "$SNIPS" data --train-per-intent 60 --eval-per-intent 30 --fewshot-per-intent 2
 $A data check data/train.jsonl --eval data/eval.jsonl --fewshot data/fewshot.jsonl || true

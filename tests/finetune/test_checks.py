@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from adaptlab.cli.main import app
+from adaptlab.datasets.squad import BUNDLED_SNIPS
 from adaptlab.errors import InputError
 from adaptlab.finetune.checks import (
     CheckReport,
@@ -20,7 +21,7 @@ from adaptlab.finetune.checks import (
 )
 from adaptlab.finetune.data import TrainingExample, load_training_file
 
-SNIPS = Path("/work/shared/data/snips")
+SNIPS = BUNDLED_SNIPS  # bundled with the package: tests never depend on ../shared
 LABELS = ("PlayMusic", "GetWeather", "BookRestaurant", "RateBook")
 
 
@@ -305,7 +306,6 @@ def test_cli_data_check_exit_codes(workdir: Path) -> None:
     assert not (workdir / ".adaptlab").exists()  # --no-tokens: no project folder, no tokenizer
 
 
-@pytest.mark.skipif(not SNIPS.is_dir(), reason="SNIPS data not available")
 def test_cli_convert_snips_then_check(workdir: Path) -> None:
     out = workdir / "snips"
     result = CliRunner().invoke(app, ["data", "convert-snips", str(SNIPS), str(out), "--train-per-intent", "30",

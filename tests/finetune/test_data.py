@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
+from adaptlab.datasets.squad import BUNDLED_CLINC150_SAMPLE, BUNDLED_SNIPS
 from adaptlab.errors import InputError
 from adaptlab.eval.cases import load_cases
 from adaptlab.eval.metrics import normalize_answer
@@ -23,10 +24,8 @@ from adaptlab.finetune.data import (
     read_snips_file,
 )
 
-SNIPS = Path("/work/shared/data/snips")
-CLINC = Path("/work/shared/data/clinc150/data_full.json")
-needs_snips = pytest.mark.skipif(not SNIPS.is_dir(), reason="SNIPS data not available")
-needs_clinc = pytest.mark.skipif(not CLINC.is_file(), reason="CLINC150 data not available")
+SNIPS = BUNDLED_SNIPS  # bundled with the package: tests never depend on ../shared
+CLINC = BUNDLED_CLINC150_SAMPLE
 
 
 def chat(user: str, reply: str, **extra) -> dict:
@@ -187,7 +186,6 @@ def _raw_snips(name: str, intent: str, index: int) -> tuple[str, dict]:
     return "".join(c["text"] for c in chunks).strip(), {k: v[0] if len(v) == 1 else v for k, v in slots.items()}
 
 
-@needs_snips
 def test_read_snips_file_builds_slots_from_the_real_data() -> None:
     playmusic = read_snips_file(SNIPS / "validate_PlayMusic.json")
     assert len(playmusic) == 100
@@ -203,7 +201,6 @@ def test_read_snips_file_builds_slots_from_the_real_data() -> None:
     assert any("Pop Punk Perfection 🍕" in u.text for u in read_snips_file(SNIPS / "train_PlayMusic_full.json"))
 
 
-@needs_snips
 def test_convert_snips_keeps_eval_held_out(tmp_path: Path) -> None:
     split = convert_snips(SNIPS, tmp_path, train_per_intent=8, eval_per_intent=5, fewshot_per_intent=2, seed=3)
     assert len(split.intents) == 7
@@ -252,7 +249,6 @@ def test_convert_snips_without_data_is_a_clear_error(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------- intents and CSV
 
 
-@needs_clinc
 def test_convert_intents_on_clinc150(tmp_path: Path) -> None:
     out = tmp_path / "clinc.jsonl"
     assert convert_intents(CLINC, out, split="train", limit=40, seed=1) == 40

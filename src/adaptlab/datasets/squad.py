@@ -13,6 +13,8 @@ from pathlib import Path
 from adaptlab.errors import InputError
 
 BUNDLED_COVID_QA = Path(__file__).parent / "covid_qa" / "covid_qa_public.json"
+BUNDLED_SNIPS = Path(__file__).parent / "snips"  # SNIPS 2017 (CC0): train_<Intent>_full.json, validate_<Intent>.json
+BUNDLED_CLINC150_SAMPLE = Path(__file__).parent / "clinc150" / "data_small.json"  # CC BY 3.0 excerpt
 
 
 @dataclass(frozen=True)
