@@ -8,19 +8,16 @@ once, so a user fixes a hand-written file in one pass instead of one error per r
 
 from __future__ import annotations
 
-import csv
 import difflib
 import hashlib
-import io
 import json
-import os
-import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from adaptlab.errors import InputError
+from adaptlab.textfiles import read_csv_rows, read_text, write_jsonl_atomic
 
 ALLOWED_KEYS = ("id", "question", "answers", "label", "expected_json", "schema", "gold_sources", "tags")
 SCORABLE_KEYS = ("answers", "label", "expected_json", "schema", "gold_sources")
@@ -111,7 +108,7 @@ def load_cases(path: str | Path, *, limit: int | None = None) -> list[EvalCase]:
     discovered only on the full run.
     """
     path = Path(path)
-    text = _read_text(path)
+    text = read_text(path)
     problems: list[CaseProblem] = []
     cases: list[EvalCase] = []
     seen_ids: dict[str, int] = {}
@@ -151,18 +148,6 @@ def cases_sha256(path: str | Path) -> str:
     except OSError as exc:
         raise InputError(str(path), None, f"cannot read: {exc.strerror or exc}", "check the path") from exc
     return digest.hexdigest()
-
-
-def _read_text(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(str(path), None, f"cannot read: {exc.strerror or exc}", "check the path") from exc
-    try:
-        return data.decode("utf-8-sig")  # tolerate a BOM (Excel, Notepad) instead of failing line 1
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise InputError(str(path), line, "not UTF-8 text", "save the file as UTF-8") from exc
 
 
 def _parse_line(path: Path, number: int, text: str) -> tuple[EvalCase | None, list[CaseProblem]]:
@@ -307,7 +292,7 @@ def import_squad_cases(source: str | Path, out: str | Path, *, limit: int | None
          "gold_sources": [f"articles/{q.document_id}.txt"], "tags": ["squad"]}
         for q in questions
     ]
-    _write_jsonl_atomic(Path(out), records)
+    write_jsonl_atomic(Path(out), records)
     return len(records)
 
 
@@ -326,96 +311,33 @@ def import_csv_cases(
     `delimiter` None sniffs one of , ; and tab from the start of the file.
     """
     path = Path(source)
-    text = _read_text(path)
-    if not text.strip():
-        raise InputError(str(path), None, "the CSV file is empty",
-                         f"write a header row naming the columns ({text_column},{label_column}) and one row per case")
-    if delimiter is None:
-        delimiter = _sniff_delimiter(text)
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        columns = [name for name in (reader.fieldnames or []) if name is not None]
-    except csv.Error as exc:
-        raise InputError(str(path), 1, f"cannot parse the header: {exc}", "check the file is CSV") from exc
-    for column, option in ((text_column, "--text-column"), (label_column, "--label-column"),
-                           (id_column, "--id-column")):
-        if column is not None and column not in columns:
-            raise InputError(
-                str(path), 1,
-                f"no column {column!r} (columns found: {', '.join(repr(c) for c in columns) or 'none'}, "
-                f"delimiter {delimiter!r})",
-                f"pass {option} naming one of the columns found"
-                + ("" if len(columns) > 1 else ", or --delimiter if the header was split wrongly"),
-            )
-
-    problems: list[CaseProblem] = []
+    table = read_csv_rows(path, [(text_column, "--text-column"), (label_column, "--label-column"),
+                                 (id_column, "--id-column")],
+                          required=[text_column, label_column], delimiter=delimiter, unit="case")
+    problems = [CaseProblem(str(path), line, reason, fix) for line, reason, fix in table.problems]
     records: list[dict[str, Any]] = []
     seen_ids: dict[str, int] = {}
-    try:
-        for row in reader:
-            # line_num is where the record ends: the row's own line unless a quoted field spans lines.
-            number = reader.line_num
-            if row.get(None):  # DictReader's restkey: more fields than the header
-                problems.append(CaseProblem(str(path), number, "more fields than the header has columns",
-                                            f"quote fields that contain {delimiter!r}, or pass --delimiter"))
+    for number, values in table.rows:
+        if id_column is not None:
+            case_id = values[id_column]
+            if not case_id:
+                problems.append(CaseProblem(str(path), number, f"empty {id_column!r}",
+                                            "give every row an id, or leave out --id-column"))
                 continue
-            case_text = (row.get(text_column) or "").strip()
-            label = (row.get(label_column) or "").strip()
-            empty = [name for name, value in ((text_column, case_text), (label_column, label)) if not value]
-            if empty:
-                problems.append(CaseProblem(str(path), number, f"empty {' and '.join(repr(e) for e in empty)}",
-                                            "fill in the value or delete the row"))
-                continue
-            if id_column is not None:
-                case_id = (row.get(id_column) or "").strip()
-                if not case_id:
-                    problems.append(CaseProblem(str(path), number, f"empty {id_column!r}",
-                                                "give every row an id, or leave out --id-column"))
-                    continue
-            else:
-                case_id = f"{path.stem}:{number}"
-            if case_id in seen_ids:
-                problems.append(CaseProblem(str(path), number,
-                                            f"duplicate id {case_id!r} (also on line {seen_ids[case_id]})",
-                                            "give every row a unique id"))
-                continue
-            seen_ids[case_id] = number
-            records.append({"id": case_id, "question": case_text, "label": label, "tags": ["csv"]})
-    except csv.Error as exc:
-        raise InputError(str(path), reader.line_num, f"cannot parse CSV: {exc}",
-                         "check quoting (a field with a quote must be quoted and its quotes doubled)") from exc
+        else:
+            case_id = f"{path.stem}:{number}"
+        if case_id in seen_ids:
+            problems.append(CaseProblem(str(path), number,
+                                        f"duplicate id {case_id!r} (also on line {seen_ids[case_id]})",
+                                        "give every row a unique id"))
+            continue
+        seen_ids[case_id] = number
+        records.append({"id": case_id, "question": values[text_column], "label": values[label_column],
+                        "tags": ["csv"]})
+    problems.sort(key=lambda p: p.line)
     if problems:
         raise CasesError(str(path), problems)
     if not records:
         raise InputError(str(path), None, "no rows after the header", "add one row per case")
-    _write_jsonl_atomic(Path(out), records)
+    write_jsonl_atomic(Path(out), records)
     return len(records)
-
-
-def _sniff_delimiter(text: str) -> str:
-    sample = "\n".join(text.split("\n", 20)[:20])
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
-    except csv.Error:
-        return ","  # one column or ambiguous: the default; a missing-column error then suggests --delimiter
-
-
-def _write_jsonl_atomic(out: Path, records: Iterable[dict[str, Any]]) -> None:
-    """Write via a temp file in the same folder + os.replace: a failed write never leaves a half file."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=out.parent, prefix=f".{out.name}.", suffix=".tmp", delete=False
-    ) as handle:
-        temp = Path(handle.name)
-        try:
-            for record in records:
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        except BaseException:
-            handle.close()
-            temp.unlink(missing_ok=True)
-            raise
-    try:
-        os.replace(temp, out)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from adaptlab.errors import InputError
-from adaptlab.eval.cases import EvalCase, _read_text, _write_jsonl_atomic, load_cases
+from adaptlab.eval.cases import EvalCase, load_cases
 from adaptlab.eval.heldout import SeenText, find_overlaps
 from adaptlab.eval.metrics import normalize_answer, parse_json_output
 from adaptlab.finetune.data import (
@@ -35,6 +35,7 @@ from adaptlab.finetune.data import (
     fingerprint,
     parse_training_file,
 )
+from adaptlab.textfiles import read_text, write_jsonl_atomic
 
 Severity = Literal["error", "warning"]
 JSON_MAJORITY = 0.8  # share of JSON targets above which a non-JSON target is a format problem
@@ -272,7 +273,7 @@ def _invalid_finding(problem: DataProblem) -> Finding:
 def _read_questions(path: str | Path, keys: tuple[str, ...], what: str) -> list[_Question]:
     """The question of each JSONL line (the first of `keys` present), with its file:line."""
     questions: list[_Question] = []
-    for number, raw in enumerate(_read_text(Path(path)).split("\n"), start=1):
+    for number, raw in enumerate(read_text(Path(path)).split("\n"), start=1):
         stripped = raw.strip()
         if not stripped or stripped.startswith("#"):
             continue
@@ -579,6 +580,6 @@ def write_fixed(report: CheckReport, out_path: str | Path) -> FixResult:
         raise InputError(str(out), None, f"the training files use different formats ({', '.join(sorted(kinds))})",
                          "check and fix them one file at a time")
     kept = [e for e in report.training if (e.source, e.line) not in report.dropped]
-    _write_jsonl_atomic(out, (e.to_record() for e in kept))
+    write_jsonl_atomic(out, (e.to_record() for e in kept))
     reasons = Counter(report.dropped.values())
     return FixResult(out, len(kept), reasons["duplicate"], reasons["leak"])

@@ -13,10 +13,8 @@ changes it.
 
 from __future__ import annotations
 
-import csv
 import difflib
 import hashlib
-import io
 import json
 import os
 import random
@@ -27,14 +25,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from adaptlab.errors import InputError
-from adaptlab.eval.cases import (
-    MAX_LISTED_PROBLEMS,
-    CaseProblem,
-    _read_text,
-    _sniff_delimiter,
-    _write_jsonl_atomic,
-)
+from adaptlab.eval.cases import MAX_LISTED_PROBLEMS, CaseProblem
 from adaptlab.eval.metrics import normalize_answer
+from adaptlab.textfiles import read_csv_rows, read_text, write_jsonl_atomic
 
 Kind = Literal["chat", "completion", "preference"]
 TokenCounter = Callable[["TrainingExample"], int]
@@ -184,7 +177,7 @@ def parse_training_file(
 ) -> tuple[list[TrainingExample], list[DataProblem]]:
     """The valid examples and the problems of every bad line (for reports that go on past bad lines)."""
     path = Path(path)
-    text = _read_text(path)
+    text = read_text(path)
     problems: list[DataProblem] = []
     examples: list[TrainingExample] = []
     file_kind: tuple[Kind, int] | None = None  # the format of the file, and the line that set it
@@ -407,7 +400,7 @@ def fingerprint(source: str | Path | Sequence[TrainingExample | Mapping[str, Any
 
 
 def _raw_records(path: Path) -> Iterator[Any]:
-    for raw in _read_text(path).split("\n"):
+    for raw in read_text(path).split("\n"):
         stripped = raw.strip()
         if not stripped or stripped.startswith("#"):
             continue
@@ -587,15 +580,15 @@ def convert_snips(
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {name: out_dir / name for name in ("train.jsonl", "fewshot.jsonl", "eval.jsonl", "schema.json",
                                                "system_prompt.txt")}
-    _write_jsonl_atomic(paths["train.jsonl"], (
+    write_jsonl_atomic(paths["train.jsonl"], (
         {"id": f"snips-train-{u.intent}-{u.index:04d}",
          "messages": [{"role": "system", "content": system_prompt}, {"role": "user", "content": u.text},
                       {"role": "assistant", "content": u.target_json()}],
          "label": u.intent}
         for u in train_picks))
-    _write_jsonl_atomic(paths["fewshot.jsonl"], ({"question": u.text, "answer": u.target_json()}
+    write_jsonl_atomic(paths["fewshot.jsonl"], ({"question": u.text, "answer": u.target_json()}
                                                  for u in fewshot_picks))
-    _write_jsonl_atomic(paths["eval.jsonl"], (
+    write_jsonl_atomic(paths["eval.jsonl"], (
         {"id": f"snips-{u.intent}-{u.index:03d}", "question": u.text, "expected_json": u.target(), "schema": schema,
          "label": u.intent, "tags": ["snips", u.intent]}
         for u in eval_picks))
@@ -676,60 +669,25 @@ def convert_csv(
     `delimiter` None sniffs one of , ; and tab. Returns the number of examples written.
     """
     path = Path(source)
-    text = _read_text(path)
-    if not text.strip():
-        raise InputError(str(path), None, "the CSV file is empty",
-                         f"write a header row ({prompt_column},{completion_column}) and one row per example")
-    if delimiter is None:
-        delimiter = _sniff_delimiter(text)
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        columns = [name for name in (reader.fieldnames or []) if name is not None]
-    except csv.Error as exc:
-        raise InputError(str(path), 1, f"cannot parse the header: {exc}", "check the file is CSV") from exc
-    missing = [(column, option) for column, option in ((prompt_column, "--prompt-column"),
-                                                       (completion_column, "--completion-column"),
-                                                       (label_column, "--label-column"))
-               if column is not None and column not in columns]
-    if missing:
-        raise InputError(
-            str(path), 1,
-            f"no column {' or '.join(repr(c) for c, _ in missing)} (columns found: "
-            f"{', '.join(repr(c) for c in columns) or 'none'}, delimiter {delimiter!r})",
-            f"pass {' / '.join(o for _, o in missing)} naming one of the columns found"
-            + ("" if len(columns) > 1 else ", or --delimiter if the header was split wrongly"),
-        )
-    wanted = [prompt_column, completion_column] + ([label_column] if label_column else [])
-    problems: list[DataProblem] = []
+    table = read_csv_rows(path, [(prompt_column, "--prompt-column"), (completion_column, "--completion-column"),
+                                 (label_column, "--label-column")],
+                          required=[c for c in (prompt_column, completion_column, label_column) if c],
+                          delimiter=delimiter, unit="example")
+    problems = [DataProblem(str(path), line, reason, fix) for line, reason, fix in table.problems]
     records: list[dict[str, Any]] = []
-    try:
-        for row in reader:
-            number = reader.line_num  # where the record ends: its own line unless a quoted field spans lines
-            if row.get(None):  # DictReader's restkey: more fields than the header
-                problems.append(DataProblem(str(path), number, "more fields than the header has columns",
-                                            f"quote fields that contain {delimiter!r}, or pass --delimiter"))
-                continue
-            values = {column: (row.get(column) or "").strip() for column in wanted}
-            empty = [column for column in wanted if not values[column]]
-            if empty:
-                problems.append(DataProblem(str(path), number, f"empty {' and '.join(repr(e) for e in empty)}",
-                                            "fill in the value or delete the row"))
-                continue
-            messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
-            messages += [{"role": "user", "content": values[prompt_column]},
-                         {"role": "assistant", "content": values[completion_column]}]
-            record: dict[str, Any] = {"id": f"{path.stem}:{number}", "messages": messages}
-            if label_column:
-                record["label"] = values[label_column]
-            records.append(record)
-    except csv.Error as exc:
-        raise InputError(str(path), reader.line_num, f"cannot parse CSV: {exc}",
-                         "check quoting (a field with a quote must be quoted and its quotes doubled)") from exc
+    for number, values in table.rows:
+        messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+        messages += [{"role": "user", "content": values[prompt_column]},
+                     {"role": "assistant", "content": values[completion_column]}]
+        record: dict[str, Any] = {"id": f"{path.stem}:{number}", "messages": messages}
+        if label_column:
+            record["label"] = values[label_column]
+        records.append(record)
     if problems:
         raise DataError(str(path), problems)
     if not records:
         raise InputError(str(path), None, "no rows after the header", "add one row per example")
-    _write_jsonl_atomic(Path(out), records)
+    write_jsonl_atomic(Path(out), records)
     return len(records)
 
 
@@ -748,7 +706,7 @@ def convert_intents(
     records by intent); `limit` keeps the first N after shuffling. Returns the number of examples written.
     """
     path = Path(source)
-    data = _load_json(path, _read_text(path))
+    data = _load_json(path, read_text(path))
     if not isinstance(data, dict) or split not in data:
         splits = ", ".join(repr(k) for k in data) if isinstance(data, dict) else "none (not an object)"
         raise InputError(str(path), None, f"no split {split!r} (splits: {splits})", "pass --split naming one of them")
@@ -774,5 +732,5 @@ def convert_intents(
          "label": items[index][1].strip()}
         for index in order
     ]
-    _write_jsonl_atomic(Path(out), records)
+    write_jsonl_atomic(Path(out), records)
     return len(records)
