@@ -48,6 +48,23 @@ def smol_base(tmp_path_factory):
     return prepare_base("", tmp_path_factory.mktemp("base-cache"))
 
 
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory, smol_base) -> Path:
+    """A 2-layer randomly initialised Llama with the real SmolLM2 tokenizer: training mechanics in seconds."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(str(smol_base.directory))
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                         tie_word_embeddings=True)
+    torch.manual_seed(0)
+    directory = tmp_path_factory.mktemp("tiny-llama")
+    LlamaForCausalLM(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
 def make_project(home: Path, *, embedder=None, store=None, **sections) -> Project:
     """A Project on `home` with config overrides like chunk={"size_tokens": 64}; optional shared components."""
     config = AdaptlabConfig.model_validate({"home": str(home), **sections})

@@ -18,24 +18,6 @@ from adaptlab.finetune.base_model import prepare_base
 from adaptlab.finetune.train import train
 
 
-@pytest.fixture(scope="module")
-def tiny_base(tmp_path_factory) -> Path:
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from adaptlab.models.registry import resolve_gguf
-
-    gguf = resolve_gguf("")
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                         tie_word_embeddings=True)
-    torch.manual_seed(0)
-    directory = tmp_path_factory.mktemp("tiny-llama")
-    LlamaForCausalLM(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
-
-
 def chat(i: int) -> SimpleNamespace:
     return SimpleNamespace(kind="chat", line=i + 1, messages=(
         {"role": "system", "content": "Reply with JSON."},
@@ -52,10 +34,10 @@ def lora_tensors(adapter_dir: Path) -> dict[str, torch.Tensor]:
     return load_file(str(adapter_dir / "adapter_model.safetensors"))
 
 
-def test_sft_moves_the_adapter_and_not_the_base(tiny_base: Path, tmp_path: Path) -> None:
+def test_sft_moves_the_adapter_and_not_the_base(tiny_llama: Path, tmp_path: Path) -> None:
     steps: list[tuple[int, int, float | None]] = []
     settings = TrainConfig(max_steps=4, batch_size=4, learning_rate=1e-2, max_length=64)
-    result = train("sft", tiny_base, [chat(i) for i in range(16)], [chat(i) for i in range(16, 20)], settings,
+    result = train("sft", tiny_llama, [chat(i) for i in range(16)], [chat(i) for i in range(16, 20)], settings,
                    tmp_path / "run", progress=lambda *a: steps.append(a))
     assert result.steps == 4 and [s[0] for s in steps] == [1, 2, 3, 4] and steps[-1][1] == 4
     assert result.base_weights_unchanged
@@ -70,41 +52,41 @@ def test_sft_moves_the_adapter_and_not_the_base(tiny_base: Path, tmp_path: Path)
     assert (result.run_dir / "train_result.json").is_file()
 
 
-def test_sft_learns_a_single_fact(tiny_base: Path, tmp_path: Path) -> None:
+def test_sft_learns_a_single_fact(tiny_llama: Path, tmp_path: Path) -> None:
     """The training loss on one repeated example falls: the adapter is really being optimised."""
     settings = TrainConfig(max_steps=12, batch_size=2, learning_rate=1e-2, max_length=64, lora_dropout=0.0,
                            lora_r=16, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
                                                       "up_proj", "down_proj"])
-    result = train("sft", tiny_base, [chat(7)] * 8, [], settings, tmp_path / "run")
+    result = train("sft", tiny_llama, [chat(7)] * 8, [], settings, tmp_path / "run")
     first, last = result.train_loss[0][1], result.train_loss[-1][1]
     assert last < first - 0.2, result.train_loss  # 49k-way softmax from 32 dims: it moves slowly, but it moves
 
 
-def test_dpo_trains_an_adapter_on_preference_pairs(tiny_base: Path, tmp_path: Path) -> None:
+def test_dpo_trains_an_adapter_on_preference_pairs(tiny_llama: Path, tmp_path: Path) -> None:
     settings = TrainConfig(max_steps=3, batch_size=4, learning_rate=1e-2, max_length=64)
-    result = train("dpo", tiny_base, [preference(i) for i in range(12)], [], settings, tmp_path / "run")
+    result = train("dpo", tiny_llama, [preference(i) for i in range(12)], [], settings, tmp_path / "run")
     assert result.method == "dpo" and result.steps == 3 and result.base_weights_unchanged
     assert any(t.abs().sum() > 0 for n, t in lora_tensors(result.adapter_dir).items() if "lora_B" in n)
 
 
-def test_resume_continues_from_the_last_checkpoint(tiny_base: Path, tmp_path: Path) -> None:
+def test_resume_continues_from_the_last_checkpoint(tiny_llama: Path, tmp_path: Path) -> None:
     examples = [chat(i) for i in range(16)]
-    first = train("sft", tiny_base, examples, [], TrainConfig(max_steps=2, batch_size=4, eval_steps=0),
+    first = train("sft", tiny_llama, examples, [], TrainConfig(max_steps=2, batch_size=4, eval_steps=0),
                   tmp_path / "run")
     assert first.steps == 2
     # A longer run in the same folder picks up at step 2 instead of starting over.
-    resumed = train("sft", tiny_base, examples, [], TrainConfig(max_steps=4, batch_size=4), tmp_path / "run",
+    resumed = train("sft", tiny_llama, examples, [], TrainConfig(max_steps=4, batch_size=4), tmp_path / "run",
                     resume=True)
     assert resumed.steps == 4 and resumed.train_loss[0][0] == 3
 
 
-def test_wrong_example_kinds_are_refused(tiny_base: Path, tmp_path: Path) -> None:
+def test_wrong_example_kinds_are_refused(tiny_llama: Path, tmp_path: Path) -> None:
     from adaptlab.errors import InputError
 
     with pytest.raises(InputError, match="adaptlab train dpo"):
-        train("sft", tiny_base, [preference(0)], [], TrainConfig(max_steps=1), tmp_path / "a")
+        train("sft", tiny_llama, [preference(0)], [], TrainConfig(max_steps=1), tmp_path / "a")
     with pytest.raises(InputError, match="prompt.*chosen.*rejected"):
-        train("dpo", tiny_base, [chat(0)], [], TrainConfig(max_steps=1), tmp_path / "b")
+        train("dpo", tiny_llama, [chat(0)], [], TrainConfig(max_steps=1), tmp_path / "b")
 
 
 def test_the_bundled_gguf_becomes_a_cached_fp32_model(smol_base) -> None:
@@ -116,17 +98,17 @@ def test_the_bundled_gguf_becomes_a_cached_fp32_model(smol_base) -> None:
     assert prepare_base(str(base.directory), cache).directory == base.directory  # an HF directory is used as is
 
 
-def test_early_stopping_on_eval_loss_stops_before_max_steps(tiny_base: Path, tmp_path: Path) -> None:
+def test_early_stopping_on_eval_loss_stops_before_max_steps(tiny_llama: Path, tmp_path: Path) -> None:
     """A learning rate far too high makes eval loss climb; patience 1 evaluated every step stops the run."""
     settings = TrainConfig(max_steps=40, batch_size=4, learning_rate=3.0, max_length=64, eval_steps=1,
                            early_stopping_patience=1, lora_dropout=0.0)
-    result = train("sft", tiny_base, [chat(i) for i in range(16)], [chat(i) for i in range(16, 20)], settings,
+    result = train("sft", tiny_llama, [chat(i) for i in range(16)], [chat(i) for i in range(16, 20)], settings,
                    tmp_path / "run")
     assert result.steps < 40 and len(result.eval_loss) == result.steps
     assert result.base_weights_unchanged
 
 
-def test_sft_loss_covers_the_assistant_reply_only(tiny_base: Path, tmp_path: Path) -> None:
+def test_sft_loss_covers_the_assistant_reply_only(tiny_llama: Path, tmp_path: Path) -> None:
     """The trainer keeps TRL's completion-only labels: system and user tokens are masked with -100."""
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -134,10 +116,10 @@ def test_sft_loss_covers_the_assistant_reply_only(tiny_base: Path, tmp_path: Pat
 
     from adaptlab.finetune.train import _lora_config, _sft_trainer_class, sft_records
 
-    tokenizer = AutoTokenizer.from_pretrained(str(tiny_base))
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_llama))
     example = chat(3)
     trainer = _sft_trainer_class()(
-        model=AutoModelForCausalLM.from_pretrained(str(tiny_base)),
+        model=AutoModelForCausalLM.from_pretrained(str(tiny_llama)),
         args=SFTConfig(output_dir=str(tmp_path), max_length=128, report_to="none", use_cpu=True),
         train_dataset=Dataset.from_list(sft_records([example])), processing_class=tokenizer,
         peft_config=_lora_config(TrainConfig()))

@@ -6,28 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-import torch
 from conftest import make_project
 
 from adaptlab.finetune.data import fingerprint
 from adaptlab.finetune.session import TrainRequest, run_training
-
-
-@pytest.fixture(scope="module")
-def tiny_hf_base(tmp_path_factory, smol_base) -> Path:
-    """A 2-layer random Llama with the real tokenizer: training mechanics in seconds."""
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    tokenizer = AutoTokenizer.from_pretrained(str(smol_base.directory))
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                         tie_word_embeddings=True)
-    torch.manual_seed(0)
-    directory = tmp_path_factory.mktemp("tiny-base")
-    LlamaForCausalLM(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
 
 
 def write_chat_data(path: Path, n: int) -> Path:
@@ -38,11 +20,11 @@ def write_chat_data(path: Path, n: int) -> Path:
     return path
 
 
-def test_a_training_run_is_tracked_and_its_adapter_registered_with_lineage(tiny_hf_base: Path,
+def test_a_training_run_is_tracked_and_its_adapter_registered_with_lineage(tiny_llama: Path,
                                                                             tmp_path: Path) -> None:
     from mlflow.tracking import MlflowClient
 
-    project = make_project(tmp_path / "home", train={"base": str(tiny_hf_base), "batch_size": 4,
+    project = make_project(tmp_path / "home", train={"base": str(tiny_llama), "batch_size": 4,
                                                      "max_length": 64})
     data = write_chat_data(tmp_path / "intents.jsonl", 20)
     stages: list[str] = []
@@ -73,8 +55,8 @@ def test_a_training_run_is_tracked_and_its_adapter_registered_with_lineage(tiny_
     assert again.model_version == "2"  # same name: a new version of the registered adapter
 
 
-def test_an_explicit_eval_file_is_used_and_fingerprinted(tiny_hf_base: Path, tmp_path: Path) -> None:
-    project = make_project(tmp_path / "home", train={"base": str(tiny_hf_base), "max_length": 64},
+def test_an_explicit_eval_file_is_used_and_fingerprinted(tiny_llama: Path, tmp_path: Path) -> None:
+    project = make_project(tmp_path / "home", train={"base": str(tiny_llama), "max_length": 64},
                            tracking={"enabled": False})
     data = write_chat_data(tmp_path / "train.jsonl", 8)
     held_out = write_chat_data(tmp_path / "held.jsonl", 3)
@@ -83,14 +65,14 @@ def test_an_explicit_eval_file_is_used_and_fingerprinted(tiny_hf_base: Path, tmp
     assert report.eval_fingerprint == fingerprint(held_out) and report.run_id is None
 
 
-def test_train_runs_and_export_commands(tiny_hf_base: Path, tmp_path: Path) -> None:
+def test_train_runs_and_export_commands(tiny_llama: Path, tmp_path: Path) -> None:
     import os
     import subprocess
 
     from conftest import ADAPTLAB_BIN, write_config
 
     config = write_config(tmp_path / "adaptlab.toml", tmp_path / "home",
-                          f'[train]\nbase = "{tiny_hf_base}"\nmax_length = 64\n')
+                          f'[train]\nbase = "{tiny_llama}"\nmax_length = 64\n')
     data = write_chat_data(tmp_path / "intents.jsonl", 12)
 
     def adaptlab(*args: str) -> subprocess.CompletedProcess:
