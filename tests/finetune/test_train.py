@@ -128,3 +128,32 @@ def test_sft_loss_covers_the_assistant_reply_only(tiny_llama: Path, tmp_path: Pa
     trained = tokenizer.decode([t for t in labels if t != -100])
     assert '"intent": "PlayMusic"' in trained and "play song number" not in trained
     assert labels[0] == -100 and sum(t != -100 for t in labels) < len(labels) / 2
+
+
+def test_qlora_trains_on_a_4bit_base_and_leaves_it_untouched(tiny_llama: Path, tmp_path: Path) -> None:
+    """QLoRA via bitsandbytes' NF4 (its PyTorch CPU path here; the same code path a CUDA GPU takes)."""
+    pytest.importorskip("bitsandbytes")
+    settings = TrainConfig(max_steps=3, batch_size=4, learning_rate=1e-2, max_length=64, quantization="4bit")
+    result = train("sft", tiny_llama, [chat(i) for i in range(12)], [], settings, tmp_path / "run")
+    assert result.quantization == "nf4" and result.steps == 3 and result.base_weights_unchanged
+    tensors = lora_tensors(result.adapter_dir)
+    assert all(t.abs().sum() > 0 for n, t in tensors.items() if "lora_B" in n)
+    # The frozen base is stored in 4 bits: far fewer bytes than fp32 (the embeddings stay unquantized).
+    assert 0 < result.trainable_parameters < result.total_parameters
+
+
+def test_quantization_setting_resolves_to_fp32_on_a_cpu_unless_asked(monkeypatch) -> None:
+    import importlib.util
+
+    from adaptlab.errors import ConfigError
+    from adaptlab.finetune.train import quantization_for
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert quantization_for("none") == "none" and quantization_for("auto") == "none"
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "bitsandbytes" else real_find_spec(name, *a))
+    with pytest.raises(ConfigError, match=r"adaptlab\[qlora\]"):
+        quantization_for("4bit")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert quantization_for("auto") == "none"  # a GPU without bitsandbytes trains in full precision

@@ -47,7 +47,8 @@ def _train(ctx: typer.Context, method: str, data: Path, eval_data: Path | None, 
     r = report.result
     console.print(f"[bold]{method}[/] {r.steps} steps, {r.epochs:.2f} epochs, {r.train_examples} examples in "
                   f"{r.seconds:.0f} s — {r.tokens_trained:,} tokens, {r.tokens_per_second:.0f} tokens/s, peak RSS "
-                  f"{r.peak_rss_mb:,.0f} MB", highlight=False)
+                  f"{r.peak_rss_mb:,.0f} MB" + (" (QLoRA: NF4 4-bit base)" if r.quantization == "nf4" else ""),
+                  highlight=False)
     if r.train_loss:
         console.print(f"loss {r.train_loss[0][1]:.4f} → {r.train_loss[-1][1]:.4f}"
                       + (f"; eval loss {r.eval_loss[-1][1]:.4f}" if r.eval_loss else "")

@@ -128,7 +128,8 @@ def _record(tracker, run_id: str, request: TrainRequest, settings, result: Train
     params.update({"method": request.method, "base": base.source, "base_sha256": base.sha256,
                    "data": str(request.data), "data_fingerprint": data_fingerprint,
                    "eval_data": str(request.eval_data or ""), "eval_fingerprint": eval_fingerprint or "",
-                   "train_examples": result.train_examples, "eval_examples": result.eval_examples})
+                   "train_examples": result.train_examples, "eval_examples": result.eval_examples,
+                   "quantization_used": result.quantization})
     metrics = {"wall_seconds": result.seconds, "tokens_trained": result.tokens_trained,
                "tokens_per_second": result.tokens_per_second, "peak_rss_mb": result.peak_rss_mb,
                "steps": result.steps, "trainable_parameters": result.trainable_parameters}

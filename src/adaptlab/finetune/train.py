@@ -1,4 +1,4 @@
-"""LoRA SFT and DPO with TRL + PEFT on CPU (fp32), QLoRA-free by default; one function per method.
+"""LoRA SFT and DPO with TRL + PEFT: fp32 on CPU, QLoRA (NF4 4-bit base) when asked or when a CUDA GPU is present.
 
 Measured per run: wall time, tokens trained (Trainer's own count of input tokens), tokens/s, peak RSS, loss
 curves. The adapter is saved in PEFT format under the run folder; export.py turns it into a GGUF LoRA that
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from adaptlab.config import TrainConfig
-from adaptlab.errors import InputError
+from adaptlab.errors import ConfigError, InputError
 
 # (step, total steps, latest training loss or None) after every optimizer step
 TrainProgress = Callable[[int, int, float | None], None]
@@ -43,6 +43,7 @@ class TrainResult:
     trainable_parameters: int = 0
     total_parameters: int = 0
     base_weights_unchanged: bool = True  # checked after training: only the adapter may move
+    quantization: str = "none"  # "none" (fp32 base) or "nf4" (QLoRA)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -94,6 +95,43 @@ def dpo_records(examples: Sequence[Any]) -> list[dict[str, Any]]:
     return records
 
 
+def quantization_for(setting: str) -> Literal["none", "nf4"]:
+    """Resolve [train].quantization: auto means QLoRA exactly when a CUDA GPU and bitsandbytes are both present."""
+    import importlib.util
+
+    import torch
+
+    has_bitsandbytes = importlib.util.find_spec("bitsandbytes") is not None
+    if setting == "4bit":
+        if not has_bitsandbytes:
+            raise ConfigError("[train] quantization = \"4bit\" needs bitsandbytes, which is not installed. Fix: "
+                              "pip install 'adaptlab[qlora]', or set quantization = \"none\".")
+        return "nf4"
+    if setting == "auto" and torch.cuda.is_available() and has_bitsandbytes:
+        return "nf4"
+    return "none"
+
+
+def load_base_model(base_dir: Path, quantization: Literal["none", "nf4"]):
+    """The base model for training: fp32, or QLoRA's NF4 4-bit with double quantization (frozen weights only)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    if quantization == "none":
+        return AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
+    from peft import prepare_model_for_kbit_training
+    from transformers import BitsAndBytesConfig
+
+    cuda = torch.cuda.is_available()
+    compute_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else torch.float32
+    config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                bnb_4bit_compute_dtype=compute_dtype)
+    model = AutoModelForCausalLM.from_pretrained(str(base_dir), quantization_config=config,
+                                                 dtype=compute_dtype, device_map={"": 0} if cuda else None)
+    # Norms and the head to fp32 and input gradients on, as QLoRA needs; checkpointing stays our setting's call.
+    return prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+
+
 def _lora_config(settings: TrainConfig):
     from peft import LoraConfig
 
@@ -124,9 +162,11 @@ def _common_args(settings: TrainConfig, run_dir: Path, has_eval: bool, resume: b
         save_total_limit=2,
         report_to="none",  # we record to MLflow ourselves, with our own names
         use_cpu=not torch.cuda.is_available(),
-        bf16=False, fp16=False,  # bf16 on this CPU is very slow: fp32
+        # bf16 on a CPU is very slow: fp32 there; mixed precision on a GPU that supports it
+        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+        fp16=False,
         include_num_input_tokens_seen="non_padding",  # tokens trained = real tokens, not padding
-        gradient_checkpointing=settings.gradient_checkpointing,
+        activation_checkpointing=settings.gradient_checkpointing,
         disable_tqdm=True,
         dataloader_num_workers=0,
     )
@@ -172,7 +212,7 @@ def train(method: Literal["sft", "dpo"], base_dir: Path, train_examples: Sequenc
     import torch
     import transformers
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer, EarlyStoppingCallback
+    from transformers import AutoTokenizer, EarlyStoppingCallback
 
     datasets.disable_progress_bars()  # tokenising a few hundred rows needs no bar of its own
     transformers.utils.logging.disable_progress_bar()
@@ -184,7 +224,8 @@ def train(method: Literal["sft", "dpo"], base_dir: Path, train_examples: Sequenc
     tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
+    quantization = quantization_for(settings.quantization)
+    model = load_base_model(base_dir, quantization)
     to_records = sft_records if method == "sft" else dpo_records
     train_dataset = Dataset.from_list(to_records(train_examples))
     eval_dataset = Dataset.from_list(to_records(eval_examples)) if eval_examples else None
@@ -230,7 +271,7 @@ def train(method: Literal["sft", "dpo"], base_dir: Path, train_examples: Sequenc
         seconds=seconds, tokens_trained=tokens, tokens_per_second=tokens / seconds if seconds else 0.0,
         peak_rss_mb=peak_rss_mb(), train_loss=recorder.train_loss, eval_loss=recorder.eval_loss,
         stopped_early=stopped_early, hardware=hardware_summary(), trainable_parameters=trainable,
-        total_parameters=total, base_weights_unchanged=base_unchanged,
+        total_parameters=total, base_weights_unchanged=base_unchanged, quantization=quantization,
     )
     (run_dir / "train_result.json").write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
     return result
