@@ -228,8 +228,25 @@ class FinetunedRagStrategyConfig(RagStrategyConfig, _AdapterFields):
     kind: Literal["finetuned_rag"] = Field("finetuned_rag", description="Strategy kind: 'finetuned_rag'.")  # type: ignore[assignment]
 
 
+class CachedStrategyConfig(_Section):
+    """Any other strategy behind the answer cache: a hit returns the stored answer, a miss asks the wrapped one."""
+
+    kind: Literal["cached"] = Field("cached", description="Strategy kind: 'cached'.")
+    wraps: str = Field("rag", description="Name of the strategy whose answers are cached (any [strategies.NAME]).")
+    mode: Literal["exact", "semantic"] = Field(
+        "semantic", description="exact: the normalised question must match; semantic: exact first, then the most "
+        "similar cached question above the threshold.",
+    )
+    threshold: float | None = Field(None, gt=0, le=1, description="Semantic similarity threshold (empty: "
+                                    "cache.semantic_threshold).")
+    guard: bool | None = Field(None, description="Reject semantic matches that differ in negation, numbers or "
+                               "named entities (empty: cache.guard).")
+    ttl_seconds: int | None = Field(None, ge=0, description="Lifetime of new entries (empty: cache.ttl_seconds).")
+
+
 StrategyConfig = Annotated[
-    Union[PromptStrategyConfig, RagStrategyConfig, FinetunedStrategyConfig, FinetunedRagStrategyConfig],
+    Union[PromptStrategyConfig, RagStrategyConfig, FinetunedStrategyConfig, FinetunedRagStrategyConfig,
+          CachedStrategyConfig],
     Field(discriminator="kind"),
 ]
 BUILTIN_STRATEGIES = ("prompt", "rag")
@@ -286,6 +303,33 @@ class TrainConfig(_Section):
         "by default; off here because a 135M model fits easily.",
     )
     threads: int | None = Field(None, ge=1, description="Torch threads for training (empty: runtime.threads).")
+    quantization: Literal["auto", "none", "4bit"] = Field(
+        "auto", description="Base weights during training. 4bit = QLoRA (frozen base in NF4 via bitsandbytes, LoRA "
+        "trained on top; pip install 'adaptlab[qlora]'); none = fp32; auto = 4bit when a CUDA GPU and bitsandbytes are "
+        "present, else none.",
+    )
+
+
+class CacheConfig(_Section):
+    """The answer cache used by strategies of kind 'cached' (and the server)."""
+
+    backend: Literal["sqlite", "redis"] = Field(
+        "sqlite", description="Where entries live: sqlite (embedded, several processes may share it) or redis.",
+    )
+    path: str = Field("", description="SQLite cache file (empty: <home>/cache.db).")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis server (backend 'redis').")
+    redis_prefix: str = Field("adaptlab:cache:", description="Prefix of every Redis key the cache writes.")
+    ttl_seconds: int = Field(7 * 24 * 3600, ge=0, description="Default lifetime of an entry in seconds (0: no "
+                             "expiry; source-document changes still invalidate).")
+    semantic_threshold: float = Field(0.9, gt=0, le=1, description="Cosine similarity (embedder's vectors) a cached "
+                                      "question needs to answer a new one; measure yours with `adaptlab cache sweep`.")
+    guard: bool = Field(True, description="Reject semantic matches that differ in negation, numbers or named "
+                        "entities.")
+    semantic_index: Literal["memory", "qdrant"] = Field(
+        "memory", description="Vectors of cached questions: memory (loaded from the cache, refreshed when it "
+        "changes) or qdrant (store.qdrant_url, shared by several servers).",
+    )
+    qdrant_collection: str = Field("adaptlab_cache", description="Qdrant collection of cached-question vectors.")
 
 
 class TrackingConfig(_Section):
@@ -340,6 +384,7 @@ class AdaptlabConfig(_Section):
     )
     eval: EvalConfig = Field(default_factory=EvalConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
     # Where this config came from (not a setting); relative paths in it are resolved against it.
@@ -420,7 +465,7 @@ def describe_settings(model: type[BaseModel] = AdaptlabConfig, prefix: str = "")
             continue
         if name == "strategies":  # a table of named sections: document each kind's fields once
             for kind_model in (PromptStrategyConfig, RagStrategyConfig, FinetunedStrategyConfig,
-                               FinetunedRagStrategyConfig):
+                               FinetunedRagStrategyConfig, CachedStrategyConfig):
                 kind = kind_model.model_fields["kind"].default
                 rows.extend(describe_settings(kind_model, prefix=f"{prefix}strategies.NAME ({kind})."))
             continue

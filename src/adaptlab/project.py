@@ -62,6 +62,13 @@ class Project:
         return LanceStore(self.config.store, self.home / "lancedb")
 
     @cached_property
+    def cache(self):
+        """The answer cache ([cache]); semantic lookups use the project's embedder."""
+        from adaptlab.cache.factory import open_cache
+
+        return open_cache(self.config, self.home, embedder=lambda: self.embedder)
+
+    @cached_property
     def logger(self):
         from adaptlab.logs import CallLog
 

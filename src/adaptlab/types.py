@@ -154,6 +154,8 @@ class IngestReport:
     chunks_deleted: int = 0
     total_chunks: int = 0
     seconds: float = 0.0
+    retired_doc_hashes: list[str] = field(default_factory=list)  # versions replaced or deleted by this run
+    cache_entries_invalidated: int = 0  # answers cached from those versions, deleted after the run
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -165,5 +167,6 @@ class IngestReport:
             "chunks_written": self.chunks_written,
             "chunks_deleted": self.chunks_deleted,
             "total_chunks": self.total_chunks,
+            "cache_entries_invalidated": self.cache_entries_invalidated,
             "seconds": round(self.seconds, 2),
         }

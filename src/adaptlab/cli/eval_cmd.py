@@ -125,6 +125,14 @@ def print_report(report: EvalReport) -> None:
                       f"latency p50 {timing['latency_ms_p50']:.0f} ms / p95 {timing['latency_ms_p95']:.0f} ms, "
                       f"{timing['prompt_tokens_mean']:.0f}+{timing['completion_tokens_mean']:.0f} tokens per answer"
                       f"{spread}", highlight=False)
+        split = run.cache_split()
+        if split:
+            shown = [m for m in split if m not in _COUNTS and m != "latency_ms"][:6]
+            hits = split["latency_ms"]["hit_n"]
+            parts = [f"{display_name(m)} {_fmt(split[m]['hit'], 3)} vs {_fmt(split[m]['miss'], 3)}" for m in shown]
+            latency = split["latency_ms"]
+            parts.append(f"latency {_fmt(latency['hit'], 0)} ms vs {_fmt(latency['miss'], 0)} ms")
+            console.print(f"  cache hits vs misses ({hits} hits): " + ", ".join(parts), highlight=False)
     if report.regression is not None:
         _print_regression(report)
     console.print(f"[dim]results: {report.out_dir}/results.json, {report.out_dir}/report.html"

@@ -29,14 +29,21 @@ def register(app: typer.Typer) -> None:
                 store = project.store
             report = run_ingest(paths, project.config, store=store, embedder=project.embedder, tags=tag,
                                 progress=on_progress)
+        from adaptlab.cache.factory import invalidate_after_ingest
+
+        cache_warning = invalidate_after_ingest(project, report)
         project.logger.record("ingest", latency_ms=report.seconds * 1000, **report.to_dict())
+        if cache_warning:
+            err_console.print(f"[yellow]warning:[/] {cache_warning}", highlight=False, soft_wrap=True)
         if as_json:
             print(json.dumps(report.to_dict(), indent=2))
         else:
             console.print(
                 f"[bold]{len(report.added)} added[/], {len(report.updated)} updated, {len(report.removed)} removed, "
                 f"{len(report.unchanged)} unchanged — {report.chunks_written} chunks written, "
-                f"{report.chunks_deleted} deleted, {report.total_chunks} in the index ({report.seconds:.1f} s)",
+                f"{report.chunks_deleted} deleted, {report.total_chunks} in the index ({report.seconds:.1f} s)"
+                + (f"; {report.cache_entries_invalidated} cached answer(s) built from changed documents "
+                   "invalidated" if report.cache_entries_invalidated else ""),
                 soft_wrap=True,
             )
             if report.problems:

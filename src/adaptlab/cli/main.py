@@ -35,6 +35,7 @@ def _global_options(
 def _register() -> None:
     # Imported here so `adaptlab --help` stays fast: commands import heavy libraries only when run.
     from adaptlab.cli import (
+        cache_cmd,
         config_cmd,
         data_cmd,
         demo_cmd,
@@ -45,7 +46,8 @@ def _register() -> None:
         train_cmd,
     )
 
-    for module in (demo_cmd, models_cmd, ingest_cmd, query_cmd, eval_cmd, train_cmd, data_cmd, config_cmd):
+    for module in (demo_cmd, models_cmd, ingest_cmd, query_cmd, eval_cmd, train_cmd, data_cmd, cache_cmd,
+                   config_cmd):
         module.register(app)
 
 

@@ -76,6 +76,8 @@ def metric_specs(k: int) -> dict[str, MetricSpec]:
                    "given when nothing is cited (MiniLM cosine proxy, not entailment)", "higher", True),
         MetricSpec("refusal_rate", "Share of answers that decline to answer", None, False, binary=True),
         MetricSpec("judge_score", "LLM judge's rubric score, scaled from 1–5 to 0–1", "higher", True),
+        MetricSpec("cache_hit_rate", "Share of answers served from the answer cache (strategies of kind cached)",
+                   None, False, binary=True),
         MetricSpec("latency_ms", "Wall time of one answer, milliseconds", "lower", False, bounded=False),
         MetricSpec("prompt_tokens", "Prompt tokens of one answer", "lower", False, bounded=False),
         MetricSpec("completion_tokens", "Completion tokens of one answer", "lower", False, bounded=False),
@@ -150,6 +152,27 @@ class StrategyRun:
         }
 
 
+    def cache_split(self) -> dict[str, dict[str, Any]]:
+        """Each metric's mean on cache hits and on misses (cached strategies): does a hit answer as well as the
+        wrapped strategy would have? Empty when nothing was served from the cache."""
+        hits = [r for r in self.results if r.cache_status == "hit" and r.error is None]
+        misses = [r for r in self.results if r.cache_status == "miss" and r.error is None]
+        if not hits:
+            return {}
+        split: dict[str, dict[str, Any]] = {}
+        for metric in ordered_metrics({m for r in hits + misses for m in r.scores}):
+            if metric == "cache_hit_rate":
+                continue
+            row: dict[str, Any] = {}
+            for label, group in (("hit", hits), ("miss", misses)):
+                values = [r.scores.get(metric) for r in group]
+                values = [v for v in values if v is not None and not math.isnan(v)]
+                row[label] = sum(values) / len(values) if values else None
+                row[f"{label}_n"] = len(values)
+            split[metric] = row
+        return split
+
+
 def case_means(results: Sequence[CaseResult]) -> dict[str, dict[str, float | None]]:
     grouped: dict[str, dict[str, list[float]]] = {}
     for result in results:
@@ -198,6 +221,8 @@ class Scorer:
         scores["refusal_rate"] = float(answer.refused or is_refusal(text, self.refusal_text))
         if self.judge is not None and case.answers:
             scores["judge_score"] = self.judge.score(case.question, text, case.answers)
+        if answer.cache_status in ("hit", "miss"):
+            scores["cache_hit_rate"] = float(answer.cache_status == "hit")
         scores["latency_ms"] = answer.latency_ms
         scores["prompt_tokens"] = float(answer.usage.prompt_tokens)
         scores["completion_tokens"] = float(answer.usage.completion_tokens)

@@ -94,6 +94,8 @@ class EvalReport:
                     "metrics": {m: {**interval(v), "description": _description(m, self.k),
                                     "repeat_spread": r.repeat_spread.get(m)} for m, v in r.metrics.items()},
                     "timing": {k: _finite(v) for k, v in r.timing().items()},
+                    "cache_split": {m: {k: _finite(v) if isinstance(v, float) else v for k, v in row.items()}
+                                    for m, row in r.cache_split().items()},
                     "cases": [c.to_dict() for c in r.results],
                 }
                 for r in self.runs

@@ -41,6 +41,9 @@ class _Plan:
     to_write: list[Document] = field(default_factory=list)
     stale_versions: list[tuple[str, str]] = field(default_factory=list)  # deleted after the new version lands
     removed_doc_ids: list[str] = field(default_factory=list)
+    # Content hashes of document versions that are no longer current (changed or deleted documents): answers
+    # cached from them are now stale.
+    retired_hashes: list[str] = field(default_factory=list)
 
 
 def _under_roots(path: str, roots: Sequence[Path]) -> bool:
@@ -81,6 +84,7 @@ def plan_changes(
         versions = by_doc.get(document.doc_id, [])
         complete = [v for v in versions if v.doc_hash == document.content_hash and v.rows == v.chunk_count]
         others = [(v.doc_id, v.doc_hash) for v in versions if v not in complete]
+        plan.retired_hashes.extend(h for _, h in others if h != document.content_hash)
         if complete:
             plan.stale_versions.extend(others)  # leftovers of a run killed between write and delete
             (report.updated if others else report.unchanged).append(document.path)
@@ -95,6 +99,7 @@ def plan_changes(
         if path.split("#", 1)[0] in failed_paths:
             continue  # the file is still there but failed to load this time: keep what was indexed
         plan.removed_doc_ids.append(doc_id)
+        plan.retired_hashes.extend(v.doc_hash for v in versions)
         report.removed.append(path)
     return plan
 
@@ -152,5 +157,6 @@ def ingest(
     store.finalize()
     progress("optimize", 1, 1)
     report.total_chunks = store.count()
+    report.retired_doc_hashes = sorted(set(plan.retired_hashes))
     report.seconds = time.perf_counter() - started
     return report

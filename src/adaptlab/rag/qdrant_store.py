@@ -42,7 +42,7 @@ class QdrantStore:
         self._collection = config.collection
         self._location = config.qdrant_url or "a QdrantClient passed in"
         self._api_key_env = config.qdrant_api_key_env
-        self._client = client if client is not None else _connect(config)
+        self._client = client if client is not None else connect_qdrant(config)
         self._embedder: str | None = None
         self._dimension: int | None = None
 
@@ -302,7 +302,7 @@ class QdrantStore:
             ) from exc
 
 
-def _connect(config: StoreConfig) -> QdrantClient:
+def connect_qdrant(config: StoreConfig) -> QdrantClient:
     url = config.qdrant_url
     if not url:
         raise ConfigError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from adaptlab.config import (
+    CachedStrategyConfig,
     FinetunedRagStrategyConfig,
     FinetunedStrategyConfig,
     PromptStrategyConfig,
@@ -24,6 +25,8 @@ def build_strategy(project: Project, name: str) -> Strategy:
     if section is None:
         raise ConfigError(f"No strategy named {name!r} — known: {', '.join(strategy_names(project))}. "
                           f"Define it as [strategies.{name}] with kind = \"prompt\" or \"rag\" in adaptlab.toml.")
+    if isinstance(section, CachedStrategyConfig):
+        return _build_cached(project, name, section)
     # Fine-tuned kinds subclass the plain ones: they only swap the generator for base + adapter.
     if isinstance(section, PromptStrategyConfig):
         generator = _adapted_generator(project, name, section) if isinstance(section, FinetunedStrategyConfig) \
@@ -34,6 +37,18 @@ def build_strategy(project: Project, name: str) -> Strategy:
             else project.generator
         return _build_rag(project, name, section, generator)
     raise ConfigError(f"strategies.{name}: unsupported kind {section.kind!r}.")
+
+
+def _build_cached(project: Project, name: str, section: CachedStrategyConfig) -> Strategy:
+    from adaptlab.strategies.cached import build_cached
+
+    wrapped = project.config.strategies.get(section.wraps)
+    if wrapped is None or isinstance(wrapped, CachedStrategyConfig):
+        known = ", ".join(n for n, s in project.config.strategies.items() if not isinstance(s, CachedStrategyConfig))
+        problem = "is itself a cached strategy" if wrapped is not None else "does not exist"
+        raise ConfigError(f"strategies.{name}.wraps = {section.wraps!r} {problem} — name a strategy that answers "
+                          f"questions: {known}.")
+    return build_cached(project, name, section, build_strategy(project, section.wraps))
 
 
 def _adapted_generator(project: Project, name: str,

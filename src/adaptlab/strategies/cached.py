@@ -1,0 +1,113 @@
+"""A strategy behind the answer cache: hits return the stored answer, misses ask the wrapped strategy.
+
+The harness sees `cache_status` on every answer, so it measures hit rate, quality on hits vs misses and latency;
+every hit is logged with the tokens it saved, for the cost model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from adaptlab.cache.answer_cache import AnswerCache
+from adaptlab.cache.entry import answer_from_dict
+from adaptlab.cache.keys import fingerprint
+from adaptlab.config import AdaptlabConfig, CachedStrategyConfig
+from adaptlab.logs import CallLog
+from adaptlab.strategies.base import Strategy
+from adaptlab.types import Answer
+
+
+class CachedStrategy:
+    kind = "cached"
+
+    def __init__(self, name: str, inner: Strategy, cache: AnswerCache, context: str, *, semantic: bool,
+                 threshold: float, guard: bool, ttl_seconds: int, log: CallLog | None = None) -> None:
+        self.name = name
+        self.inner = inner
+        self.retrieves = inner.retrieves
+        self.context = context
+        self._cache = cache
+        self._semantic, self._threshold, self._guard, self._ttl = semantic, threshold, guard, ttl_seconds
+        self._log = log
+
+    def answer(self, query: str, *, seed: int | None = None) -> Answer:
+        started = time.perf_counter()
+        lookup = self._cache.lookup(self.context, query, semantic=self._semantic, threshold=self._threshold,
+                                    guard=self._guard)
+        if lookup.entry is not None:
+            answer = answer_from_dict(lookup.entry.answer, latency_ms=(time.perf_counter() - started) * 1000)
+            self._record(lookup, answer, saved=(lookup.entry.prompt_tokens, lookup.entry.completion_tokens))
+            return answer
+        answer = self.inner.answer(query, seed=seed)
+        stored = self._cache.store(self.context, query, answer, ttl_seconds=self._ttl, retrieves=self.retrieves,
+                                   semantic=self._semantic, embedding=lookup.embedding)
+        status = "miss" if lookup.status == "miss" else "none"  # "none": the cache was bypassed
+        answer = replace(answer, cache_status=status, latency_ms=(time.perf_counter() - started) * 1000)
+        self._record(lookup, answer, saved=(0, 0), stored=stored)
+        return answer
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind, "wraps": self.inner.name, "mode": "semantic" if self._semantic else "exact",
+            "threshold": self._threshold if self._semantic else None, "guard": self._guard if self._semantic else None,
+            "ttl_seconds": self._ttl, "backend": self._cache.backend.name if self._cache.backend else "none",
+            "context": self.context[:16], "inner": self.inner.describe(),
+        }
+
+    def seen_questions(self) -> list[str]:
+        return self.inner.seen_questions()
+
+    def _record(self, lookup, answer: Answer, *, saved: tuple[int, int], stored: bool = False) -> None:
+        if self._log is None:
+            return
+        self._log.record("cache", model=answer.model, prompt_tokens=saved[0], completion_tokens=saved[1],
+                         latency_ms=lookup.lookup_ms, strategy=self.name, wraps=self.inner.name,
+                         status=lookup.status, similarity=lookup.similarity, rejected=lookup.rejected,
+                         matched=lookup.matched_question, stored=stored)
+
+
+def cache_context(config: AdaptlabConfig, inner_name: str, inner: Strategy) -> str:
+    """Fingerprint of everything besides the question that changes the wrapped strategy's answer.
+
+    Files are fingerprinted by content (few-shot set, schema, adapter): retraining into the same path or
+    editing the examples must not serve old answers."""
+    section = config.strategies[inner_name]
+    generator = config.generator
+    parts: dict[str, Any] = {
+        "strategy": inner.describe(),
+        "generator": {"backend": generator.backend, "model_path": generator.model_path, "model": generator.model,
+                      "base_url": generator.base_url if generator.backend == "openai" else "",
+                      "temperature": generator.temperature, "repeat_penalty": generator.repeat_penalty,
+                      "seed": generator.seed, "n_ctx": generator.n_ctx},
+        "files": {field: _file_sha256(config.resolve_path(value))
+                  for field in ("few_shot_path", "json_schema_path", "adapter")
+                  if (value := getattr(section, field, ""))},
+    }
+    if inner.retrieves:
+        parts["index"] = {"embedder": config.embedder.model_dump(), "chunk": config.chunk.model_dump(),
+                          "retrieve": config.retrieve.model_dump(), "answer": config.answer.model_dump(),
+                          "store": {"backend": config.store.backend, "collection": config.store.collection}}
+    return fingerprint(parts)
+
+
+def build_cached(project, name: str, section: CachedStrategyConfig, inner: Strategy) -> CachedStrategy:
+    settings = project.config.cache
+    return CachedStrategy(
+        name, inner, project.cache, cache_context(project.config, section.wraps, inner),
+        semantic=section.mode == "semantic",
+        threshold=section.threshold if section.threshold is not None else settings.semantic_threshold,
+        guard=section.guard if section.guard is not None else settings.guard,
+        ttl_seconds=section.ttl_seconds if section.ttl_seconds is not None else settings.ttl_seconds,
+        log=project.logger,
+    )
+
+
+def _file_sha256(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return "missing"
