@@ -325,6 +325,10 @@ class CacheConfig(_Section):
                                       "question needs to answer a new one; measure yours with `adaptlab cache sweep`.")
     guard: bool = Field(True, description="Reject semantic matches that differ in negation, numbers or named "
                         "entities.")
+    ambiguity_margin: float = Field(
+        0.02, ge=0, lt=1, description="Refuse a semantic match when another cached question with a different "
+        "answer is within this similarity of the best one (0: off).",
+    )
     semantic_index: Literal["memory", "qdrant"] = Field(
         "memory", description="Vectors of cached questions: memory (loaded from the cache, refreshed when it "
         "changes) or qdrant (store.qdrant_url, shared by several servers).",

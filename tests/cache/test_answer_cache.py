@@ -126,3 +126,40 @@ def test_redis_backend_serves_semantic_hits(redis_url: str, minilm) -> None:
         assert look(cache, "what are the symptoms of covid-19").status == "exact"
     finally:
         cache.clear()
+
+
+def test_an_ambiguous_match_between_two_cached_answers_is_refused(cache) -> None:
+    store(cache, "How long is the incubation period of COVID-19?", "About 5 days.")
+    store(cache, "How long is the incubation period of the flu?", "About 2 days.")
+    question = "How long is the incubation period?"
+    plain = cache.lookup("ctx", question, semantic=True, threshold=0.5, guard=False, ambiguity_margin=0.0)
+    assert plain.status == "semantic"  # picks one of the two: a coin flip between different answers
+    careful = cache.lookup("ctx", question, semantic=True, threshold=0.5, guard=False, ambiguity_margin=0.2)
+    assert careful.status == "miss" and careful.rejected.startswith("ambiguous")
+
+
+def test_the_guard_never_falls_back_to_a_less_similar_entry(cache) -> None:
+    store(cache, "Is ibuprofen safe for COVID-19 patients?", "Yes.")
+    store(cache, "Is paracetamol not safe for COVID-19 patients?", "It is safe.")
+    # Nearest is the ibuprofen question (rejected: negation); the paracetamol one is not allowed to answer.
+    found = look(cache, "Is ibuprofen not safe for COVID-19 patients?", threshold=0.5)
+    assert found.status == "miss" and "negation" in found.rejected
+
+
+def test_qdrant_semantic_index_shared_by_two_caches(tmp_path: Path, minilm) -> None:
+    """The Qdrant index (here in process) serves semantic hits and forgets invalidated entries."""
+    from qdrant_client import QdrantClient
+
+    from adaptlab.cache.semantic import QdrantSemanticIndex
+
+    client = QdrantClient(":memory:")
+    backend = SqliteCacheBackend(tmp_path / "cache.db")
+    index = QdrantSemanticIndex(client, "cache_vectors", minilm.dimension)
+    cache = AnswerCache(backend, embedder=minilm, index=index)
+    store(cache, "What are the symptoms of COVID-19?", "Fever, cough, fatigue.", doc_hash="v1", ttl=3600)
+    other = AnswerCache(SqliteCacheBackend(tmp_path / "cache.db"), embedder=minilm,
+                        index=QdrantSemanticIndex(client, "cache_vectors", minilm.dimension))
+    assert look(other, "Which symptoms does COVID-19 cause?").status == "semantic"
+    assert look(other, "Which symptoms does COVID-19 cause?", context="another").status == "miss"
+    assert cache.invalidate_sources(["v1"]) == 1
+    assert look(other, "Which symptoms does COVID-19 cause?").status == "miss"

@@ -3,6 +3,8 @@
 Rules that keep it from serving a wrong or stale answer:
 - every lookup is confined to one context fingerprint (model, adapter, prompt, parameters, index config);
 - a semantic match must pass the guard (negation, numbers, named entities) when the guard is on;
+- an ambiguous match is refused: when another cached question is within `ambiguity_margin` of the best one
+  and its answer differs, the new question could paraphrase either, so neither is served;
 - an entry records the document versions it was built from, and re-ingesting a changed or deleted document
   deletes exactly those entries (`invalidate_sources`);
 - refusals of retrieving strategies are not stored: "nothing relevant found" goes stale as soon as a relevant
@@ -77,7 +79,7 @@ class AnswerCache:
     # ------------------------------------------------------------------------------------------ lookup
 
     def lookup(self, context: str, question: str, *, semantic: bool, threshold: float,
-               guard: bool) -> Lookup:
+               guard: bool, ambiguity_margin: float = 0.0) -> Lookup:
         started = time.perf_counter()
         if not self.available:
             return Lookup("bypass")
@@ -89,21 +91,29 @@ class AnswerCache:
             if not semantic:
                 return Lookup("miss", lookup_ms=_ms(started))
             vector = self._embed(question)
+            # The nearest live entry is the only one that may answer: if the guard refuses it, falling back to
+            # a less similar entry would only raise the odds of a wrong answer. Entries within the margin below
+            # it are rivals: a rival with another answer makes the match ambiguous.
+            alive: list[tuple[CacheEntry, float]] = []
             best: float | None = None
-            rejected: str | None = None
             for key, score in self._index.nearest(context, vector, now):
                 best = score if best is None else best
-                if score < threshold:
+                if score < threshold or (alive and score < alive[0][1] - ambiguity_margin):
                     break
                 candidate = self.backend.get(key, now)
-                if candidate is None:
-                    continue  # expired or deleted since the index loaded
-                reason = guard_rejection(question, candidate.question) if guard else None
-                if reason:
-                    rejected = rejected or reason
-                    continue
-                return Lookup("semantic", candidate, score, candidate.question, embedding=vector,
-                              lookup_ms=_ms(started))
+                if candidate is not None:  # None: expired or deleted since the index loaded
+                    alive.append((candidate, score))
+            rejected: str | None = None
+            if alive:
+                chosen, score = alive[0]
+                rival = next((c for c, _ in alive[1:] if c.answer.get("text") != chosen.answer.get("text")), None)
+                rejected = guard_rejection(question, chosen.question) if guard else None
+                if rejected is None and rival is not None:
+                    rejected = (f"ambiguous: {rival.question!r} is within {ambiguity_margin} of "
+                                f"{chosen.question!r} and has another answer")
+                if rejected is None:
+                    return Lookup("semantic", chosen, score, chosen.question, embedding=vector,
+                                  lookup_ms=_ms(started))
             return Lookup("miss", similarity=best, rejected=rejected, embedding=vector, lookup_ms=_ms(started))
         except CacheUnavailable as exc:
             self._bypass(str(exc))

@@ -25,19 +25,21 @@ class CachedStrategy:
     kind = "cached"
 
     def __init__(self, name: str, inner: Strategy, cache: AnswerCache, context: str, *, semantic: bool,
-                 threshold: float, guard: bool, ttl_seconds: int, log: CallLog | None = None) -> None:
+                 threshold: float, guard: bool, ttl_seconds: int, ambiguity_margin: float = 0.0,
+                 log: CallLog | None = None) -> None:
         self.name = name
         self.inner = inner
         self.retrieves = inner.retrieves
         self.context = context
         self._cache = cache
         self._semantic, self._threshold, self._guard, self._ttl = semantic, threshold, guard, ttl_seconds
+        self._margin = ambiguity_margin
         self._log = log
 
     def answer(self, query: str, *, seed: int | None = None) -> Answer:
         started = time.perf_counter()
         lookup = self._cache.lookup(self.context, query, semantic=self._semantic, threshold=self._threshold,
-                                    guard=self._guard)
+                                    guard=self._guard, ambiguity_margin=self._margin)
         if lookup.entry is not None:
             answer = answer_from_dict(lookup.entry.answer, latency_ms=(time.perf_counter() - started) * 1000)
             self._record(lookup, answer, saved=(lookup.entry.prompt_tokens, lookup.entry.completion_tokens))
@@ -54,6 +56,7 @@ class CachedStrategy:
         return {
             "kind": self.kind, "wraps": self.inner.name, "mode": "semantic" if self._semantic else "exact",
             "threshold": self._threshold if self._semantic else None, "guard": self._guard if self._semantic else None,
+            "ambiguity_margin": self._margin if self._semantic else None,
             "ttl_seconds": self._ttl, "backend": self._cache.backend.name if self._cache.backend else "none",
             "context": self.context[:16], "inner": self.inner.describe(),
         }
@@ -102,7 +105,7 @@ def build_cached(project, name: str, section: CachedStrategyConfig, inner: Strat
         threshold=section.threshold if section.threshold is not None else settings.semantic_threshold,
         guard=section.guard if section.guard is not None else settings.guard,
         ttl_seconds=section.ttl_seconds if section.ttl_seconds is not None else settings.ttl_seconds,
-        log=project.logger,
+        ambiguity_margin=settings.ambiguity_margin, log=project.logger,
     )
 
 
