@@ -25,7 +25,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import finish, percentile, print_table, set_threads, verdict  # noqa: E402
+from _common import finish, percentile, print_table, set_threads, verdict
 
 set_threads(1)
 

@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, finish, print_table, set_threads, verdict  # noqa: E402
+from _common import ROOT, finish, print_table, set_threads, verdict
 
 set_threads(1)
 
@@ -53,10 +53,9 @@ class MemoEmbedder:
 
 def replay(embedder, pairs, threshold: float, guard: bool, margin: float, folder: Path) -> tuple[int, int, int, int]:
     from adaptlab.cache.answer_cache import AnswerCache
+    from adaptlab.cache.keys import normalise_question
     from adaptlab.cache.sqlite_backend import SqliteCacheBackend
     from adaptlab.types import Answer
-
-    from adaptlab.cache.keys import normalise_question
 
     cache = AnswerCache(SqliteCacheBackend(folder / f"cache-{threshold}-{guard}-{margin}.db"), embedder=embedder)
     for index, pair in enumerate(pairs):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import make_project
 
 from adaptlab.cache.factory import invalidate_after_ingest
 from adaptlab.errors import ConfigError
@@ -12,7 +13,6 @@ from adaptlab.rag.index import ingest
 from adaptlab.strategies.factory import build_strategy
 from adaptlab.testing.fakes import FakeGenerator
 from adaptlab.types import Generation, Usage
-from conftest import make_project
 
 
 class EchoSourceGenerator(FakeGenerator):
@@ -59,7 +59,7 @@ def test_hits_skip_the_model_and_say_so(tmp_path: Path, minilm) -> None:
 
 def test_a_changed_document_is_never_served_stale(tmp_path: Path, minilm) -> None:
     """Ask, change the source document, re-ingest, ask again: the fresh answer, not the cached one."""
-    project, docs, generator = project_with_docs(tmp_path, minilm)
+    project, docs, _generator = project_with_docs(tmp_path, minilm)
     strategy = build_strategy(project, "cached")
     parking = strategy.answer("Where do visitors park?")
     assert "9 am" in strategy.answer("When does the clinic open?").text
@@ -115,7 +115,7 @@ def test_the_harness_measures_hit_rate_and_quality_on_hits_vs_misses(tmp_path: P
 
     from adaptlab.eval.session import EvalRequest, evaluate
 
-    project, docs, generator = project_with_docs(tmp_path, minilm)
+    project, _docs, _generator = project_with_docs(tmp_path, minilm)
     project.config.tracking.enabled = False
     cases = tmp_path / "cases.jsonl"
     cases.write_text("\n".join(json.dumps(c) for c in [

@@ -38,7 +38,6 @@ from adaptlab.cache.semantic import MemorySemanticIndex, SemanticIndex
 from adaptlab.errors import BackendError
 from adaptlab.types import Answer
 
-
 RETRY_SECONDS = 30.0
 
 

@@ -10,9 +10,11 @@ cheap, explainable rules first: the two questions must agree on
 - numbers (digits, decimals, ordinals like "2nd", number words one … twenty, tens, hundred, thousand, million …,
   years), compared as multisets of values so "five" and "5" agree;
 - dates (month and weekday names);
-- named entities, by a heuristic instead of an NER model (spaCy is not installed and would cost ~10 ms/pair):
-  capitalised words that do not start a sentence, acronyms and camel case ("COVID", "MERS", "mRNA"), and tokens
-  mixing letters and digits ("H1N1", "GPT-4", "COVID-19").
+- named entities, by a heuristic instead of an NER model (no spaCy or NER weights are installed, and the guard
+  runs on every semantic hit): capitalised words that do not start a sentence, acronyms and camel case
+  ("COVID", "MERS", "mRNA"), and tokens mixing letters and digits ("H1N1", "GPT-4", "COVID-19"). A name only
+  counts as missing from the other question when that question lacks the word in any case, in a word form
+  ("Python" / "Pythonic") and spelled out ("ML" / "machine learning", "JS" / "JavaScript").
 
 The rules are deliberately conservative: a wrongly rejected paraphrase costs one model call, a wrongly accepted
 one serves a wrong answer. `adaptlab cache sweep` measures both effects on labelled pairs.
@@ -21,7 +23,8 @@ one serves a wrong answer. `adaptlab cache sweep` measures both effects on label
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 __all__ = ["GuardFeatures", "features", "guard_rejection"]
@@ -30,9 +33,9 @@ __all__ = ["GuardFeatures", "features", "guard_rejection"]
 _TOKEN = re.compile(r"\w+(?:[-'’.]\w+)*")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _POSSESSIVE = re.compile(r"['’]s$")
-# The text before a token ends a sentence (or is empty / only punctuation, like a bullet): the token's capital
-# letter is grammar, not a name.
-_AFTER_SENTENCE_END = re.compile(r"(?:[.?!:;\"“”(\[•*]|^\W*)$")
+# Between two tokens, these start a sentence (or a line, a quote, a list item): the next word's capital letter
+# is grammar, not a name.
+_SENTENCE_BREAK = re.compile(r"[.?!:;\"“”(\[•*\n]")
 
 _NEGATIONS = frozenset({
     "not", "no", "never", "none", "without", "cannot", "neither", "nobody", "nothing", "nowhere", "noone",
@@ -56,9 +59,19 @@ _UNITS = {
 _SCALES = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000,
            "trillion": 1_000_000_000_000}
 # "which one", "no one", "the one": a pronoun, not the number.
-_ONE_PRONOUN_BEFORE = frozenset({"which", "no", "any", "every", "each", "this", "that", "the", "another", "a"})
-# Digits with an optional decimal part, ordinal suffix or short unit ("2nd", "2.5mg", "10k", "1990s"). Letters before the digits ("H1N1") make a name instead.
-_NUMERIC = re.compile(r"(\d+)(\.\d+)?(?:st|nd|rd|th|s|%|[a-zA-Z]{1,3})?")
+_ONE_PRONOUN_BEFORE = frozenset({"which", "no", "any", "every", "each", "this", "that", "the", "another", "a",
+                                 "new", "other", "same", "right", "wrong", "last", "next", "previous"})
+_ONE_PRONOUN_AFTER = frozenset({"can", "could", "should", "must", "may", "might", "would", "will", "needs", "has"})
+# Skipped in initials ("Centers for Disease Control" → CDC), and never the start of an abbreviation.
+_FUNCTION_WORDS = frozenset({"and", "for", "the", "what", "which", "how", "why", "when", "where", "who", "does",
+                             "did", "can", "are", "was", "were", "has", "have", "with", "from", "that", "this",
+                             "you", "your", "there", "their", "its", "into", "about", "not"})
+# Word forms of one name: "Python" / "Pythonic", "American" / "Americans".
+_NAME_SUFFIXES = frozenset({"s", "es", "ic", "ian", "ians", "ish", "ese", "al", "an", "ans"})
+_CAMEL = re.compile(r"[A-Z][a-z]+|[A-Z]+(?![a-z])|[a-z]+")
+# Digits with an optional decimal part, ordinal suffix or short unit ("2nd", "2.5mg", "10k", "1990s").
+# Letters before the digits ("H1N1") make a name instead.
+_NUMERIC = re.compile(r"(\d+)(\.\d+)?(?:st|nd|rd|th|s|[a-zA-Z]{1,3})?")
 
 _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
            "november", "december")
@@ -79,6 +92,9 @@ class GuardFeatures:
     dates: tuple[str, ...]  # sorted month / weekday names
     entities: frozenset[str]  # casefolded
     words: frozenset[str]  # every casefolded token and hyphen part, to excuse capitalisation-only differences
+    # initials → the words they abbreviate: "machine learning" → "ml", "JavaScript" → "js", "Centers for
+    # Disease Control" → "cdc"; an acronym on one side spelled out on the other is the same name
+    spelled_out: Mapping[str, frozenset[str]] = field(default_factory=dict, hash=False, compare=False)
 
 
 @lru_cache(maxsize=100_000)
@@ -106,16 +122,22 @@ def features(text: str) -> GuardFeatures:
             number_run.clear()
 
     previous = ""
-    for match in tokens:
+    lowered = [m.group().casefold() for m in tokens]
+    for position, match in enumerate(tokens):
         token = _POSSESSIVE.sub("", match.group())  # "Pfizer's" names Pfizer
         low = token.casefold()
         parts = [p for p in token.split("-") if p]
         words.add(low)
         words.update(p.casefold() for p in parts)
-        sentence_start = bool(_AFTER_SENTENCE_END.search(text[: match.start()].rstrip()))
+        gap = text[tokens[position - 1].end():match.start()] if position else ""
+        sentence_start = position == 0 or bool(_SENTENCE_BREAK.search(gap))
+        following = text[match.end():].lstrip()[:1]
+        next_word = lowered[position + 1] if position + 1 < len(tokens) else ""
 
-        if low.endswith(("n't", "n’t")) or low in _NEGATIONS:
-            negations.append("n't" if low.endswith(("n't", "n’t")) else low)
+        if low.endswith(("n't", "n’t")):
+            negations.append("n't")
+        elif low in _NEGATIONS and not (low == "no" and sentence_start and following in ("", ",", ".", "!")):
+            negations.append(low)  # (a sentence that is just "No," answers; it negates nothing in the question)
         date = _DATE_WORDS.get(low)
         # "may" is the verb unless it is capitalised inside a sentence ("in May").
         if date and (low != "may" or (token == "May" and not sentence_start and capitals_signal)):
@@ -131,11 +153,15 @@ def features(text: str) -> GuardFeatures:
         for part in parts:
             part_low = part.casefold()
             numeric = _NUMERIC.fullmatch(part)
-            if numeric:
+            if numeric and len(parts) == 1 and following == ")" and len(part) <= 2:
+                flush_run()  # a list marker: "1) download, 2) prepare"
+            elif numeric:
                 flush_run()
                 numbers.append(_canonical(float(numeric.group(1) + (numeric.group(2) or ""))))
-            elif (part_low in _UNITS and not (part_low == "one" and previous in _ONE_PRONOUN_BEFORE)
-                  or part_low in _SCALES):  # a scale also alone: "a hundred" is 100
+            elif part_low == "one" and (previous in _ONE_PRONOUN_BEFORE or next_word in _ONE_PRONOUN_AFTER
+                                        or sentence_start):
+                flush_run()  # "which one", "one can", "One should": the pronoun
+            elif part_low in _UNITS or part_low in _SCALES:  # a scale also alone: "a hundred" is 100
                 number_run.append(part_low)
             elif part_low == "and" and number_run:
                 pass  # "one hundred and five" is one number
@@ -144,7 +170,7 @@ def features(text: str) -> GuardFeatures:
             previous = part_low
     flush_run()
     return GuardFeatures(tuple(negations), tuple(sorted(numbers)), tuple(sorted(dates)), frozenset(entities),
-                         frozenset(words))
+                         frozenset(words), _spelled_out([m.group() for m in tokens]))
 
 
 def guard_rejection(query: str, candidate: str) -> str | None:
@@ -157,11 +183,20 @@ def guard_rejection(query: str, candidate: str) -> str | None:
     if a.dates != b.dates:
         return f"dates differ ({_show(a.dates)} vs {_show(b.dates)})"
     # An entity of one text counts as missing from the other only when the other does not contain the word at
-    # all: "covid" typed in lower case, or a name that starts the sentence, still agrees.
-    only_a = sorted(e for e in a.entities if e not in b.words)
-    only_b = sorted(e for e in b.entities if e not in a.words)
+    # all: "covid" typed in lower case, or a name that starts the sentence, still agrees; so do word forms
+    # ("Python" / "Pythonic") and an acronym spelled out on the other side ("ML" / "machine learning").
+    only_a = {e for e in a.entities if e not in b.words and not _word_form(e, b.words)}
+    only_b = {e for e in b.entities if e not in a.words and not _word_form(e, a.words)}
+    for acronym in list(only_a):
+        if acronym in b.spelled_out:
+            only_a.discard(acronym)
+            only_b -= b.spelled_out[acronym]
+    for acronym in list(only_b):
+        if acronym in a.spelled_out:
+            only_b.discard(acronym)
+            only_a -= a.spelled_out[acronym]
     if only_a or only_b:
-        return f"named entities differ ({_show(only_a)} vs {_show(only_b)})"
+        return f"named entities differ ({_show(sorted(only_a))} vs {_show(sorted(only_b))})"
     return None
 
 
@@ -182,6 +217,32 @@ def _is_entity(token: str, parts: list[str], sentence_start: bool, acronyms_sign
 
 def _mixes_letters_and_digits(part: str) -> bool:
     return any(c.isdigit() for c in part) and any(c.isalpha() for c in part) and not _NUMERIC.fullmatch(part)
+
+
+def _word_form(entity: str, words: frozenset[str]) -> bool:
+    """`entity` and some word of the other text are forms of one name ("python" / "pythonic")."""
+    if not entity.isalpha() or len(entity) < 3:
+        return False
+    return any(w.isalpha() and len(w) >= 3 and (w[len(entity):] in _NAME_SUFFIXES if w.startswith(entity) else
+                                                 entity[len(w):] in _NAME_SUFFIXES if entity.startswith(w) else False)
+               for w in words)
+
+
+def _spelled_out(tokens: list[str]) -> dict[str, frozenset[str]]:
+    """Initials of every run of 2–5 consecutive words (function words skipped) and of the camel-case parts of single
+    words, mapped to the words they cover."""
+    found: dict[str, frozenset[str]] = {}
+    # Runs of content words only: "is", "what", "can" would make random initials match short acronyms.
+    content = [t for t in tokens if t.isalpha() and len(t) >= 3 and t.casefold() not in _FUNCTION_WORDS]
+    for size in range(2, 6):
+        for start in range(len(content) - size + 1):
+            run = content[start:start + size]
+            found.setdefault("".join(w[0] for w in run).casefold(), frozenset(w.casefold() for w in run))
+    for token in tokens:
+        pieces = _CAMEL.findall(token)
+        if 2 <= len(pieces) <= 5 and "-" not in token:
+            found.setdefault("".join(p[0] for p in pieces).casefold(), frozenset({token.casefold()}))
+    return found
 
 
 def _words_to_number(run: list[str]) -> float:

@@ -36,4 +36,4 @@ def fingerprint(parts: dict[str, Any]) -> str:
 
 def exact_key(context: str, question: str) -> str:
     """The exact-cache key of `question` under context fingerprint `context`."""
-    return hashlib.sha256(f"{context}\n{normalise_question(question)}".encode("utf-8")).hexdigest()
+    return hashlib.sha256(f"{context}\n{normalise_question(question)}".encode()).hexdigest()
