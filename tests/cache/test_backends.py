@@ -13,7 +13,7 @@ from adaptlab.cache.entry import CacheEntry, CacheUnavailable, SourceRef
 from adaptlab.cache.redis_backend import RedisCacheBackend
 from adaptlab.cache.sqlite_backend import SqliteCacheBackend
 
-NOW = time.time()  # Redis expires keys in real time: entries must live now
+NOW = time.time() + 3600  # Redis expires keys in real time: "now" an hour ahead keeps test entries alive
 
 
 @pytest.fixture(params=["sqlite", "redis"])
