@@ -110,8 +110,6 @@ def start_redis(folder: Path):
 
 def main() -> None:
     args = parse_args()
-    import numpy as np
-
     from adaptlab.cache.answer_cache import AnswerCache
     from adaptlab.cache.redis_backend import RedisCacheBackend
     from adaptlab.cache.sqlite_backend import SqliteCacheBackend
@@ -171,7 +169,6 @@ def main() -> None:
                  for r in rows],
     })
     shutil.rmtree(folder, ignore_errors=True)
-    del np
 
 
 if __name__ == "__main__":
