@@ -11,7 +11,7 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,13 +19,19 @@ from typing import Any
 from adaptlab.errors import InputError
 
 
-def read_text(path: Path) -> str:
+def _utf8(data: bytes) -> str:
+    return data.decode("utf-8-sig")  # tolerate a BOM (Excel, Notepad) instead of failing line 1
+
+
+def read_text(path: Path, decode: Callable[[bytes], str] = _utf8) -> str:
+    """The file as text; an unreadable file or bad UTF-8 is an InputError with the line of the first bad byte.
+    `decode` may be more lenient than plain UTF-8 for a known dataset quirk."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(str(path), None, f"cannot read: {exc.strerror or exc}", "check the path") from exc
     try:
-        return data.decode("utf-8-sig")  # tolerate a BOM (Excel, Notepad) instead of failing line 1
+        return decode(data)
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise InputError(str(path), line, "not UTF-8 text", "save the file as UTF-8") from exc
@@ -39,7 +45,24 @@ def sniff_delimiter(text: str) -> str:
         return ","  # one column or ambiguous: the default; a missing-column error then suggests --delimiter
 
 
+def jsonl_lines(text: str) -> Iterator[tuple[int, str]]:
+    """(line number, stripped line) of every JSONL line that holds content: blank lines and # comments skip."""
+    # Split on "\n" only: str.splitlines() would also split on U+2028 etc., which JSON strings may hold raw.
+    for number, raw in enumerate(text.split("\n"), start=1):
+        stripped = raw.strip()
+        if stripped and not stripped.startswith("#"):
+            yield number, stripped
+
+
 def write_jsonl_atomic(out: Path, records: Iterable[dict[str, Any]]) -> None:
+    _write_atomic(out, (json.dumps(record, ensure_ascii=False) + "\n" for record in records))
+
+
+def write_text_atomic(out: Path, text: str) -> None:
+    _write_atomic(out, [text])
+
+
+def _write_atomic(out: Path, pieces: Iterable[str]) -> None:
     """Write via a temp file in the same folder + os.replace: a failed write never leaves a half file."""
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(
@@ -47,8 +70,8 @@ def write_jsonl_atomic(out: Path, records: Iterable[dict[str, Any]]) -> None:
     ) as handle:
         temp = Path(handle.name)
         try:
-            for record in records:
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            for piece in pieces:
+                handle.write(piece)
         except BaseException:
             handle.close()
             temp.unlink(missing_ok=True)

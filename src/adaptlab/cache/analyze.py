@@ -42,7 +42,7 @@ from adaptlab.cache.sweep import (
 )
 from adaptlab.errors import InputError
 from adaptlab.eval.cases import CaseProblem
-from adaptlab.textfiles import read_csv_rows, read_text, sniff_delimiter
+from adaptlab.textfiles import jsonl_lines, read_csv_rows, read_text, sniff_delimiter
 
 if TYPE_CHECKING:
     from adaptlab.embed.base import Embedder
@@ -135,10 +135,7 @@ def _read_jsonl_log(path: Path, text: str, question_column: str | None,
     timestamp_keys = (timestamp_column,) if timestamp_column else TIMESTAMP_KEYS
     queries: list[LoggedQuery] = []
     problems: list[CaseProblem] = []
-    for number, raw in enumerate(text.split("\n"), start=1):
-        stripped = raw.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
+    for number, stripped in jsonl_lines(text):
         try:
             record = json.loads(stripped)
         except json.JSONDecodeError as exc:

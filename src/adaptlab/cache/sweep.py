@@ -33,7 +33,7 @@ import numpy as np
 from adaptlab.cache.guard import guard_rejection
 from adaptlab.errors import InputError
 from adaptlab.eval.cases import CaseProblem
-from adaptlab.textfiles import read_csv_rows, read_text, sniff_delimiter
+from adaptlab.textfiles import jsonl_lines, read_csv_rows, read_text, sniff_delimiter
 
 if TYPE_CHECKING:
     from adaptlab.embed.base import Embedder
@@ -266,11 +266,7 @@ def _first_key(record: dict[str, Any], keys: Sequence[str]) -> str | None:
 def _read_jsonl_pairs(path: Path, text: str) -> tuple[list[LabelledPair], list[CaseProblem]]:
     pairs: list[LabelledPair] = []
     problems: list[CaseProblem] = []
-    # Split on "\n" only: str.splitlines() would also split on U+2028, which JSON strings may hold raw.
-    for number, raw in enumerate(text.split("\n"), start=1):
-        stripped = raw.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
+    for number, stripped in jsonl_lines(text):
 
         def problem(reason: str, fix: str, number: int = number) -> None:
             problems.append(CaseProblem(str(path), number, reason, fix))

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from adaptlab.errors import InputError
-from adaptlab.textfiles import read_csv_rows, read_text, write_jsonl_atomic
+from adaptlab.textfiles import jsonl_lines, read_csv_rows, read_text, write_jsonl_atomic
 
 ALLOWED_KEYS = ("id", "question", "answers", "label", "expected_json", "schema", "gold_sources", "tags")
 SCORABLE_KEYS = ("answers", "label", "expected_json", "schema", "gold_sources")
@@ -112,11 +112,7 @@ def load_cases(path: str | Path, *, limit: int | None = None) -> list[EvalCase]:
     problems: list[CaseProblem] = []
     cases: list[EvalCase] = []
     seen_ids: dict[str, int] = {}
-    # Split on "\n" only: str.splitlines() would also split on U+2028 etc., which JSON strings may hold raw.
-    for number, raw in enumerate(text.split("\n"), start=1):
-        stripped = raw.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
+    for number, stripped in jsonl_lines(text):
         case, line_problems = _parse_line(path, number, stripped)
         problems.extend(line_problems)
         if case is None:

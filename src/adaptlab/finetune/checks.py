@@ -35,7 +35,7 @@ from adaptlab.finetune.data import (
     fingerprint,
     parse_training_file,
 )
-from adaptlab.textfiles import read_text, write_jsonl_atomic
+from adaptlab.textfiles import jsonl_lines, read_text, write_jsonl_atomic
 
 Severity = Literal["error", "warning"]
 JSON_MAJORITY = 0.8  # share of JSON targets above which a non-JSON target is a format problem
@@ -273,10 +273,7 @@ def _invalid_finding(problem: DataProblem) -> Finding:
 def _read_questions(path: str | Path, keys: tuple[str, ...], what: str) -> list[_Question]:
     """The question of each JSONL line (the first of `keys` present), with its file:line."""
     questions: list[_Question] = []
-    for number, raw in enumerate(read_text(Path(path)).split("\n"), start=1):
-        stripped = raw.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
+    for number, stripped in jsonl_lines(read_text(Path(path))):
         try:
             record = json.loads(stripped)
         except json.JSONDecodeError as exc:

@@ -16,9 +16,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import os
 import random
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +25,13 @@ from typing import Any, Literal
 from adaptlab.errors import InputError
 from adaptlab.eval.cases import MAX_LISTED_PROBLEMS, CaseProblem
 from adaptlab.eval.metrics import normalize_answer
-from adaptlab.textfiles import read_csv_rows, read_text, write_jsonl_atomic
+from adaptlab.textfiles import (
+    jsonl_lines,
+    read_csv_rows,
+    read_text,
+    write_jsonl_atomic,
+    write_text_atomic,
+)
 
 Kind = Literal["chat", "completion", "preference"]
 TokenCounter = Callable[["TrainingExample"], int]
@@ -182,11 +186,7 @@ def parse_training_file(
     examples: list[TrainingExample] = []
     file_kind: tuple[Kind, int] | None = None  # the format of the file, and the line that set it
     seen_ids: dict[str, int] = {}
-    # Split on "\n" only: str.splitlines() would also split on U+2028 etc., which JSON strings may hold raw.
-    for number, raw in enumerate(text.split("\n"), start=1):
-        stripped = raw.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
+    for number, stripped in jsonl_lines(text):
         example, kind, line_problems = _parse_line(path, number, stripped)
         if kind is not None:
             if file_kind is None:
@@ -400,10 +400,7 @@ def fingerprint(source: str | Path | Sequence[TrainingExample | Mapping[str, Any
 
 
 def _raw_records(path: Path) -> Iterator[Any]:
-    for raw in read_text(path).split("\n"):
-        stripped = raw.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
+    for _, stripped in jsonl_lines(read_text(path)):
         try:
             yield json.loads(stripped)
         except json.JSONDecodeError:
@@ -592,8 +589,8 @@ def convert_snips(
         {"id": f"snips-{u.intent}-{u.index:03d}", "question": u.text, "expected_json": u.target(), "schema": schema,
          "label": u.intent, "tags": ["snips", u.intent]}
         for u in eval_picks))
-    _write_text_atomic(paths["schema.json"], json.dumps(schema, indent=2) + "\n")
-    _write_text_atomic(paths["system_prompt.txt"], system_prompt + "\n")
+    write_text_atomic(paths["schema.json"], json.dumps(schema, indent=2) + "\n")
+    write_text_atomic(paths["system_prompt.txt"], system_prompt + "\n")
     return SnipsSplit(
         out_dir=out_dir, intents=intents, train=len(train_picks), fewshot=len(fewshot_picks), eval=len(eval_picks),
         per_intent=per_intent, dropped_overlap=dropped_overlap, dropped_duplicates=dropped_duplicates,
@@ -614,18 +611,14 @@ def _unique(utterances: list[SnipsUtterance]) -> list[SnipsUtterance]:
 
 
 def _read_snips_text(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(str(path), None, f"cannot read: {exc.strerror or exc}", "check the path") from exc
-    try:
-        # train_PlayMusic_full.json stores an emoji as two separately UTF-8-encoded surrogates (CESU-8):
-        # let them through, then pair them back up into the real character.
-        text = data.decode("utf-8", errors="surrogatepass")
-        return text.encode("utf-16", errors="surrogatepass").decode("utf-16", errors="replace")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise InputError(str(path), line, "not UTF-8 text", "save the file as UTF-8") from exc
+    return read_text(path, decode=_decode_cesu8_emoji)
+
+
+def _decode_cesu8_emoji(data: bytes) -> str:
+    # train_PlayMusic_full.json stores an emoji as two separately UTF-8-encoded surrogates (CESU-8):
+    # let them through, then pair them back up into the real character.
+    text = data.decode("utf-8", errors="surrogatepass")
+    return text.encode("utf-16", errors="surrogatepass").decode("utf-16", errors="replace")
 
 
 def _load_json(path: Path, text: str) -> Any:
@@ -634,20 +627,6 @@ def _load_json(path: Path, text: str) -> Any:
     except json.JSONDecodeError as exc:
         raise InputError(str(path), exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})",
                          "check the file is complete JSON") from exc
-
-
-def _write_text_atomic(out: Path, text: str) -> None:
-    """Temp file in the same folder + os.replace, like the JSONL writer: never a half-written file."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=out.parent, prefix=f".{out.name}.", suffix=".tmp",
-                                     delete=False) as handle:
-        temp = Path(handle.name)
-        handle.write(text)
-    try:
-        os.replace(temp, out)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
 
 
 # ------------------------------------------------------------------------------------------ CSV, intents
