@@ -57,23 +57,20 @@ def _warn_stderr(message: str) -> None:
 
 
 class AnswerCache:
-    def __init__(self, backend: CacheBackend | None, *, embedder=None, index: SemanticIndex | None = None,
-                 clock: Callable[[], float] = time.time, warn: Callable[[str], None] = _warn_stderr,
-                 unavailable_reason: str = "") -> None:
+    def __init__(self, backend: CacheBackend, *, embedder=None, index: SemanticIndex | None = None,
+                 clock: Callable[[], float] = time.time, warn: Callable[[str], None] = _warn_stderr) -> None:
         self.backend = backend
         self._embedder = embedder
-        self._index = index if index is not None or backend is None else MemorySemanticIndex(backend)
+        self._index = index if index is not None else MemorySemanticIndex(backend)
         self._clock = clock
         self._warn = warn
         self._warned = False
         self._down_until = 0.0  # monotonic time before which the backend is not tried again
         self._lock = threading.Lock()
-        if backend is None:
-            self._bypass(unavailable_reason or "no cache backend")
 
     @property
     def available(self) -> bool:
-        return self.backend is not None and time.monotonic() >= self._down_until
+        return time.monotonic() >= self._down_until
 
     # ------------------------------------------------------------------------------------------ lookup
 
@@ -154,8 +151,6 @@ class AnswerCache:
         return self._deleted(lambda b: b.delete_for_path(source) if source else b.clear())
 
     def stats(self) -> CacheStats | None:
-        if self.backend is None:
-            return None
         try:
             return self.backend.stats(self._clock())
         except CacheUnavailable as exc:
@@ -163,17 +158,13 @@ class AnswerCache:
             return None
 
     def close(self) -> None:
-        if self.backend is not None:
-            self.backend.close()
+        self.backend.close()
 
     # ---------------------------------------------------------------------------------------- helpers
 
     def _deleted(self, work: Callable[[CacheBackend], list[str]]) -> int:
         # Unlike lookups, a deletion that cannot run is an error: silently keeping entries would serve stale
         # answers once the backend is back.
-        if self.backend is None:
-            raise BackendError("the answer cache is unavailable, so nothing was deleted from it — check "
-                               "[cache] in adaptlab.toml and run `adaptlab cache clear` again.")
         try:
             keys = work(self.backend)
         except CacheUnavailable as exc:

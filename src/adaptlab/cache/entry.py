@@ -56,7 +56,7 @@ class CacheBackend(Protocol):
     location: str
 
     def get(self, key: str, now: float) -> CacheEntry | None:
-        """The entry if present and not expired."""
+        """The entry if present and not expired (`sources` may be left empty: only invalidation needs them)."""
 
     def get_many(self, keys: Iterable[str], now: float) -> list[CacheEntry]:
         """The live entries among `keys` (semantic candidates)."""

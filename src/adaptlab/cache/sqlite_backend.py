@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from adaptlab.cache.entry import CacheEntry, CacheStats, SourceRef
+from adaptlab.cache.entry import CacheEntry, CacheStats
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -54,7 +54,7 @@ class SqliteCacheBackend:
             row = self._conn.execute(f"SELECT {_COLUMNS} FROM entries WHERE key = ?", (key,)).fetchone()
         if row is None or (row[5] is not None and row[5] <= now):
             return None
-        return self._entry(row, with_sources=False)
+        return _entry(row)
 
     def get_many(self, keys: Iterable[str], now: float) -> list[CacheEntry]:
         keys = list(keys)
@@ -63,12 +63,7 @@ class SqliteCacheBackend:
         marks = ",".join("?" * len(keys))
         with self._lock:
             rows = self._conn.execute(f"SELECT {_COLUMNS} FROM entries WHERE key IN ({marks})", keys).fetchall()
-        return [self._entry(r, with_sources=False) for r in rows if r[5] is None or r[5] > now]
-
-    def sources(self, key: str) -> tuple[SourceRef, ...]:
-        with self._lock:
-            rows = self._conn.execute("SELECT doc_hash, path FROM entry_sources WHERE key = ?", (key,)).fetchall()
-        return tuple(SourceRef(h, p) for h, p in rows)
+        return [_entry(r) for r in rows if r[5] is None or r[5] > now]
 
     def vectors(self, context: str, now: float) -> tuple[list[str], np.ndarray]:
         with self._lock:
@@ -158,11 +153,12 @@ class SqliteCacheBackend:
                 self._conn.execute("ROLLBACK")
                 raise
 
-    def _entry(self, row: tuple, *, with_sources: bool) -> CacheEntry:
-        embedding = np.frombuffer(row[8], dtype=np.float32) if row[8] is not None else None
-        return CacheEntry(key=row[0], context=row[1], question=row[2], answer=json.loads(row[3]),
-                          created_at=row[4], expires_at=row[5], prompt_tokens=row[6], completion_tokens=row[7],
-                          embedding=embedding, sources=self.sources(row[0]) if with_sources else ())
+
+def _entry(row: tuple) -> CacheEntry:
+    """An entry as lookups need it; its source rows stay in the table (only invalidation reads them)."""
+    embedding = np.frombuffer(row[8], dtype=np.float32) if row[8] is not None else None
+    return CacheEntry(key=row[0], context=row[1], question=row[2], answer=json.loads(row[3]), created_at=row[4],
+                      expires_at=row[5], prompt_tokens=row[6], completion_tokens=row[7], embedding=embedding)
 
 
 def _like_prefix(prefix: str) -> str:

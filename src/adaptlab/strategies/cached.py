@@ -57,7 +57,7 @@ class CachedStrategy:
             "kind": self.kind, "wraps": self.inner.name, "mode": "semantic" if self._semantic else "exact",
             "threshold": self._threshold if self._semantic else None, "guard": self._guard if self._semantic else None,
             "ambiguity_margin": self._margin if self._semantic else None,
-            "ttl_seconds": self._ttl, "backend": self._cache.backend.name if self._cache.backend else "none",
+            "ttl_seconds": self._ttl, "backend": self._cache.backend.name,
             "context": self.context[:16], "inner": self.inner.describe(),
         }
 
