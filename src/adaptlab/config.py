@@ -6,12 +6,20 @@ Every field has a default and a description; the descriptions are the documentat
 
 from __future__ import annotations
 
+import datetime
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from adaptlab.errors import ConfigError
 
@@ -390,9 +398,23 @@ class AdaptlabConfig(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    prices: dict[str, dict[str, dict[str, Any]]] = Field(
+        default_factory=dict,
+        description="Price catalog overrides and additions: one TOML table per price, prices.SECTION.\"KEY\", with "
+        "the fields of the shipped catalog (sections api_models, gpus, embedding_apis, vector_db, redis_hosting); "
+        "`adaptlab prices` lists the merged catalog.",
+    )
 
     # Where this config came from (not a setting); relative paths in it are resolved against it.
     source_path: str = Field("", exclude=True, description="File the config was loaded from (set by the loader).")
+
+    @field_validator("prices", mode="after")
+    @classmethod
+    def _dates_as_text(cls, prices: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, dict[str, Any]]]:
+        # TOML dates (as_of = 2026-01-31) become ISO text so `adaptlab config --json` can print them.
+        return {section: {key: {name: value.isoformat() if isinstance(value, datetime.date) else value
+                                for name, value in fields.items()} for key, fields in entries.items()}
+                for section, entries in prices.items()}
 
     @model_validator(mode="after")
     def _keep_builtin_strategies(self) -> "AdaptlabConfig":

@@ -35,6 +35,7 @@ def _global_options(
 def _register() -> None:
     # Imported here so `adaptlab --help` stays fast: commands import heavy libraries only when run.
     from adaptlab.cli import (
+        advise_cmd,
         cache_cmd,
         config_cmd,
         data_cmd,
@@ -42,12 +43,13 @@ def _register() -> None:
         eval_cmd,
         ingest_cmd,
         models_cmd,
+        prices_cmd,
         query_cmd,
         train_cmd,
     )
 
     for module in (demo_cmd, models_cmd, ingest_cmd, query_cmd, eval_cmd, train_cmd, data_cmd, cache_cmd,
-                   config_cmd):
+                   prices_cmd, advise_cmd, config_cmd):
         module.register(app)
 
 

@@ -1,0 +1,300 @@
+"""The advisor: rank the priced candidates and say why, each reason traced to a number.
+
+Order of the decision (seed 000's framework, made measurable):
+1. Hard constraints exclude: citations required → only retrieving strategies; too few clean labelled examples
+   → no fine-tuning; knowledge changing faster than the team can retrain → no fine-tuned-only model; a quality
+   floor not met; over budget.
+2. Quality: the best measured strategy sets the bar; a strategy significantly worse than it (paired test on the
+   same cases, p < significance) ranks below every strategy that is not — unless the workload sets a quality
+   floor, which every remaining strategy meets, so all compete on cost.
+3. Cost: within a quality tier, the lower total cost of ownership wins.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from adaptlab.cost.evidence import Quality
+from adaptlab.cost.inputs import Candidate, Scenario
+from adaptlab.cost.tco import (
+    BreakEven,
+    CostInputs,
+    SensitivityRow,
+    Variant,
+    VariantTco,
+    all_break_evens,
+    sensitivity,
+    tco_all,
+)
+from adaptlab.cost.workload import FINETUNED_FAMILIES, RAG_FAMILIES
+from adaptlab.eval.stats import PairedResult, mcnemar, paired_bootstrap
+
+TIER_NAMES = {1: "best quality (not significantly worse than the best)", 2: "significantly worse quality",
+              3: "quality not measured"}
+
+
+@dataclass(frozen=True)
+class QualityVerdict:
+    tier: int  # 1 best, 2 significantly worse, 3 unknown
+    reason: str
+    test: PairedResult | None = None
+
+
+@dataclass
+class Ranked:
+    candidate: Candidate
+    tco: VariantTco
+    tier: int
+    rank: int | None  # None: excluded
+    reasons: list[str] = field(default_factory=list)
+    excluded: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.candidate.variant.name
+
+    def to_dict(self) -> dict[str, Any]:
+        quality = self.candidate.quality
+        return {
+            "rank": self.rank, "name": self.name, "family": self.candidate.variant.family,
+            "cached": self.candidate.variant.cached, "hit_rate": self.candidate.variant.hit_rate,
+            "hit_rate_source": self.candidate.hit_rate_source, "tier": self.tier,
+            "quality": None if quality is None else {
+                "metric": quality.metric, "value": quality.value, "low": quality.low, "high": quality.high,
+                "n": quality.n, "measured": quality.measured},
+            "tokens_measured": self.candidate.tokens_measured, "total_usd": self.tco.total,
+            "reasons": self.reasons, "excluded": self.excluded, "tco": self.tco.to_dict(),
+        }
+
+
+@dataclass
+class Advice:
+    title: str
+    estimate: bool
+    metric: str | None
+    months: int
+    queries_per_day: float
+    ranked: list[Ranked]  # ranked first (rank 1..), then excluded
+    break_evens: list[BreakEven]
+    sensitivity: list[SensitivityRow]
+    provenance: list[str]
+    notes: list[str]
+    run_id: str | None = None
+
+    @property
+    def winner(self) -> Ranked | None:
+        return next((r for r in self.ranked if r.rank == 1), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "title": self.title, "estimate": self.estimate, "run_id": self.run_id, "metric": self.metric,
+            "months": self.months, "queries_per_day": self.queries_per_day,
+            "recommendation": self.winner.name if self.winner else None,
+            "strategies": [r.to_dict() for r in self.ranked],
+            "break_even": [b.to_dict() for b in self.break_evens],
+            "sensitivity": [s.to_dict() for s in self.sensitivity],
+            "provenance": self.provenance, "notes": self.notes,
+        }
+
+
+def usd(value: float) -> str:
+    sign = "−" if value < 0 else ""
+    value = abs(value)
+    if value >= 100:
+        return f"{sign}${value:,.0f}"
+    if value >= 1:
+        return f"{sign}${value:,.2f}"
+    return f"{sign}${value:.4g}"
+
+
+# ----------------------------------------------------------------------------------------------- exclusions
+
+
+def hard_exclusions(scenario: Scenario, candidate: Candidate) -> list[str]:
+    """Constraints that do not depend on cost: each returned string is the reason, with its number."""
+    facts = scenario.workload.workload
+    family = candidate.variant.family
+    reasons = []
+    if facts.citations_required and family not in RAG_FAMILIES:
+        reasons.append("citations required → only RAG-family strategies (rag, hybrid) qualify")
+    if family in FINETUNED_FAMILIES and facts.clean_labelled_examples is not None \
+            and facts.clean_labelled_examples < facts.min_examples_for_finetune:
+        reasons.append(f"{facts.clean_labelled_examples} clean labelled examples < "
+                       f"{facts.min_examples_for_finetune} needed → fine-tuning excluded (collect more, then "
+                       f"`adaptlab data check`)")
+    limit = scenario.workload.training.max_retrains_per_year
+    if family == "finetuned" and scenario.retrains_per_year > limit:
+        reasons.append(f"knowledge changes every {facts.knowledge_changes_every_days:g} days = "
+                       f"{scenario.retrains_per_year:.0f} retrains/yr > {limit:g} the team can run → a "
+                       f"fine-tuned-only model would be stale; RAG-family strategies stay current")
+    floor = facts.quality_floor
+    quality = candidate.quality
+    if floor is not None and quality is not None and quality.value < floor:
+        reasons.append(f"{quality.metric} {quality.value:.3f} < quality floor {floor:g}")
+    return reasons
+
+
+# ------------------------------------------------------------------------------------------------ quality
+
+
+def _paired(best: Quality, other: Quality) -> PairedResult | None:
+    common = [c for c in best.per_case if c in other.per_case]
+    a = [best.per_case[c] for c in common]
+    b = [other.per_case[c] for c in common]
+    present = [v for v in a + b if v is not None]
+    if not present:
+        return None
+    binary = all(v in (0.0, 1.0) for v in present)
+    result = (mcnemar(a, b) if binary else paired_bootstrap(a, b))
+    return None if result.n == 0 else result
+
+
+def quality_verdicts(scenario: Scenario, eligible: list[Candidate]) -> dict[str, QualityVerdict]:
+    facts = scenario.workload.workload
+    alpha = facts.significance
+    measured = [c for c in eligible if c.quality is not None]
+    if not measured:
+        return {c.variant.name: QualityVerdict(1, "") for c in eligible}
+    best = max(measured, key=lambda c: c.quality.value)  # type: ignore[union-attr]
+    bq = best.quality
+    assert bq is not None
+    verdicts: dict[str, QualityVerdict] = {}
+    for candidate in eligible:
+        name = candidate.variant.name
+        q = candidate.quality
+        if q is None:
+            verdicts[name] = QualityVerdict(3, "quality not measured → ranked after the measured strategies")
+            continue
+        if candidate is best:
+            verdicts[name] = QualityVerdict(1, f"best {q.metric}: {q.show()}")
+            continue
+        if facts.quality_floor is not None:  # the floor is met (else excluded): competes on cost
+            verdicts[name] = QualityVerdict(1, f"{q.metric} {q.value:.3f} meets the quality floor "
+                                               f"{facts.quality_floor:g} → competes on cost")
+            continue
+        test = _paired(bq, q) if (q.per_case and bq.per_case) else None
+        if test is not None:
+            diff = test.diff
+            significant = not math.isnan(test.p_value) and test.p_value < alpha and diff < 0
+            text = (f"{name} vs {best.variant.name}: {q.metric} {test.b:.3f} vs {test.a:.3f} "
+                    f"(diff {diff:+.3f}, p = {test.p_value:.2g}, {test.test}, n = {test.n})")
+            if significant:
+                verdicts[name] = QualityVerdict(2, f"{text} → significantly worse: ranked below every strategy "
+                                                   f"of best quality", test)
+            else:
+                verdicts[name] = QualityVerdict(1, f"{text} → difference not significant: the cheaper one wins",
+                                                test)
+            continue
+        # Declared estimates: only non-overlapping intervals count as a difference.
+        if q.high is not None and bq.low is not None and q.high < bq.low:
+            verdicts[name] = QualityVerdict(2, f"{q.metric} {q.show()} lies below {best.variant.name}'s "
+                                               f"{bq.show()} (estimates, intervals do not overlap) → worse")
+        else:
+            verdicts[name] = QualityVerdict(1, f"{q.metric} {q.show()} vs {best.variant.name} {bq.show()}: not "
+                                               f"distinguishable (estimates) → the cheaper one wins")
+    return verdicts
+
+
+# ------------------------------------------------------------------------------------------------- ranking
+
+
+def _order(scenario: Scenario, inputs: CostInputs, variants: list[Variant],
+           verdicts: dict[str, QualityVerdict], excluded: dict[str, list[str]]
+           ) -> tuple[list[str], dict[str, VariantTco], dict[str, list[str]]]:
+    """(ranked names, TCO of each, exclusions including budget) for these inputs."""
+    tcos = tco_all(inputs, variants)
+    budget = scenario.workload.workload.budget_usd
+    all_excluded = {name: list(reasons) for name, reasons in excluded.items()}
+    for name, tco in tcos.items():
+        if budget is not None and tco.total > budget and not all_excluded.get(name):
+            all_excluded.setdefault(name, []).append(
+                f"TCO {usd(tco.total)} over {inputs.months} months > budget {usd(budget)}")
+    eligible = [name for name in tcos if not all_excluded.get(name)]
+    eligible.sort(key=lambda name: (verdicts[name].tier, tcos[name].total, name))
+    return eligible, tcos, all_excluded
+
+
+def advise(scenario: Scenario, *, with_sensitivity: bool = True) -> Advice:
+    candidates = scenario.candidates
+    by_name = {c.variant.name: c for c in candidates}
+    excluded = {c.variant.name: hard_exclusions(scenario, c) for c in candidates}
+    eligible = [c for c in candidates if not excluded[c.variant.name]]
+    verdicts = quality_verdicts(scenario, eligible)
+    for c in candidates:
+        verdicts.setdefault(c.variant.name, QualityVerdict(3, ""))
+    variants = [c.variant for c in candidates]
+    order, tcos, all_excluded = _order(scenario, scenario.inputs, variants, verdicts, excluded)
+
+    ranked: list[Ranked] = []
+    months = scenario.inputs.months
+    for position, name in enumerate(order, start=1):
+        candidate = by_name[name]
+        tco = tcos[name]
+        reasons = [verdicts[name].reason] if verdicts[name].reason else []
+        reasons += _cost_reasons(scenario, candidate, tco, tcos, months)
+        ranked.append(Ranked(candidate, tco, verdicts[name].tier, position, reasons))
+    if ranked:
+        _explain_winner(ranked, months)
+    for name, reasons in all_excluded.items():
+        if reasons:
+            ranked.append(Ranked(by_name[name], tcos[name], verdicts[name].tier, None, [], reasons))
+
+    def pick(inputs: CostInputs, moved: list[Variant]) -> str:
+        names, _, _ = _order(scenario, inputs, moved, verdicts, excluded)
+        return names[0] if names else "(none qualifies)"
+
+    rows = sensitivity(scenario.inputs, variants, pick) if with_sensitivity and order else []
+    qualifying = [c.variant for c in candidates if not all_excluded.get(c.variant.name)]
+    break_evens = all_break_evens(scenario.inputs, qualifying)
+    notes = list(scenario.notes)
+    if not any(c.quality is not None for c in candidates):
+        notes.insert(0, "quality not measured or declared for any strategy: ranked by cost alone")
+    if scenario.estimate:
+        notes.insert(0, "no bench run: every figure is an estimate from the declared workload — run the bench and "
+                        "pass --from RUN to price measurements")
+    return Advice(scenario.workload.name, scenario.estimate, scenario.metric, months,
+                  scenario.workload.workload.queries_per_day, ranked, break_evens, rows, scenario.provenance, notes,
+                  scenario.run_id)
+
+
+def _cost_reasons(scenario: Scenario, candidate: Candidate, tco: VariantTco, tcos: dict[str, VariantTco],
+                  months: int) -> list[str]:
+    reasons = []
+    estimate = ", measured" if candidate.tokens_measured else ", declared: estimate"
+    tokens = candidate.variant.tokens
+    reasons.append(f"TCO {usd(tco.total)} over {months} months; {usd(1000 * tco.usd_per_answer)} per 1k generated "
+                   f"answers ({tokens.prompt_tokens:,.0f} prompt + {tokens.completion_tokens:,.0f} completion "
+                   f"tokens{estimate})")
+    if tco.prefix_cache_note:
+        reasons.append(tco.prefix_cache_note)
+    retraining = tco.line("retraining")
+    if retraining is not None and retraining.total:
+        reasons.append(f"knowledge changes every {scenario.workload.workload.knowledge_changes_every_days:g} days "
+                       f"→ {retraining.note} costing {usd(retraining.total)}")
+    if candidate.variant.cached and candidate.base and candidate.base in tcos:
+        saving = tcos[candidate.base].total - tco.total
+        rate = candidate.variant.hit_rate
+        source = candidate.hit_rate_source
+        if saving > 0:
+            reasons.append(f"hit rate {rate:.0%} ({source}) → add the cache: {usd(-saving)}/{_period(months)} "
+                           f"vs {candidate.base}")
+        else:
+            reasons.append(f"hit rate {rate:.0%} ({source}) → the cache costs more than it saves: "
+                           f"+{usd(-saving)}/{_period(months)} vs {candidate.base}")
+    return reasons
+
+
+def _period(months: int) -> str:
+    return "yr" if months == 12 else f"{months} months"
+
+
+def _explain_winner(ranked: list[Ranked], months: int) -> None:
+    winner = ranked[0]
+    runner = next((r for r in ranked[1:] if r.tier == winner.tier), None)
+    if runner is not None:
+        winner.reasons.append(f"cheapest of its quality tier: {usd(runner.tco.total - winner.tco.total)} less than "
+                              f"{runner.name} over {months} months")
+    elif len(ranked) > 1:
+        winner.reasons.append("the only strategy in the top quality tier")

@@ -1,0 +1,74 @@
+"""Seed 000's two 12-month TCO scenarios, reproduced from the inputs it states (examples/workloads/seed000-*.toml,
+priced with the shipped catalog). README 'Seed 000, reproduced' shows these figures next to the seed's."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import ADAPTLAB_BIN
+
+from adaptlab.cost.advise import advise
+from adaptlab.cost.catalog import load_catalog
+from adaptlab.cost.inputs import build_scenario
+from adaptlab.cost.workload import load_workload
+
+WORKLOADS = Path(__file__).resolve().parents[2] / "examples" / "workloads"
+
+
+def totals(name: str) -> dict[str, float]:
+    advice = advise(build_scenario(load_workload(WORKLOADS / name), load_catalog()), with_sensitivity=False)
+    return {r.name: r.tco.total for r in advice.ranked}
+
+
+def test_support_bot_at_1m_queries_a_day_matches_the_seed():
+    cost = totals("seed000-support-bot.toml")
+    # Seed: fine-tuning ~$4,400 (one-time $200 + 12 × ~$350 inference).
+    assert cost["finetuned"] == pytest.approx(4400, rel=0.10)
+    # Seed: RAG ~$6,000–8,000 (+40–80% inference for ~500 context tokens, vector DB, embedding API).
+    assert 6000 <= cost["rag"] <= 8000
+    assert cost["finetuned"] < cost["rag"]  # "Fine-tuning wins over 12 months in high-volume scenarios"
+
+
+def test_internal_knowledge_base_at_10k_queries_a_day_keeps_the_seeds_order():
+    cost = totals("seed000-internal-kb.toml")
+    assert 500 <= cost["rag"] <= 800  # seed: ~$500–800
+    # Seed: ~$350. Ours is far lower: the seed keeps its $200 one-time fine-tune and charges 3.6× more per query
+    # than in its own 1M/day scenario; we price the 4 H100 hours it states and per-token GPU time.
+    assert cost["finetuned"] < 350
+    assert cost["finetuned"] < cost["rag"]  # "Still fine-tuning wins, but the gap is smaller"
+    # The gap is smaller in dollars, as in the seed (in ratio it grows: fixed vector DB hosting dominates RAG here).
+    support = totals("seed000-support-bot.toml")
+    assert cost["rag"] - cost["finetuned"] < support["rag"] - support["finetuned"]
+
+
+def test_advise_cli_on_both_seed_scenarios(tmp_path: Path):
+    for name in ("seed000-support-bot", "seed000-internal-kb"):
+        out = tmp_path / name
+        result = subprocess.run([ADAPTLAB_BIN, "--home", str(tmp_path / "home"), "advise", "--workload",
+                                 str(WORKLOADS / f"{name}.toml"), "--out", str(out)],
+                                capture_output=True, text=True, timeout=300, check=False)
+        assert result.returncode == 0, result.stderr
+        assert "estimates" in result.stdout and "Recommendation:" in result.stdout
+        data = json.loads((out / "advice.json").read_text())
+        assert data["estimate"] is True and data["recommendation"]
+        assert {s["name"] for s in data["strategies"]} >= {"finetuned", "rag", "hybrid"}
+        assert "prompt" not in {s["name"] for s in data["strategies"]}  # workload.consider leaves it out
+        for chart in ("tco_by_month.svg", "break_even.svg", "quality_vs_cost.svg"):
+            assert (out / chart).read_text().lstrip().startswith(("<?xml", "<svg"))
+        assert "| rank | strategy |" in (out / "advice.md").read_text()
+
+
+def test_advise_cli_errors_are_clear(tmp_path: Path):
+    bad = tmp_path / "w.toml"
+    bad.write_text("[workload]\nqueries_per_day = 10\n[serving]\ngpu = 'nvidia/h9000'\n")
+    result = subprocess.run([ADAPTLAB_BIN, "--home", str(tmp_path / "home"), "advise", "--workload", str(bad)],
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "nvidia/h9000" in result.stderr
+    missing_run = subprocess.run([ADAPTLAB_BIN, "--home", str(tmp_path / "home"), "advise", "--workload",
+                                  str(WORKLOADS / "seed000-internal-kb.toml"), "--from", "nope"],
+                                 capture_output=True, text=True, timeout=300, check=False)
+    assert missing_run.returncode != 0 and "no bench run here" in missing_run.stderr
