@@ -50,6 +50,20 @@ def test_eval_two_strategies_then_a_regression_fails_the_command(tmp_path: Path,
     out_dir = tmp_path / "home" / "eval" / report["run_id"]
     assert (out_dir / "results.json").is_file() and (out_dir / "report.html").is_file()
 
+    # The advisor prices this run's measured tokens and ranks by its measured quality (issue 6).
+    workload = tmp_path / "workload.toml"
+    workload.write_text("[workload]\nqueries_per_day = 5000\ncitations_required = true\n"
+                        "[serving]\ngpu_usd_per_hour = 1.0\n[training]\nmeasured_gpu_hours = 1\n")
+    advised = adaptlab(config, "advise", "--workload", str(workload), "--from", report["run_id"], "--json",
+                       "--no-charts")
+    assert advised.returncode == 0, advised.stderr
+    advice = json.loads(advised.stdout)
+    assert advice["estimate"] is False and advice["metric"] == "token_f1" and advice["recommendation"] == "rag"
+    by_name = {s["name"]: s for s in advice["strategies"]}
+    assert by_name["prompt"]["rank"] is None and "citations required" in by_name["prompt"]["excluded"][0]
+    assert by_name["rag"]["tokens_measured"] and by_name["rag"]["quality"]["measured"]
+    assert by_name["rag"]["tco"]["prompt_tokens"] == rag_run["timing"]["prompt_tokens_mean"]
+
     # Same index, same cases: no regression (greedy decoding is deterministic), and a readable table.
     same = adaptlab(config, "eval", "-s", "rag", "--cases", str(cases), "--compare", rag_run["run_id"])
     assert same.returncode == 0, same.stderr

@@ -72,3 +72,18 @@ def test_advise_cli_errors_are_clear(tmp_path: Path):
                                   str(WORKLOADS / "seed000-internal-kb.toml"), "--from", "nope"],
                                  capture_output=True, text=True, timeout=300, check=False)
     assert missing_run.returncode != 0 and "no bench run here" in missing_run.stderr
+
+
+def test_advise_predicts_the_cache_hit_rate_from_a_query_log(tmp_path: Path):
+    questions = [f"What are the opening hours of branch {i}?" for i in range(10)]
+    log = tmp_path / "queries.jsonl"
+    log.write_text("".join(json.dumps({"question": q}) + "\n" for q in questions + questions), encoding="utf-8")
+    workload = tmp_path / "w.toml"
+    workload.write_text("[workload]\nqueries_per_day = 50000\nconsider = ['rag']\n"
+                        "[serving]\ngpu_usd_per_hour = 1.0\n[cache]\nquery_log = 'queries.jsonl'\nsemantic = false\n")
+    result = subprocess.run([ADAPTLAB_BIN, "--home", str(tmp_path / "home"), "advise", "--workload", str(workload),
+                             "--json", "--no-charts"], capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    cached = next(s for s in json.loads(result.stdout)["strategies"] if s["name"] == "rag+cache")
+    assert cached["hit_rate"] == pytest.approx(0.5)  # every question asked twice: the second asking hits
+    assert cached["hit_rate_source"] == "predicted from queries.jsonl, 20 queries"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -14,10 +13,10 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         workload: Path = typer.Option(..., "--workload", "-w", help="Workload TOML: queries/day, knowledge "
                                       "changes, citations, labelled examples, budget, deployment (see README)."),
-        from_run: Optional[str] = typer.Option(
+        from_run: str | None = typer.Option(
             None, "--from", help="A bench/eval run (results.json, its folder, or its id under <home>/eval/): "
             "price measured tokens and rank by measured quality. Without it every figure is an estimate."),
-        out: Optional[Path] = typer.Option(None, "--out", help="Folder for advice.json, advice.md and the charts "
+        out: Path | None = typer.Option(None, "--out", help="Folder for advice.json, advice.md and the charts "
                                            "(default <home>/advice/<workload name>)."),
         charts: bool = typer.Option(True, "--charts/--no-charts", help="Draw the three SVG charts."),
         as_json: bool = typer.Option(False, "--json", help="Print advice.json to stdout instead of the tables."),

@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from adaptlab.errors import AdaptlabError
 
@@ -60,7 +61,8 @@ def main() -> None:
     try:
         app()
     except AdaptlabError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # Escaped: messages quote TOML tables such as [prices.gpus."KEY"], which rich would read as markup.
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/] — committed work is kept; run the command again to finish.")

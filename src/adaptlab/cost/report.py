@@ -11,7 +11,6 @@ from adaptlab.cost.advise import Advice, usd
 from adaptlab.cost.tco import total_at, volume_grid
 from adaptlab.textfiles import write_text_atomic
 
-
 LINE_ORDER = ("inference", "training", "retraining", "engineering", "embedding", "vector_db", "rag_setup",
               "cache_hosting", "cache_lookups", "cache_setup")
 
@@ -87,7 +86,12 @@ def write_report(advice: Advice, scenario_inputs, variants, out_dir: Path, *, ch
 
 
 def write_charts(advice: Advice, inputs, variants, out_dir: Path) -> list[Path]:
-    from adaptlab.cost.charts import QualityPoint, breakeven_chart, quality_cost_chart, tco_chart
+    from adaptlab.cost.charts import (
+        QualityPoint,
+        breakeven_chart,
+        quality_cost_chart,
+        tco_chart,
+    )
 
     ranked = [r for r in advice.ranked if r.rank is not None]
     if not ranked:
@@ -99,7 +103,9 @@ def write_charts(advice: Advice, inputs, variants, out_dir: Path) -> list[Path]:
     by_name = {v.name: v for v in variants}
     grid = volume_grid(41)
     totals = {r.name: [total_at(inputs, by_name[r.name], q) for q in grid] for r in ranked}
-    crossings = [(b.a, b.b, b.queries_per_day) for b in advice.break_evens if b.a in totals and b.b in totals]
+    # The chart marks the recommendation's crossings (every pair's are in advice.md): more labels would overlap.
+    crossings = [(b.a, b.b, b.queries_per_day) for b in advice.break_evens
+                 if b.a in totals and b.b in totals and winner in (b.a, b.b)]
     paths.append(breakeven_chart(grid, totals, out_dir / "break_even.svg",
                                  title=f"Cost over {advice.months} months by volume — {advice.title}",
                                  marker_volume=advice.queries_per_day, crossings=crossings,

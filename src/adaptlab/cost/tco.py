@@ -25,7 +25,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from adaptlab.cache.prompt_caching import ProviderPricing, PromptLayout, simulate, steady_timestamps
+from adaptlab.cache.prompt_caching import (
+    PromptLayout,
+    ProviderPricing,
+    simulate,
+    steady_timestamps,
+)
 
 DAYS_PER_MONTH = 365.0 / 12.0
 SECONDS_PER_DAY = 86_400.0
@@ -187,12 +192,13 @@ def api_usd_per_answer(serving: ApiServing, tokens: TokenProfile, queries_per_da
     """Price of one answer from a hosted API; the provider's prefix cache is priced by replaying steady
     traffic through it (adaptlab.cache.prompt_caching) and used only when it is cheaper."""
     plain = (tokens.prompt_tokens * serving.input_per_mtok + tokens.completion_tokens * serving.output_per_mtok) / 1e6
-    if not serving.prefix_cache or tokens.static_prefix_tokens <= 0 or queries_per_day <= 0 or plain <= 0:
+    # Under one request a day no request finds the prefix still cached.
+    if not serving.prefix_cache or tokens.static_prefix_tokens <= 0 or queries_per_day < 1 or plain <= 0:
         return plain, ""
-    prefix = int(round(tokens.static_prefix_tokens))
+    prefix = round(tokens.static_prefix_tokens)
     layout = PromptLayout(system_tokens=prefix,
-                          question_tokens=max(0, int(round(tokens.prompt_tokens)) - prefix),
-                          output_tokens=int(round(tokens.completion_tokens)))
+                          question_tokens=max(0, round(tokens.prompt_tokens) - prefix),
+                          output_tokens=round(tokens.completion_tokens))
     input_price = serving.input_per_mtok
     pricing = ProviderPricing(
         input_per_million=input_price, output_per_million=serving.output_per_mtok,
@@ -202,7 +208,8 @@ def api_usd_per_answer(serving: ApiServing, tokens: TokenProfile, queries_per_da
         min_cacheable_tokens=serving.min_cacheable_tokens)
     per_hour = queries_per_day / 24.0
     # Steady traffic: a few thousand requests show the steady-state read rate; a full day of 1M would not add.
-    hours = min(24.0, max(2000.0 / per_hour, serving.prefix_cache_ttl_seconds * 3 / 3600.0))
+    ttl_hours = serving.prefix_cache_ttl_seconds / 3600.0
+    hours = 24.0 if per_hour * 24.0 <= 2000.0 else max(2000.0 / per_hour, 3 * ttl_hours)
     result = simulate(layout, pricing, steady_timestamps(per_hour, hours=hours), serving.prefix_cache_ttl_seconds)
     with_cache = result.cost_with_cache / result.requests
     if result.note and with_cache >= plain:

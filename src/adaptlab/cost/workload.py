@@ -137,10 +137,10 @@ class RagInputs(_Section):
 class CacheInputs(_Section):
     hit_rate: float | None = Field(
         None, ge=0, le=1, description="Share of queries the answer cache serves. Unset: the measured rate of a "
-        "cached strategy in the run, else the query log's predicted rate, else 0.3 (labelled an estimate).")
+        "cached strategy in the run, else the query log's predicted rate, else the cache is not priced.")
     query_log: str = Field(
-        "", description="A query log (one question per line, CSV or JSONL with timestamps) to predict the hit rate "
-        "from, as `adaptlab cache analyze` does.")
+        "", description="A query log (JSONL or CSV, optionally with timestamps; relative to the workload file) to "
+        "predict the hit rate from, as `adaptlab cache analyze` does.")
     semantic: bool = Field(True, description="Semantic lookups embed every question (priced like the embedding).")
     hosting: str = Field("self-hosted", description="Redis hosting: a catalog tier key or provider.")
     hosting_usd_per_month: float | None = Field(None, ge=0, description="Overrides the catalog: flat monthly price.")
