@@ -223,3 +223,22 @@ def test_run_errors_name_the_file(tmp_path: Path):
     broken.write_text(json.dumps({"runs": []}))
     with pytest.raises(InputError, match="not an eval run"):
         load_run(broken)
+
+
+def test_measured_latency_prices_the_bench_machine_as_the_production_machine():
+    run = run_of(strategy("rag", "rag", MOSTLY_RIGHT))  # 0.5 s per answer in the run
+    scenario = build_scenario(workload(serving={"use_measured_latency": True, "gpu_usd_per_hour": 3.6,
+                                                "utilisation": 0.5}), CATALOG, run)
+    rag = next(r for r in advise(scenario).ranked if r.name == "rag")
+    assert rag.tco.usd_per_answer == pytest.approx(0.5 * 3.6 / 3600 / 0.5)
+    assert any("measured latency" in p for p in scenario.provenance)
+
+
+def test_api_serving_prices_measured_tokens_at_the_catalogs_list_prices():
+    run = run_of(strategy("rag", "rag", MOSTLY_RIGHT, prompt_tokens=800, completion=40))
+    scenario = build_scenario(workload(serving={"mode": "api", "api_model": "openai/gpt-4o-mini",
+                                                "prefix_cache": False}), CATALOG, run)
+    price = CATALOG.api_model("openai/gpt-4o-mini")
+    rag = next(r for r in advise(scenario).ranked if r.name == "rag")
+    assert rag.tco.usd_per_answer == pytest.approx((800 * price.input_per_mtok + 40 * price.output_per_mtok) / 1e6)
+    assert any("openai/gpt-4o-mini" in p and str(price.as_of) in p for p in scenario.provenance)
