@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
             None, "--from", help="A bench/eval run (results.json, its folder, or its id under <home>/eval/): "
             "price measured tokens and rank by measured quality. Without it every figure is an estimate."),
         out: Path | None = typer.Option(None, "--out", help="Folder for advice.json, advice.md and the charts "
-                                           "(default <home>/advice/<workload name>)."),
+                                           "(default <home>/advice/<workload file name>)."),
         charts: bool = typer.Option(True, "--charts/--no-charts", help="Draw the three SVG charts."),
         as_json: bool = typer.Option(False, "--json", help="Print advice.json to stdout instead of the tables."),
     ) -> None:
@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
         scenario = build_scenario(spec, catalog, run, predicted_hit_rate=predicted)
         with err_console.status("Pricing strategies, break-even and sensitivity…"):
             advice = advise(scenario)
-        out_dir = out or config.home_dir() / "advice" / spec.name
+        out_dir = out or config.home_dir() / "advice" / workload.stem  # the file name: no spaces or colons
         variants = [c.variant for c in scenario.candidates]
         paths = write_report(advice, scenario.inputs, variants, out_dir, charts=charts)
         if as_json:
