@@ -161,7 +161,11 @@ def quality_verdicts(scenario: Scenario, eligible: list[Candidate]) -> dict[str,
     bq = best.quality
     assert bq is not None
     verdicts: dict[str, QualityVerdict] = {}
+    by_name = {c.variant.name: c for c in eligible}
+    inherited = [c for c in eligible if c.base in by_name and c.quality is by_name[c.base].quality]
     for candidate in eligible:
+        if candidate in inherited:
+            continue
         name = candidate.variant.name
         q = candidate.quality
         if q is None:
@@ -194,6 +198,12 @@ def quality_verdicts(scenario: Scenario, eligible: list[Candidate]) -> dict[str,
         else:
             verdicts[name] = QualityVerdict(1, f"{q.metric} {q.show()} vs {best.variant.name} {bq.show()}: not "
                                                f"distinguishable (estimates) → the cheaper one wins")
+    for candidate in inherited:  # a cache hit returns the wrapped strategy's answer: same quality, same tier
+        base = verdicts[candidate.base]  # type: ignore[index]
+        worse = "; significantly worse than the best, like it" if base.tier == 2 else ""
+        verdicts[candidate.variant.name] = QualityVerdict(
+            base.tier, f"quality as {candidate.base}'s (a cache hit returns its answer; bench a cached strategy "
+                       f"to measure hits){worse}", base.test)
     return verdicts
 
 

@@ -211,13 +211,12 @@ def api_usd_per_answer(serving: ApiServing, tokens: TokenProfile, queries_per_da
     ttl_hours = serving.prefix_cache_ttl_seconds / 3600.0
     hours = 24.0 if per_hour * 24.0 <= 2000.0 else max(2000.0 / per_hour, 3 * ttl_hours)
     result = simulate(layout, pricing, steady_timestamps(per_hour, hours=hours), serving.prefix_cache_ttl_seconds)
-    with_cache = result.cost_with_cache / result.requests
-    if result.note and with_cache >= plain:
-        return plain, result.note
-    if with_cache < plain:
-        return with_cache, (f"provider prefix cache: {prefix} static tokens read at the cached price on "
-                            f"{result.read_rate:.0%} of requests")
-    return plain, ""
+    # The replay rounds tokens to integers: apply its ratio to the exact price rather than its absolute cost.
+    ratio = result.cost_with_cache / result.cost_without_cache if result.cost_without_cache else 1.0
+    if result.reads == 0 or ratio >= 1.0:  # too short a prefix, or traffic too sparse: not worth caching
+        return plain, ""
+    return plain * ratio, (f"provider prefix cache: {prefix} static tokens read at the cached price on "
+                           f"{result.read_rate:.0%} of requests")
 
 
 def gpu_seconds_per_answer(serving: GpuServing, variant: Variant) -> float:
