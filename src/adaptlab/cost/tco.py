@@ -325,7 +325,8 @@ def break_even(inputs: CostInputs, a: Variant, b: Variant, *, grid: Sequence[flo
                ) -> list[BreakEven]:
     """Volumes (queries/day) where a and b cost the same over the horizon: a sign change of their difference on
     a log grid, refined by bisection. Usually one crossing (fixed costs vs per-query costs), none when one
-    variant is cheaper at every volume; 'dedicated' GPU billing can add more."""
+    variant is cheaper at every volume; 'dedicated' GPU billing can add more. Cache hosting (sized at the
+    workload's volume) and vector DB hosting (sized by the corpus) stay fixed along the volume axis."""
     grid = list(grid or volume_grid())
     diffs = [total_at(inputs, a, q) - total_at(inputs, b, q) for q in grid]
     crossings: list[BreakEven] = []
