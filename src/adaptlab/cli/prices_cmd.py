@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
 
         from adaptlab.cli.main import console, err_console
         from adaptlab.config import load_config
-        from adaptlab.cost.catalog import SECTIONS, PriceError, load_catalog
+        from adaptlab.cost.catalog import SECTIONS, load_catalog
 
         if section is not None and section not in SECTIONS:
             raise typer.BadParameter(f"unknown section {section!r}; use one of {', '.join(SECTIONS)}",
@@ -62,13 +62,7 @@ def register(app: typer.Typer) -> None:
         options = ctx.obj or {}
         config = load_config(options.get("config"), home=options.get("home"))
         origin = config.source_path or "adaptlab.toml"
-        try:
-            catalog = load_catalog(config.prices, origin=origin)
-        except PriceError as exc:
-            # Printed here without markup: the message names TOML tables like [prices.gpus."KEY"], which rich
-            # markup would swallow.
-            err_console.print("error:", str(exc), style=None, markup=False, highlight=False, soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
+        catalog = load_catalog(config.prices, origin=origin)  # a PriceError is printed (escaped) by cli.main
         today = datetime.date.today()
         sections = [section] if section else list(SECTIONS)
         entries = [(sec, entry) for sec, entry in catalog.entries() if sec in sections]
