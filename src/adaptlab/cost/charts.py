@@ -104,36 +104,30 @@ def _compact(value: float, units: Sequence[tuple[float, str]]) -> tuple[str, str
     return "", ""
 
 
-def format_usd(value: float) -> str:
-    """$0, $0.35, $12, $1.2k, $3.4M, $2B (negative: -$1.2k)."""
+def _format_compact(value: float, unit: str, small: str) -> str:
+    """unit + value, with k/M/B above 1,000; below 10, non-integers get the `small` format spec."""
     if not math.isfinite(value):
         return "n/a"
     sign = "-" if value < 0 else ""
     text, suffix = _compact(value, ((1e9, "B"), (1e6, "M"), (1e3, "k")))
     if suffix:
-        return f"{sign}${text}{suffix}"
+        return f"{sign}{unit}{text}{suffix}"
     a = abs(value)
     if a == 0:
-        return "$0"
+        return f"{unit}0"
     if a < 10 and round(a) != round(a, 2):
-        return f"{sign}${a:.2f}"
-    return f"{sign}${a:.0f}"
+        return f"{sign}{unit}{a:{small}}"
+    return f"{sign}{unit}{a:.0f}"
+
+
+def format_usd(value: float) -> str:
+    """$0, $0.35, $12, $1.2k, $3.4M, $2B (negative: -$1.2k)."""
+    return _format_compact(value, "$", ".2f")
 
 
 def format_count(value: float) -> str:
     """Queries per day: 5, 0.5, 1.2k, 3M."""
-    if not math.isfinite(value):
-        return "n/a"
-    sign = "-" if value < 0 else ""
-    text, suffix = _compact(value, ((1e9, "B"), (1e6, "M"), (1e3, "k")))
-    if suffix:
-        return f"{sign}{text}{suffix}"
-    a = abs(value)
-    if a == 0:
-        return "0"
-    if a < 10 and round(a) != round(a, 2):
-        return f"{sign}{a:.2g}"
-    return f"{sign}{a:.0f}"
+    return _format_compact(value, "", ".2g")
 
 
 # --------------------------------------------------------------------------------------------- helpers
