@@ -62,8 +62,8 @@ def _predict_hit_rate(config, spec, log_path: Path) -> tuple[float, str]:
 
     log = load_query_log(log_path)
     embedder = Project(config).embedder
-    threshold = config.cache.semantic_threshold if spec.cache.semantic else 1.01
-    analysis = analyze_log(log, embedder, threshold=min(threshold, 1.0), guard=config.cache.guard,
+    threshold = config.cache.semantic_threshold if spec.cache.semantic else 1.0  # 1.0: exact repeats only
+    analysis = analyze_log(log, embedder, threshold=threshold, guard=config.cache.guard,
                            ttls=[spec.cache.ttl_days * 86_400])
     rate = analysis.ttl_results[0].hit_rate.value or 0.0
     return rate, f"predicted from {log_path.name}, {analysis.n_queries:,} queries"

@@ -128,8 +128,7 @@ def load_run(path: Path) -> BenchRun:
 def choose_metric(run: BenchRun, requested: str) -> str | None:
     """The requested metric, or the first preferred one every strategy measured."""
     if requested:
-        missing = [s.name for s in run.strategies if _value(s.metrics.get(requested)) is None]
-        if len(missing) == len(run.strategies):
+        if all(_value(s.metrics.get(requested)) is None for s in run.strategies):
             known = sorted({m for s in run.strategies for m in s.metrics})
             raise InputError(str(run.path), None, f"no strategy in the run measured {requested!r}",
                              f"set workload.quality_metric to one of {', '.join(known)}")

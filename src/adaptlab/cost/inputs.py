@@ -136,19 +136,15 @@ def _rag(workload: Workload, catalog: PriceCatalog, provenance: list[str]) -> Ra
     price, dimension, label = _embedding_price(catalog, rag.embedding)
     dimension = rag.dimension or dimension or SELF_HOSTED_DIMENSION
     chunks_per_document = math.ceil(rag.tokens_per_document / rag.chunk_tokens)
-    by_month = []
-    tier_names = set()
-    for month in range(workload.workload.months):
-        vectors = (rag.documents + rag.new_documents_per_month * month) * chunks_per_document
-        gb = vectors * dimension * 4 * rag.index_overhead / 1e9
-        if rag.vector_db_usd_per_month is not None:
-            by_month.append(rag.vector_db_usd_per_month)
-            continue
-        tier = catalog.hosting("vector_db", rag.vector_db, gb)
-        tier_names.add(tier.key)
-        by_month.append(tier.monthly_cost(gb))
-    final_gb = ((rag.documents + rag.new_documents_per_month * (workload.workload.months - 1))
-                * chunks_per_document * dimension * 4 * rag.index_overhead / 1e9)
+    gb_by_month = [(rag.documents + rag.new_documents_per_month * month) * chunks_per_document * dimension * 4
+                   * rag.index_overhead / 1e9 for month in range(workload.workload.months)]
+    if rag.vector_db_usd_per_month is not None:
+        by_month = [rag.vector_db_usd_per_month] * len(gb_by_month)
+    else:
+        tiers = [catalog.hosting("vector_db", rag.vector_db, gb) for gb in gb_by_month]
+        by_month = [tier.monthly_cost(gb) for tier, gb in zip(tiers, gb_by_month)]
+        tier_names = {tier.key for tier in tiers}
+    final_gb = gb_by_month[-1]
     provenance.append(f"embedding: {label}; {rag.documents:,} documents × {chunks_per_document} chunks × "
                       f"{dimension} dims → {final_gb:.3g} GB of vectors by the last month")
     if rag.vector_db_usd_per_month is not None:

@@ -92,9 +92,13 @@ class TrainingCost:
     hours_per_retrain: float = 0.0
     retrains_per_year: float = 0.0  # the fine-tuned-only family (hybrid keeps knowledge fresh through retrieval)
 
-    def run_usd(self, engineer_usd_per_hour: float) -> float:
-        return (self.gpu_hours_per_run * self.gpu_usd_per_hour + self.usd_per_run
-                + self.hours_per_retrain * engineer_usd_per_hour)
+    @property
+    def compute_usd(self) -> float:
+        """GPU time and other costs of one run, without engineering hours."""
+        return self.gpu_hours_per_run * self.gpu_usd_per_hour + self.usd_per_run
+
+    def retrain_usd(self, engineer_usd_per_hour: float) -> float:
+        return self.compute_usd + self.hours_per_retrain * engineer_usd_per_hour
 
 
 @dataclass(frozen=True)
@@ -233,14 +237,13 @@ def inference_by_month(inputs: CostInputs, variant: Variant) -> tuple[list[float
     serving = inputs.serving
     if isinstance(serving, ApiServing):
         per_answer, note = api_usd_per_answer(serving, variant.tokens, inputs.queries_per_day * miss_rate)
+    else:
+        seconds = gpu_seconds_per_answer(serving, variant)
+        per_answer, note = seconds * serving.gpu_usd_per_hour / 3600.0 / serving.utilisation, ""
+    if isinstance(serving, ApiServing) or serving.billing == "per_token":
         return [inputs.queries_in_month(m) * miss_rate * per_answer for m in range(1, inputs.months + 1)], \
             per_answer, note
-    seconds = gpu_seconds_per_answer(serving, variant)
-    per_answer = seconds * serving.gpu_usd_per_hour / 3600.0 / serving.utilisation
-    if serving.billing == "per_token":
-        return [inputs.queries_in_month(m) * miss_rate * per_answer for m in range(1, inputs.months + 1)], \
-            per_answer, ""
-    monthly = []
+    monthly = []  # dedicated: whole GPUs, enough for each month's load at the target utilisation
     for m in range(1, inputs.months + 1):
         busy_fraction = inputs.queries_in_month(m) / DAYS_PER_MONTH * miss_rate * seconds / SECONDS_PER_DAY
         gpus = math.ceil(busy_fraction / serving.utilisation - 1e-9) if busy_fraction > 0 else 0
@@ -262,11 +265,12 @@ def variant_tco(inputs: CostInputs, variant: Variant) -> VariantTco:
     lines = [CostLine("inference", tuple(inference), prefix_note)]
     if variant.family in ("finetuned", "hybrid"):
         training = inputs.training
-        run = training.run_usd(rate) - training.hours_per_retrain * rate  # the first run: data prep instead
-        lines.append(CostLine("training", spread(run), f"{training.gpu_hours_per_run:.2f} GPU h per run"))
+        # The first run's engineering is data preparation (its own line), not a retrain's hours.
+        lines.append(CostLine("training", spread(training.compute_usd),
+                              f"{training.gpu_hours_per_run:.2f} GPU h per run"))
         retrains = training.retrains_per_year if variant.family == "finetuned" else 0.0
         if retrains:
-            lines.append(CostLine("retraining", spread(every=retrains / 12.0 * training.run_usd(rate)),
+            lines.append(CostLine("retraining", spread(every=retrains / 12.0 * training.retrain_usd(rate)),
                                   f"{retrains:.3g} retrains a year"))
         if training.data_prep_hours:
             lines.append(CostLine("engineering", spread(training.data_prep_hours * rate), "data preparation"))
