@@ -374,6 +374,49 @@ class EvalConfig(_Section):
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
 
 
+class BenchConfig(_Section):
+    """`adaptlab bench`: the inputs every strategy is built from and measured on. Relative paths are resolved
+    against the config file."""
+
+    title: str = Field("", description="Title of the report (empty: the config file's folder name).")
+    documents: list[str] = Field(
+        default_factory=list, description="Files and folders to ingest for the retrieving strategies (rag, "
+        "finetuned_rag). Empty: no index, retrieving strategies are skipped.",
+    )
+    cases: str = Field("", description="Eval cases JSONL (as `adaptlab eval --cases`); required.")
+    limit: int | None = Field(None, ge=1, description="Use only the first N eval cases (empty: all).")
+    repeats: int = Field(1, ge=1, description="Times each case is answered (seed + repeat).")
+    train: str = Field(
+        "", description="Training examples JSONL (as `adaptlab train sft`): the fine-tuned strategies get a LoRA "
+        "adapter trained on it ([train] settings), reused while the data and settings are unchanged. Empty: "
+        "fine-tuned strategies are skipped.",
+    )
+    query_log: str = Field(
+        "", description="Query log (as `adaptlab cache analyze`): every strategy is also measured behind the answer "
+        "cache, warmed with the log's most frequent questions; the log's replayed hit rate prices the cache. "
+        "Empty: no cached strategies.",
+    )
+    cache_pairs: str = Field(
+        "", description="Labelled question pairs (as `adaptlab cache sweep`): adds false-hit rates to the "
+        "report's threshold sweep (optional).",
+    )
+    warm_questions: int = Field(
+        40, ge=0, description="Most frequent distinct log questions each cached strategy answers before its eval "
+        "(the cache a deployment would have).",
+    )
+    workload: str = Field(
+        "", description="Workload TOML (queries/day, deployment, constraints; see 'Cost and advice') the measured "
+        "numbers are priced with; required.",
+    )
+    strategies: list[str] = Field(
+        default_factory=lambda: ["prompt", "rag", "finetuned", "finetuned_rag"],
+        description="Strategies to build and measure: prompt, rag, finetuned, finetuned_rag ([strategies.NAME] "
+        "overrides their settings) or any other configured strategy. Those whose inputs are missing are "
+        "skipped with the reason.",
+    )
+    out: str = Field("", description="Folder for report.html and results.json (empty: <home>/bench/<run id>).")
+
+
 class AdaptlabConfig(_Section):
     """All of adaptlab's settings. Sections map to [runtime], [generator], [embedder], ... in adaptlab.toml."""
 
@@ -398,6 +441,7 @@ class AdaptlabConfig(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    bench: BenchConfig = Field(default_factory=BenchConfig)
     prices: dict[str, dict[str, dict[str, Any]]] = Field(
         default_factory=dict,
         description="Price catalog overrides and additions: one TOML table per price, prices.SECTION.\"KEY\", with "

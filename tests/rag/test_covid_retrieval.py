@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from adaptlab.demo import article_recall_at_k
+from adaptlab.datasets.squad import article_recall_at_k
 from adaptlab.rag.index import ingest
 from adaptlab.rag.pipeline import build_retriever
 from conftest import ADAPTLAB_BIN, make_project, write_config

@@ -37,6 +37,7 @@ def _register() -> None:
     # Imported here so `adaptlab --help` stays fast: commands import heavy libraries only when run.
     from adaptlab.cli import (
         advise_cmd,
+        bench_cmd,
         cache_cmd,
         config_cmd,
         data_cmd,
@@ -49,7 +50,7 @@ def _register() -> None:
         train_cmd,
     )
 
-    for module in (demo_cmd, models_cmd, ingest_cmd, query_cmd, eval_cmd, train_cmd, data_cmd, cache_cmd,
+    for module in (demo_cmd, bench_cmd, models_cmd, ingest_cmd, query_cmd, eval_cmd, train_cmd, data_cmd, cache_cmd,
                    prices_cmd, advise_cmd, config_cmd):
         module.register(app)
 

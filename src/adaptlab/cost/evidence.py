@@ -46,9 +46,10 @@ class MeasuredStrategy:
     prompt_tokens: float  # per generated answer (cache hits excluded)
     completion_tokens: float
     seconds_per_answer: float  # mean latency of generated answers
-    hit_rate: float | None  # cached strategies: share of cases served from the cache
+    hit_rate: float | None  # cached strategies: share of cases served from the cache, or of the replayed log
     metrics: dict[str, dict[str, Any]]  # metric → {value, low, high, n}
     per_case: dict[str, dict[str, float | None]]  # case_id → metric → mean over repeats
+    hit_rate_source: str = "measured in the run"
 
 
 @dataclass(frozen=True)
@@ -108,8 +109,12 @@ def load_run(path: Path) -> BenchRun:
                              f"which the cost model cannot price", "re-run the eval with adaptlab ≥ this version")
         results = [CaseResult(**case) for case in entry.get("cases", [])]
         generated = [r for r in results if r.cache_status != "hit" and r.error is None] or results
-        hit_rate = None
-        if cached and results:
+        hit_rate, hit_rate_source = None, "measured in the run"
+        traffic = entry.get("traffic_hit_rate") or {}
+        if cached and isinstance(traffic.get("value"), (int, float)):
+            # A bench replays the team's query log: its hit rate is the traffic's, not the eval cases'.
+            hit_rate, hit_rate_source = float(traffic["value"]), str(traffic.get("source") or "query-log replay")
+        elif cached and results:
             hit_rate = sum(r.cache_status == "hit" for r in results) / len(results)
         count = max(len(generated), 1)
         strategies.append(MeasuredStrategy(
@@ -118,7 +123,8 @@ def load_run(path: Path) -> BenchRun:
             prompt_tokens=sum(r.prompt_tokens for r in generated) / count,
             completion_tokens=sum(r.completion_tokens for r in generated) / count,
             seconds_per_answer=sum(r.latency_ms for r in generated) / count / 1000.0,
-            hit_rate=hit_rate, metrics=entry.get("metrics") or {}, per_case=case_means(results)))
+            hit_rate=hit_rate, metrics=entry.get("metrics") or {}, per_case=case_means(results),
+            hit_rate_source=hit_rate_source))
     if not strategies:
         raise InputError(str(path), None, "the run has no strategies", "run `adaptlab eval` with --strategies")
     return BenchRun(path, str(data.get("run_id", path.parent.name)), int(data.get("n_cases", 0)), strategies,

@@ -231,7 +231,7 @@ def build_scenario(workload: Workload, catalog: PriceCatalog, run: BenchRun | No
                 cached_tokens = TokenProfile(wrapper.prompt_tokens, wrapper.completion_tokens, static)
                 candidates.append(Candidate(
                     Variant(wrapper.name, strategy.family, True, cached_tokens, wrapper.hit_rate or 0.0),
-                    (quality_of(wrapper, metric) if metric else None) or quality, True, "measured in the run",
+                    (quality_of(wrapper, metric) if metric else None) or quality, True, wrapper.hit_rate_source,
                     strategy.name))
             elif fallback is not None:
                 candidates.append(Candidate(Variant(f"{strategy.name}+cache", strategy.family, True, tokens,
@@ -243,7 +243,7 @@ def build_scenario(workload: Workload, catalog: PriceCatalog, run: BenchRun | No
                     Variant(strategy.name, strategy.family, True,
                             TokenProfile(strategy.prompt_tokens, strategy.completion_tokens, static),
                             strategy.hit_rate or 0.0),
-                    quality_of(strategy, metric) if metric else None, True, "measured in the run"))
+                    quality_of(strategy, metric) if metric else None, True, strategy.hit_rate_source))
         measured_families = {c.variant.family for c in candidates}
         extra = [f for f in facts.consider if f in workload.strategies and f not in measured_families]
     else:

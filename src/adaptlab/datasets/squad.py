@@ -73,3 +73,17 @@ def write_articles(path: str | Path, out_dir: str | Path, *, limit: int | None =
                 "gold_sources": [f"articles/{q.document_id}.txt"],
             }, ensure_ascii=False) + "\n")
     return len(articles), len(questions)
+
+
+def article_recall_at_k(retriever, questions, *, k: int = 5, progress=None) -> tuple[float, list[float]]:
+    """Share of questions whose gold article (file name of gold_sources[0]) is among the top-k chunks' files,
+    and each retrieval's latency in ms. `retriever` is an adaptlab.rag.retrieve.Retriever."""
+    hits, latencies = 0, []
+    for index, question in enumerate(questions, start=1):
+        result = retriever.retrieve(question["question"], top_k=k)
+        latencies.append(result.latency_ms)
+        gold = Path(question["gold_sources"][0]).name
+        hits += any(Path(c.chunk.path).name == gold for c in result.chunks)
+        if progress:
+            progress("retrieval", index, len(questions))
+    return (hits / len(questions) if questions else 0.0), latencies

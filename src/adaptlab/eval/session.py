@@ -140,7 +140,7 @@ def evaluate(project: Project, request: EvalRequest, progress: EvalProgress | No
     strategies = [build_strategy(project, name) for name in request.strategies]
 
     warnings: list[str] = []
-    overlaps = _held_out_check(strategies, cases, request, eval_config.near_duplicate_jaccard)
+    overlaps = held_out_check(strategies, cases, request, eval_config.near_duplicate_jaccard)
     if overlaps:
         summary = (f"{len(overlaps)} of {len(cases)} eval questions were already seen by a strategy "
                    f"(few-shot examples or training data); their scores are inflated")
@@ -150,9 +150,9 @@ def evaluate(project: Project, request: EvalRequest, progress: EvalProgress | No
                                "remove them from the eval cases or from the examples/training data")
         warnings.append(summary + ": " + "; ".join(str(o) for o in overlaps[:5]) +
                         (" …" if len(overlaps) > 5 else ""))
-    warnings.extend(_index_warnings(project, strategies))
+    warnings.extend(index_warnings(project, strategies))
 
-    judge = _make_judge(project, request)
+    judge = make_judge(project, request)
     embed = project.embedder.embed if any(s.retrieves for s in strategies) else None
     labels = sorted({c.label for c in cases if c.label is not None})
     scorer = Scorer(k=eval_config.k, refusal_text=config.answer.refusal_text, embed=embed,
@@ -168,7 +168,7 @@ def evaluate(project: Project, request: EvalRequest, progress: EvalProgress | No
     baseline = load_baseline(store, tracker, request.compare_run) if request.compare_run else None
     runs: list[StrategyRun] = []
     for strategy in strategies:
-        strategy_run = _run_strategy(strategy, cases, scorer, request, seed=seed, sha=sha, eval_id=eval_id,
+        strategy_run = run_and_record(strategy, cases, scorer, request, seed=seed, sha=sha, eval_id=eval_id,
                                      resamples=eval_config.bootstrap_resamples, confidence=eval_config.confidence,
                                      store=store, tracker=tracker, progress=progress)
         warnings.extend(strategy_run.warnings)
@@ -200,7 +200,7 @@ def evaluate(project: Project, request: EvalRequest, progress: EvalProgress | No
     return report
 
 
-def _run_strategy(strategy: Strategy, cases: list[EvalCase], scorer: Scorer, request: EvalRequest, *, seed: int,
+def run_and_record(strategy: Strategy, cases: list[EvalCase], scorer: Scorer, request: EvalRequest, *, seed: int,
                   sha: str, eval_id: str, resamples: int, confidence: float, store: EvalStore, tracker,
                   progress: EvalProgress | None) -> StrategyRun:
     """One strategy over all cases; each result is stored as it comes, the run is closed (SQLite and MLflow)
@@ -246,7 +246,7 @@ def _run_strategy(strategy: Strategy, cases: list[EvalCase], scorer: Scorer, req
     return strategy_run
 
 
-def _held_out_check(strategies: list[Strategy], cases: list[EvalCase], request: EvalRequest,
+def held_out_check(strategies: list[Strategy], cases: list[EvalCase], request: EvalRequest,
                     threshold: float) -> list[Overlap]:
     seen: list[SeenText] = []
     for strategy in strategies:
@@ -257,7 +257,7 @@ def _held_out_check(strategies: list[Strategy], cases: list[EvalCase], request: 
     return find_overlaps(cases, seen, threshold) if seen else []
 
 
-def _index_warnings(project: Project, strategies: list[Strategy]) -> list[str]:
+def index_warnings(project: Project, strategies: list[Strategy]) -> list[str]:
     if not any(s.retrieves for s in strategies):
         return []
     if project.store.count() == 0:
@@ -266,7 +266,7 @@ def _index_warnings(project: Project, strategies: list[Strategy]) -> list[str]:
     return []
 
 
-def _make_judge(project: Project, request: EvalRequest):
+def make_judge(project: Project, request: EvalRequest):
     judge_config = project.config.eval.judge
     enabled = judge_config.enabled if request.judge is None else request.judge
     if not enabled:

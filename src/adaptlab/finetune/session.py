@@ -30,6 +30,7 @@ class TrainRequest:
     resume: Path | None = None  # a run folder to continue from its last checkpoint
     max_steps: int | None = None
     epochs: float | None = None
+    run_dir: Path | None = None  # None: <home>/runs/<time>-<method>-<name>
 
 
 @dataclass
@@ -81,7 +82,8 @@ def run_training(project: Project, request: TrainRequest, *, progress: TrainProg
     stage("preparing the base model (the first time converts the GGUF to fp32: ~20 s)")
     base = prepare_base(settings.base or config.generator.model_path, project.home / "models")
     name = request.name or f"adaptlab-{request.data.stem}"
-    run_dir = request.resume or project.home / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{request.method}-{name}"
+    run_dir = request.resume or request.run_dir or \
+        project.home / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{request.method}-{name}"
 
     tracker = None
     run_id = None

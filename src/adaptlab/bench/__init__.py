@@ -1,0 +1,1 @@
+"""`adaptlab bench`: every strategy built, measured with one harness, priced, recommended, reported."""

@@ -1,0 +1,461 @@
+"""`adaptlab bench` as a library function: build every strategy, measure each with the one harness, price the
+measurements, recommend, and write results.json + report.html.
+
+Stages, each with progress: plan → data check → index → adapter → per strategy (warm its cache, eval) →
+query-log replay → cost model → report. The index and the adapter are reused while their inputs are unchanged.
+Everything is written into a hidden `.partial` folder renamed into place at the very end, so Ctrl-C (or a crash)
+never leaves a half-written report behind; the eval runs already finished stay in the project's eval log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import shlex
+import shutil
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from adaptlab import __version__
+from adaptlab.bench.plan import CACHED_SUFFIX, BenchPlan, bench_strategies, plan_bench
+from adaptlab.config import AdaptlabConfig
+from adaptlab.project import Project
+
+ProgressCallback = Callable[[str, int, int], None]  # stage label, done, total
+StageCallback = Callable[[str], None]
+
+
+@dataclass
+class StageRecord:
+    name: str
+    status: str  # built | reused | skipped | done
+    seconds: float
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "seconds": round(self.seconds, 2), "detail": self.detail}
+
+
+@dataclass
+class BenchOutcome:
+    results: dict[str, Any]
+    out_dir: Path
+    results_path: Path
+    report_path: Path | None
+    advice: Any = None  # adaptlab.cost.advise.Advice
+
+    @property
+    def recommendation(self) -> str | None:
+        return (self.results.get("advice") or {}).get("recommendation")
+
+
+@dataclass
+class _Context:
+    project: Project
+    plan: BenchPlan
+    progress: ProgressCallback
+    on_stage: StageCallback
+    stages: list[StageRecord] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    measurement: list[dict[str, str]] = field(default_factory=list)
+    training_seconds: float | None = None  # of the adapter's training run (built now or earlier)
+
+    def stage(self, name: str, status: str, started: float, detail: str = "") -> None:
+        self.stages.append(StageRecord(name, status, time.perf_counter() - started, detail))
+
+    def measured(self, what: str, how: str) -> None:
+        self.measurement.append({"what": what, "how": how})
+
+
+def run_bench(config: AdaptlabConfig, *, progress: ProgressCallback | None = None,
+              on_stage: StageCallback | None = None, out_dir: Path | None = None,
+              render: bool = True) -> BenchOutcome:
+    started = time.perf_counter()
+    plan = plan_bench(config)  # every input checked before any long work
+    from adaptlab.cost.catalog import load_catalog
+    from adaptlab.cost.workload import load_workload
+    from adaptlab.eval.cases import load_cases
+
+    workload = load_workload(plan.workload)
+    catalog = load_catalog(config.prices)
+    load_cases(plan.cases, limit=config.bench.limit)  # bad lines are reported now, not after training
+
+    run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    home = config.home_dir()
+    final = (out_dir or (config.resolve_path(config.bench.out) if config.bench.out else None)
+             or home / "bench" / run_id).resolve()
+    partial = final.parent / f".{final.name}.partial-{run_id}"
+    partial.mkdir(parents=True)
+    try:
+        # The cache under measurement is a fresh one per run (warmed from the query log below): answers cached
+        # by an earlier run or by production would make the hit rate depend on history.
+        cache = config.cache.model_copy(update={"backend": "sqlite", "path": str(partial / "cache.db"),
+                                                "semantic_index": "memory"})
+        bench_config = config.model_copy(update={"cache": cache})
+        project = Project(bench_config)
+        context = _Context(project, plan, progress or (lambda *_: None), on_stage or (lambda _: None))
+        outcome = _run(context, workload, catalog, run_id, partial, final, render=render, started=started)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(partial, final)
+    outcome.out_dir = final
+    outcome.results_path = final / "results.json"
+    outcome.report_path = final / "report.html" if outcome.report_path else None
+    return outcome
+
+
+def _run(context: _Context, workload, catalog, run_id: str, partial: Path, final: Path, *, render: bool,
+         started: float) -> BenchOutcome:
+    project, plan = context.project, context.plan
+    config = project.config
+    data_check = _data_check(context, workload)
+    documents = _index(context)
+    adapter = _adapter(context)
+    project.config.strategies = bench_strategies(config, plan, adapter)
+    eval_report, hit_rates, cache_info = _measure(context, run_id)
+
+    results = _results(context, eval_report, run_id, final, started, documents, data_check, cache_info, hit_rates)
+    results_path = partial / "results.json"
+    write_json(results_path, results)
+
+    advice = _price(context, workload, catalog, results_path)
+    results["advice"] = advice.to_dict() if advice is not None else None
+    results["quality_metric"] = advice.metric if advice is not None else None
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    results["stages"] = [s.to_dict() for s in context.stages]
+    write_json(results_path, results)
+
+    report_path = None
+    if render:
+        from adaptlab.bench.html import write_bench_html
+
+        context.on_stage("Writing the report")
+        report_path = write_bench_html([results], partial / "report.html", title=f"adaptlab bench: {plan.title}")
+    return BenchOutcome(results, partial, results_path, report_path, advice)
+
+
+# ------------------------------------------------------------------------------------------------ stages
+
+
+def _data_check(context: _Context, workload) -> dict[str, Any] | None:
+    plan, config = context.plan, context.project.config
+    if plan.train is None:
+        return None
+    from adaptlab.finetune.checks import check_datasets
+
+    started = time.perf_counter()
+    context.on_stage(f"Checking the training data ({plan.train.name})")
+    prompt = config.strategies["prompt"]
+    fewshot = config.resolve_path(prompt.few_shot_path) if getattr(prompt, "few_shot_path", "") else None
+    report = check_datasets([plan.train], eval_path=plan.cases, fewshot_path=fewshot,
+                            near_duplicate_jaccard=config.eval.near_duplicate_jaccard,
+                            min_examples=workload.workload.min_examples_for_finetune,
+                            truncation_length=config.train.max_length)
+    facts = workload.workload
+    if facts.clean_labelled_examples is None:
+        facts.clean_labelled_examples = report.clean  # measured beats unknown
+    verdict = "READY" if report.ready else "NOT READY: " + "; ".join(report.reasons)
+    context.stage("data check", "done", started, f"{report.clean} clean of {report.examples} examples, "
+                  f"{len(report.errors)} errors, {len(report.warnings)} warnings — {verdict}")
+    context.measured("clean labelled examples",
+                     f"`adaptlab data check` on {plan.train.name}: {report.clean} of {report.examples} examples "
+                     f"after duplicates and eval leaks; the advisor's fine-tuning bar is "
+                     f"{facts.min_examples_for_finetune}")
+    return report.to_dict()
+
+
+def _index(context: _Context) -> dict[str, Any] | None:
+    plan, project = context.plan, context.project
+    if not plan.documents:
+        return None
+    from adaptlab.rag.index import ingest
+
+    started = time.perf_counter()
+    context.on_stage(f"Indexing {', '.join(p.name for p in plan.documents)}")
+    with project.ingest_lock():
+        report = ingest(plan.documents, project.config, store=project.store, embedder=project.embedder,
+                        progress=context.progress)
+    changed = len(report.added) + len(report.updated) + len(report.removed)
+    status = "built" if changed else "reused"
+    documents = len(report.added) + len(report.updated) + len(report.unchanged)
+    context.stage("index", status, started,
+                  f"{documents} documents, {report.total_chunks} chunks ({len(report.added)} added, "
+                  f"{len(report.updated)} updated, {len(report.removed)} removed, {len(report.unchanged)} "
+                  f"unchanged)")
+    if report.problems:
+        context.warnings.append(f"{len(report.problems)} files could not be indexed: "
+                                + "; ".join(f"{p.path}: {p.reason}" for p in report.problems[:5]))
+    return {"paths": [str(p) for p in plan.documents], "documents": documents, "chunks": report.total_chunks}
+
+
+def _adapter(context: _Context) -> Path | None:
+    plan, project = context.plan, context.project
+    if not plan.needs_adapter:
+        return None
+    assert plan.train is not None
+    from adaptlab.bench.adapter import ensure_adapter
+
+    started = time.perf_counter()
+    context.on_stage(f"Fine-tuning a LoRA adapter on {plan.train.name} (reused when unchanged)")
+    build = ensure_adapter(project, plan.train,
+                           progress=lambda step, total, loss: context.progress("Training (LoRA SFT)", step, total),
+                           on_stage=context.on_stage)
+    context.stage("adapter", "reused" if build.reused else "built", started, build.detail)
+    context.training_seconds = float(build.training.get("seconds") or 0.0) or None
+    context.measured("fine-tuning", f"{build.detail}; [train] settings, {project.config.train.max_steps or 'epochs'} "
+                     f"max steps; the adapter is loaded by llama.cpp as a GGUF LoRA at answer time")
+    return build.gguf_path
+
+
+def _warm_questions(plan: BenchPlan, limit: int) -> list[str]:
+    """The log's most frequent distinct questions (ties: first asked first) — what a deployed cache holds."""
+    from adaptlab.cache.analyze import load_query_log
+    from adaptlab.cache.keys import normalise_question
+
+    assert plan.query_log is not None
+    log = load_query_log(plan.query_log)
+    counts: Counter[str] = Counter()
+    first: dict[str, str] = {}
+    for query in log.queries:
+        key = normalise_question(query.question)
+        counts[key] += 1
+        first.setdefault(key, query.question)
+    ranked = sorted(counts, key=lambda key: (-counts[key], list(first).index(key)))
+    return [first[key] for key in ranked[:limit]]
+
+
+def _measure(context: _Context, run_id: str):
+    """Every strategy through the harness (its cached variant right after it), then the query-log replay."""
+    from adaptlab.eval.cases import cases_sha256, load_cases
+    from adaptlab.eval.harness import Scorer
+    from adaptlab.eval.session import (
+        EvalReport,
+        EvalRequest,
+        held_out_check,
+        index_warnings,
+        make_judge,
+        run_and_record,
+    )
+    from adaptlab.eval.store import EvalStore
+    from adaptlab.strategies.factory import build_strategy
+
+    project, plan = context.project, context.plan
+    config = project.config
+    names = plan.measured()
+    request = EvalRequest(strategies=names, cases_path=plan.cases, limit=config.bench.limit,
+                          repeats=config.bench.repeats, train_paths=[plan.train] if plan.train else [])
+    cases = load_cases(plan.cases, limit=config.bench.limit)
+    sha = cases_sha256(plan.cases)
+    seed = config.eval.seed
+    strategies = {name: build_strategy(project, name) for name in names}
+    overlaps = held_out_check(list(strategies.values()), cases, request, config.eval.near_duplicate_jaccard)
+    if overlaps:
+        context.warnings.append(f"{len(overlaps)} of {len(cases)} eval questions were already seen by a strategy "
+                                f"(few-shot examples or training data); their scores are inflated: "
+                                + "; ".join(str(o) for o in overlaps[:5]))
+    context.warnings.extend(index_warnings(project, list(strategies.values())))
+    labels = sorted({c.label for c in cases if c.label is not None})
+    embed = project.embedder.embed if any(s.retrieves for s in strategies.values()) else None
+    scorer = Scorer(k=config.eval.k, refusal_text=config.answer.refusal_text, embed=embed,
+                    groundedness_threshold=config.eval.groundedness_threshold, labels=labels,
+                    judge=make_judge(project, request))
+    tracker = None
+    if config.tracking.enabled:
+        from adaptlab.tracking import MlflowTracker
+
+        tracker = MlflowTracker(config.tracking.uri, config.tracking.eval_experiment, project.home)
+    store = EvalStore(project.log_path)
+    warm = _warm_questions(plan, config.bench.warm_questions) if plan.cached else []
+    runs = []
+    try:
+        for name, strategy in strategies.items():
+            if name.endswith(CACHED_SUFFIX) and warm:
+                started = time.perf_counter()
+                context.on_stage(f"Warming {name}'s cache with the log's {len(warm)} most frequent questions")
+                for done, question in enumerate(warm, start=1):
+                    strategy.answer(question, seed=seed)
+                    context.progress(f"Warm {name}", done, len(warm))
+                context.stage(f"warm {name}", "done", started, f"{len(warm)} questions answered into a fresh cache")
+            started = time.perf_counter()
+            context.on_stage(f"Measuring {name} on {len(cases)} cases")
+            strategy_run = run_and_record(
+                strategy, cases, scorer, request, seed=seed, sha=sha, eval_id=run_id,
+                resamples=config.eval.bootstrap_resamples, confidence=config.eval.confidence, store=store,
+                tracker=tracker, progress=lambda label, done, total: context.progress(f"Eval {label}", done, total))
+            context.warnings.extend(strategy_run.warnings)
+            runs.append(strategy_run)
+            timing = strategy_run.timing()
+            context.stage(f"eval {name}", "done", started,
+                          f"{len(cases)} cases × {request.repeats}; p50 {timing['latency_ms_p50']:.0f} ms")
+    finally:
+        store.close()
+    report = EvalReport(
+        eval_id=run_id, created=datetime.now(UTC).isoformat(timespec="seconds"), cases_path=str(plan.cases),
+        cases_sha256=sha, n_cases=len(cases), repeats=request.repeats, seed=seed,
+        confidence=config.eval.confidence, significance=config.eval.significance, k=config.eval.k, runs=runs,
+        warnings=[], overlaps=overlaps, tracking_uri=tracker.tracking_uri if tracker else None)
+    hit_rates, cache_info = _replay_log(context, len(warm)) if plan.cached else ({}, None)
+    return report, hit_rates, cache_info
+
+
+def _replay_log(context: _Context, warmed: int) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """The cache's hit rate on the team's traffic: the query log replayed through the configured cache, as
+    `adaptlab cache analyze` does; also the hit rate at every threshold (the sweep) and, with labelled pairs,
+    the false-hit rate."""
+    from adaptlab.cache.analyze import analyze_log, load_query_log
+
+    project, plan = context.project, context.plan
+    settings = project.config.cache
+    assert plan.query_log is not None
+    started = time.perf_counter()
+    context.on_stage(f"Replaying {plan.query_log.name} through the cache")
+    log = load_query_log(plan.query_log)
+    ttl = float(settings.ttl_seconds) if settings.ttl_seconds else None
+    analysis = analyze_log(log, project.embedder, threshold=settings.semantic_threshold, guard=settings.guard,
+                           ttls=[ttl], progress=context.progress)
+    rate = analysis.ttl_results[0].hit_rate
+    source = (f"replayed over {plan.query_log.name}: {analysis.n_queries:,} queries, {analysis.n_distinct:,} "
+              f"distinct; semantic ≥ {settings.semantic_threshold:.2f}"
+              f"{', guard on' if settings.guard else ''}")
+    hit_rate = {"value": rate.value, "low": rate.low, "high": rate.high, "source": source}
+    sweep = [{"threshold": float(t), "hit_rate": r.to_dict(), "hits": r.k, "n": r.n}
+             for t, r in sorted(analysis.near_duplicate_curve.items())]
+    pairs_sweep = None
+    if plan.cache_pairs is not None:
+        from adaptlab.cache.sweep import load_pairs, sweep as sweep_pairs
+
+        pairs_sweep = sweep_pairs(load_pairs(plan.cache_pairs), project.embedder, source=str(plan.cache_pairs),
+                                  confidence=project.config.eval.confidence).to_dict()
+    context.stage("query-log replay", "done", started, f"hit rate {rate.value or 0:.1%} on "
+                  f"{analysis.n_queries:,} logged queries")
+    context.measured("cache hit rate", f"{source}: {rate.value or 0:.1%} "
+                     f"[{rate.low or 0:.1%}, {rate.high or 0:.1%}]; this prices every cached variant")
+    names = [n for n in context.plan.measured() if n.endswith(CACHED_SUFFIX)]
+    info = {"mode": "semantic", "threshold": settings.semantic_threshold, "guard": settings.guard,
+            "warm": {"questions": warmed}, "sweep": sweep, "pairs_sweep": pairs_sweep,
+            "log": {"verdict": analysis.verdict, "exact_repeat_rate": analysis.exact_repeat_rate.to_dict(),
+                    "top_repeated": [{"question": q, "count": c} for q, c in analysis.top_repeated]}}
+    return {name: hit_rate for name in names}, info
+
+
+def _price(context: _Context, workload, catalog, results_path: Path):
+    from adaptlab.cost.advise import advise
+    from adaptlab.cost.evidence import load_run
+    from adaptlab.cost.inputs import build_scenario
+
+    started = time.perf_counter()
+    context.on_stage("Pricing every strategy over the workload's horizon")
+    training = workload.training
+    if workload.serving.use_measured_latency and training.measured_gpu_hours is None and context.training_seconds:
+        # The bench machine is priced as the production machine: so is its training run.
+        training.measured_gpu_hours = context.training_seconds / 3600
+        context.measured("training cost", f"the adapter's measured training time "
+                         f"({context.training_seconds:.0f} s on this machine) per training run, at the workload's "
+                         f"hourly price")
+    scenario = build_scenario(workload, catalog, load_run(results_path))
+    advice = advise(scenario)
+    winner = advice.winner.name if advice.winner else "none qualifies"
+    context.stage("cost model", "done", started, f"{len(scenario.candidates)} variants priced; recommendation: "
+                  f"{winner}")
+    return advice
+
+
+# ------------------------------------------------------------------------------------------------ results
+
+
+def _results(context: _Context, report, run_id: str, final: Path, started: float, documents, data_check,
+             cache_info, hit_rates: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    from adaptlab.cost.evidence import KIND_FAMILY
+    from adaptlab.eval.cases import load_cases
+
+    project, plan = context.project, context.plan
+    config = project.config
+    strategies = report.to_dict()["strategies"]
+    for entry in strategies:
+        params = entry["params"]
+        cached = params.get("kind") == "cached"
+        kind = (params.get("inner") or {}).get("kind") if cached else params.get("kind")
+        entry.update({"family": KIND_FAMILY.get(kind or "", kind), "cached": cached,
+                      "wraps": params.get("wraps") if cached else None,
+                      "traffic_hit_rate": hit_rates.get(entry["name"])})
+    generator = config.generator
+    model = generator.model if generator.backend == "openai" else (generator.model_path or "SmolLM2-135M-Instruct "
+                                                                   "Q4_1 (bundled)")
+    reproduce = "adaptlab"
+    if config.home:
+        reproduce += f" --home {shlex.quote(str(config.home_dir()))}"
+    reproduce += f" bench --config {shlex.quote(str(plan.config_path))}" if plan.config_path else " bench"
+    train_info = None
+    if plan.train is not None:
+        from adaptlab.finetune.data import fingerprint
+
+        train_info = {"path": str(plan.train), "sha256": fingerprint(plan.train),
+                      "n": sum(1 for line in plan.train.read_text(encoding="utf-8").splitlines() if line.strip())}
+    log_info = None
+    if plan.query_log is not None and cache_info is not None:
+        from adaptlab.cache.analyze import load_query_log
+        from adaptlab.cache.keys import normalise_question
+
+        log = load_query_log(plan.query_log)
+        log_info = {"path": str(plan.query_log), "n_queries": len(log.queries),
+                    "distinct": len({normalise_question(q.question) for q in log.queries})}
+    n_cases = len(load_cases(plan.cases, limit=config.bench.limit))
+    _describe_measurement(context, n_cases)
+    return {
+        "kind": "adaptlab-bench", "schema": 1, "run_id": run_id,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"), "title": plan.title,
+        "config_path": str(plan.config_path or ""), "reproduce": reproduce, "out_dir": str(final),
+        "seconds": round(time.perf_counter() - started, 1),
+        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count() or 0,
+                    "threads": config.runtime.threads, "python": platform.python_version(),
+                    "adaptlab": __version__},
+        "models": {"generator": f"{generator.backend}: {model}", "embedder": project.embedder.name},
+        "n_cases": report.n_cases, "repeats": report.repeats, "seed": report.seed,
+        "confidence": report.confidence, "significance": report.significance, "k": report.k,
+        "cases_path": str(plan.cases), "cases_sha256": report.cases_sha256, "quality_metric": None,
+        "inputs": {"documents": documents,
+                   "cases": {"path": str(plan.cases), "sha256": report.cases_sha256, "n": report.n_cases},
+                   "train": train_info, "query_log": log_info, "workload": {"path": str(plan.workload)}},
+        "stages": [s.to_dict() for s in context.stages],
+        "skipped_strategies": [{"name": s.name, "reason": s.reason} for s in plan.skipped],
+        "warnings": list(dict.fromkeys(context.warnings)),
+        "strategies": strategies, "advice": None, "cache": cache_info, "data_check": data_check,
+        "measurement": context.measurement, "tracking_uri": report.tracking_uri,
+    }
+
+
+def _describe_measurement(context: _Context, n_cases: int) -> None:
+    config = context.project.config
+    generator = config.generator
+    context.measured(
+        "quality", f"every strategy answered the same {n_cases} eval cases ({context.plan.cases.name}) × "
+        f"{config.bench.repeats} with {generator.backend} (temperature {generator.temperature}, seed "
+        f"{config.eval.seed}); scored by adaptlab's harness; {config.eval.confidence:.0%} CIs from "
+        f"{config.eval.bootstrap_resamples:,} bootstrap resamples; differences by paired McNemar / bootstrap tests")
+    context.measured(
+        "latency", f"wall time of each answer on this machine ({os.cpu_count()} cores, {config.runtime.threads} "
+        f"thread(s)), cache lookups and retrieval included; p50 and p95 over the cases")
+    context.measured(
+        "tokens", "prompt and completion tokens the generator reported for each generated answer (cache hits "
+        "excluded)")
+    context.measured(
+        "cost", "the measured tokens per answer priced by the workload's deployment with the dated price catalog "
+        "(`adaptlab prices`), over the workload's horizon, by `adaptlab advise`'s cost model")
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    from adaptlab.textfiles import write_text_atomic
+
+    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")

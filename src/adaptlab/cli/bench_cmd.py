@@ -1,0 +1,106 @@
+"""`adaptlab bench`: build every strategy, measure, price, recommend; write report.html + results.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("bench")
+    def bench(
+        ctx: typer.Context,
+        config_file: Path | None = typer.Option(
+            None, "--config", "-c", help="adaptlab.toml whose bench section names documents, eval cases, "
+            "training examples, query log and workload (default: the global --config, else ./adaptlab.toml)."),
+        out: Path | None = typer.Option(None, "--out", help="Folder for report.html and results.json "
+                                        "(default: bench.out, else <home>/bench/<run id>)."),
+        as_json: bool = typer.Option(False, "--json", help="Print results.json's summary as JSON."),
+    ) -> None:
+        """Measure prompt, RAG, fine-tuned and fine-tuned+RAG strategies (each with and without the answer cache)
+        on your data with one harness, price them over 12 months and recommend one, with its reasons."""
+        import json
+
+        from adaptlab.bench.run import run_bench
+        from adaptlab.cli.common import stage_progress
+        from adaptlab.cli.main import console
+        from adaptlab.config import load_config
+
+        options = ctx.obj or {}
+        config = load_config(config_file or options.get("config"), home=options.get("home"))
+        with stage_progress() as (progress, on_progress):
+            outcome = run_bench(config, progress=on_progress, out_dir=out,
+                                on_stage=lambda text: progress.console.print(f"[bold]==>[/] {text}",
+                                                                             highlight=False))
+        if as_json:
+            print(json.dumps(summary(outcome.results), indent=2, ensure_ascii=False))
+            return
+        print_results(console, outcome.results)
+        console.print(f"\nReport: {outcome.report_path}\nResults: {outcome.results_path}", highlight=False,
+                      soft_wrap=True)
+
+
+def summary(results: dict[str, Any]) -> dict[str, Any]:
+    """The headline numbers of one bench run (what --json prints and the demo summarises)."""
+    advice = results.get("advice") or {}
+    metric = results.get("quality_metric")
+    priced = {entry["name"]: entry for entry in advice.get("strategies", [])}
+    rows = []
+    for entry in results.get("strategies", []):
+        quality = (entry.get("metrics") or {}).get(metric or "", {})
+        price = priced.get(entry["name"], {})
+        tco = price.get("tco") or {}
+        rows.append({
+            "name": entry["name"], "rank": price.get("rank"), "quality": quality.get("value"),
+            "quality_low": quality.get("low"), "quality_high": quality.get("high"),
+            "latency_ms_p50": entry["timing"].get("latency_ms_p50"),
+            "latency_ms_p95": entry["timing"].get("latency_ms_p95"),
+            "usd_per_1k_answers": 1000 * tco["usd_per_answer"] if "usd_per_answer" in tco else None,
+            "tco_usd": price.get("total_usd"),
+            "hit_rate": (entry.get("traffic_hit_rate") or {}).get("value"),
+        })
+    return {"title": results.get("title"), "recommendation": advice.get("recommendation"), "metric": metric,
+            "months": advice.get("months"), "queries_per_day": advice.get("queries_per_day"),
+            "seconds": results.get("seconds"), "peak_rss_mb": results.get("peak_rss_mb"),
+            "strategies": rows, "out_dir": results.get("out_dir")}
+
+
+def print_results(console, results: dict[str, Any]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from adaptlab.cost.advise import usd
+
+    head = summary(results)
+    metric = head["metric"] or "quality"
+    table = Table(title=f"{escape(str(head['title']))}: {results.get('n_cases')} cases, "
+                        f"{head['queries_per_day'] or 0:,.0f} queries/day, {head['months']} months")
+    for column in ("rank", "strategy", f"{metric} [95% CI]", "p50 ms", "$/1k answers", "hit rate", "TCO"):
+        table.add_column(column, overflow="fold")
+    for row in sorted(head["strategies"], key=lambda r: (r["rank"] is None, r["rank"] or 0)):
+        quality = "—" if row["quality"] is None else (
+            f"{row['quality']:.3f}" + (f" [{row['quality_low']:.3f}, {row['quality_high']:.3f}]"
+                                       if row["quality_low"] is not None and row["quality_high"] is not None
+                                       else ""))
+        table.add_row(str(row["rank"]) if row["rank"] is not None else "[dim]excl.[/]", escape(row["name"]),
+                      quality, f"{row['latency_ms_p50']:.0f}" if row["latency_ms_p50"] is not None else "—",
+                      usd(row["usd_per_1k_answers"]) if row["usd_per_1k_answers"] is not None else "—",
+                      f"{row['hit_rate']:.0%}" if row["hit_rate"] is not None else "—",
+                      usd(row["tco_usd"]) if row["tco_usd"] is not None else "—")
+    console.print(table)
+    advice = results.get("advice") or {}
+    winner = next((s for s in advice.get("strategies", []) if s.get("rank") == 1), None)
+    if winner is None:
+        console.print("[bold red]No strategy qualifies[/] under the workload's constraints.")
+    else:
+        console.print(f"[bold green]Recommendation:[/] {escape(winner['name'])} "
+                      f"({usd(winner['total_usd'])} over {advice.get('months')} months)", highlight=False)
+        for reason in winner.get("reasons", []):
+            console.print(f"   • {escape(reason)}", highlight=False)
+    for skipped in results.get("skipped_strategies", []):
+        console.print(f"[yellow]not built:[/] {escape(skipped['name'])} — {escape(skipped['reason'])}",
+                      highlight=False)
+    for warning in results.get("warnings", []):
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)

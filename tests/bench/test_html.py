@@ -1,0 +1,307 @@
+"""The bench report page: order of the sections, every chart present and well-formed, user text escaped, nothing
+loaded from elsewhere, missing values shown as "—", one or several tasks, deterministic output."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import re
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+
+import pytest
+from sample_results import XSS, sample_results
+
+from adaptlab.bench.charts import Point, pareto
+from adaptlab.bench.html import render_bench_html, write_bench_html
+
+KINDS = {"quality", "latency", "cost", "tco", "frontier", "cache-sweep"}
+SVG_RE = re.compile(r"<svg\b.*?</svg>", re.DOTALL)
+
+
+class _Outline(HTMLParser):
+    """Charts (kind, inside a figure with a figcaption?), ids, section ids, script count."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.charts: list[tuple[str, bool]] = []
+        self.ids: list[str] = []
+        self.sections: list[str] = []
+        self.scripts = 0
+        self.figures: list[dict] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if a.get("id"):
+            self.ids.append(a["id"])
+        if tag == "section" and "task" in (a.get("class") or "").split():
+            self.sections.append(a.get("id") or "")
+        if tag == "script":
+            self.scripts += 1
+        if tag == "figure":
+            self.figures.append({"charts": [], "caption": False})
+        if tag == "figcaption" and self.figures:
+            self.figures[-1]["caption"] = True
+        if tag == "svg" and "chart" in (a.get("class") or "").split():
+            self.charts.append((a.get("data-chart") or "", "figure" in self.stack))
+            if self.figures:
+                self.figures[-1]["charts"].append(a.get("data-chart"))
+        if tag not in ("meta", "br", "circle", "line", "rect", "polyline", "polygon"):  # void or self-closed
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag, attrs):
+        a = dict(attrs)
+        if a.get("id"):
+            self.ids.append(a["id"])
+
+    def handle_endtag(self, tag):
+        if tag in self.stack:
+            while self.stack and self.stack.pop() != tag:
+                pass
+
+
+def outline(page: str) -> _Outline:
+    parser = _Outline()
+    parser.feed(page)
+    return parser
+
+
+@pytest.fixture(scope="module")
+def one() -> str:
+    return render_bench_html([sample_results()])
+
+
+@pytest.fixture(scope="module")
+def two() -> str:
+    return render_bench_html([sample_results(), sample_results("SNIPS intents as JSON", json_task=True)],
+                             title="adaptlab demo")
+
+
+def test_recommendation_and_reasons_come_before_the_evidence(one):
+    rec = one.index("Recommendation: rag+cache")
+    assert rec < one.index('data-chart="quality"') < one.index('data-chart="latency"') < one.index(
+        'data-chart="cost"') < one.index('data-chart="tco"') < one.index('data-chart="frontier"') < one.index(
+        'data-chart="cache-sweep"')
+    assert rec < one.index("cheapest of its quality tier") < one.index('id="task-1-quality"')
+    # excluded strategies with their reason, and the advisor's notes, are in the recommendation section
+    recommendation = one[rec:one.index('id="task-1-quality"')]
+    assert "Excluded" in recommendation and "no fine-tuned-only model" in recommendation
+    assert "small differences are noise" in recommendation
+    assert "priced from this run" in recommendation
+    # the section order of the task
+    order = ["recommendation", "quality", "latency", "cost", "tco", "frontier", "cache", "data", "how", "cases"]
+    positions = [one.index(f'id="task-1-{key}"') for key in order]
+    assert positions == sorted(positions)
+
+
+def test_every_chart_kind_is_an_svg_chart_in_a_captioned_figure(two):
+    parsed = outline(two)
+    kinds = [kind for kind, _ in parsed.charts]
+    assert set(kinds) == KINDS and len(kinds) == 2 * len(KINDS)
+    assert all(in_figure for _, in_figure in parsed.charts)
+    chart_figures = [f for f in parsed.figures if f["charts"]]
+    assert len(chart_figures) == len(kinds) and all(f["caption"] for f in chart_figures)
+    assert parsed.scripts == 1  # only the chart counter
+
+
+def test_svgs_are_well_formed_and_have_content(two):
+    svgs = SVG_RE.findall(two)
+    assert len(svgs) == 12
+    for svg in svgs:
+        root = ET.fromstring(svg)  # escaped text and attributes: parses as XML
+        assert root.get("class") == "chart"
+        assert float(root.get("width")) > 0 and float(root.get("height")) > 0
+        drawn = [el for el in root.iter() if el.tag in ("circle", "rect", "line", "polyline", "polygon")]
+        assert len(drawn) > 3
+
+
+def test_ids_are_unique_across_the_page(two):
+    ids = outline(two).ids
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    assert {"task-1", "task-2", "task-1-quality-chart", "task-2-quality-chart"} <= set(ids)
+    # every aria-labelledby points at an id on the page
+    for ref in re.findall(r'aria-labelledby="([^"]+)"', two):
+        assert ref in ids
+
+
+def test_user_strings_are_escaped():
+    results = sample_results()
+    evil = '<img src=x onerror="alert(2)">&'
+    results["strategies"][0]["name"] = evil
+    results["advice"]["strategies"][0]["reasons"].append(XSS)
+    results["warnings"].append(XSS)
+    page = render_bench_html([results], title="<b>bench</b>")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert XSS not in page and "<img" not in page and "<b>bench</b>" not in page
+    assert "&lt;img src=x onerror=&quot;alert(2)&quot;&gt;&amp;" in page
+    assert "<title>&lt;b&gt;bench&lt;/b&gt;</title>" in page
+    assert "&lt;fast&gt;" in page and "&lt;do&gt;" in page  # answers and questions
+    for svg in SVG_RE.findall(page):
+        ET.fromstring(svg)  # names in the charts are escaped too
+
+
+def test_nothing_is_loaded_from_elsewhere(two):
+    assert not re.search(r"""(?:src|href|action|poster|data)\s*=\s*["']?\s*(?:[a-z]+:)?//""", two, re.IGNORECASE)
+    assert "http://" not in two and "https://" not in two
+    assert "<link" not in two and "@import" not in two and "url(" not in two
+    assert not re.search(r"<script[^>]*\bsrc=", two)
+    assert "<iframe" not in two and "<img" not in two
+
+
+def test_missing_and_nan_values_show_a_dash():
+    results = sample_results()
+    s0 = results["strategies"][0]
+    s0["metrics"]["token_f1"] = {"value": float("nan"), "low": None, "high": float("nan"), "n": 0}
+    s0["timing"] = {"seconds_per_case": None, "latency_ms_p50": float("nan"), "latency_ms_p95": None}
+    results["strategies"][1]["timing"] = None
+    results["strategies"][2]["traffic_hit_rate"] = {"value": None, "low": None, "high": None, "source": None}
+    results["strategies"][2]["cache_split"] = {"token_f1": {"hit": None, "hit_n": 0, "miss": float("nan")}}
+    entry = results["advice"]["strategies"][1]
+    entry["quality"] = None
+    entry["total_usd"] = float("nan")
+    entry["tco"]["usd_per_answer"] = None
+    entry["tco"]["cumulative"] = [None] * 12
+    results["advice"]["strategies"][2]["tco"]["lines"]["inference"]["total"] = float("inf")
+    results["cache"]["sweep"][0]["hit_rate"] = {"value": None, "low": None, "high": None}
+    results["seconds"] = None
+    results["machine"] = None
+    results["created"] = None
+    results["confidence"] = float("nan")
+    results["data_check"]["lengths"] = None
+    results["inputs"] = None
+    page = render_bench_html([results])
+    text = re.sub(r"<[^>]+>", " ", page[page.index("<body>"):])  # what a reader sees
+    shown = re.search(r".{0,60}\b(nan|inf|none)\b.{0,20}", text, re.IGNORECASE)
+    assert shown is None, shown.group(0)
+    assert not re.search(r'="[^"]*\b(nan|inf)\b', page, re.IGNORECASE)  # no NaN coordinates in the charts
+    assert page.count("—") > 20
+    quality_chart = re.search(r'<svg[^>]*data-chart="quality".*?</svg>', page, re.DOTALL).group(0)
+    assert "not measured" in quality_chart
+    for svg in SVG_RE.findall(page):
+        ET.fromstring(svg)
+
+
+@pytest.mark.parametrize("results", [
+    {}, {"strategies": None, "advice": None}, {"strategies": [{}], "advice": {"strategies": [{}]}},
+    {"strategies": [{"name": "x", "metrics": {"m": None}, "cases": [None, {"scores": None}]}],
+     "advice": {"recommendation": "x", "strategies": [{"name": "x", "rank": 1, "tco": None}]},
+     "cache": {"sweep": [{"threshold": None}], "pairs_sweep": {"rows": None}}, "data_check": {"findings": [None]},
+     "stages": [None], "measurement": "not a list"},
+])
+def test_partial_results_still_render(results):
+    page = render_bench_html([results])
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    assert 'class="task" id="task-1"' in page
+    for svg in SVG_RE.findall(page):
+        ET.fromstring(svg)
+
+
+def test_no_results_and_a_single_dict():
+    assert "No bench results" in render_bench_html([])
+    assert render_bench_html(sample_results()) == render_bench_html([sample_results()])
+
+
+def test_two_tasks_get_a_summary_and_two_sections(two, one):
+    parsed = outline(two)
+    assert parsed.sections == ["task-1", "task-2"]
+    summary = two[two.index("<h2>Summary</h2>"):two.index('id="task-1"')]
+    assert "rag+cache" in summary and "finetuned" in summary and "12-month TCO" in summary
+    assert "token_f1: 0.181" in summary and "field.intent: 0.910" in summary
+    assert 'href="#task-2"' in summary
+    assert "<h2>Summary</h2>" not in one and outline(one).sections == ["task-1"]
+
+
+def test_missing_cache_and_data_check_say_not_run():
+    page = render_bench_html([sample_results(with_cache=False, with_data_check=False)])
+    assert 'data-chart="cache-sweep"' not in page
+    cache = page[page.index('id="task-1-cache"'):page.index('id="task-1-data"')]
+    data = page[page.index('id="task-1-data"'):page.index('id="task-1-how"')]
+    assert "Not run" in cache and "Not run" in data
+    assert "+cache" not in page  # the sample has no cached strategy then
+
+
+def test_no_advice_keeps_the_measurements():
+    results = sample_results()
+    results["advice"] = None
+    page = render_bench_html([results])
+    assert "No cost analysis" in page and "Not priced" in page
+    assert 'data-chart="quality"' in page and 'data-chart="latency"' in page
+    assert 'data-chart="cost"' not in page
+
+
+def test_output_is_deterministic():
+    a = render_bench_html([sample_results(), sample_results("b", json_task=True)], title="t")
+    b = render_bench_html([sample_results(), sample_results("b", json_task=True)], title="t")
+    assert a == b
+
+
+def test_cases_are_collapsed_and_capped():
+    results = sample_results(n_cases=60)
+    page = render_bench_html([results])
+    cases = page[page.index('id="task-1-cases"'):]
+    assert cases.index("<details") < cases.index("</summary>") < cases.index("Question 0:")
+    assert "<details open" not in page
+    assert cases.count("First 50 of 60 case results") == len(results["strategies"])
+    assert "Question 49:" in cases and "Question 50:" not in cases
+
+
+def test_measurement_section_lists_how_and_the_reproduce_command(one):
+    how = one[one.index('id="task-1-how"'):one.index('id="task-1-cases"')]
+    for text in ("wall time around each answer() call", "finetune", "built", "reused", "skipped",
+                 "openai-gpt", "only 60 cases: CIs are wide", "serving GPU L4 at &lt;vendor&gt;"):
+        assert text in how
+    assert '<pre class="cmd"><code>adaptlab bench --config /x/adaptlab.toml --seed 0</code></pre>' in how
+
+
+def test_quality_section_has_every_metric_and_the_paired_tests(one):
+    quality = one[one.index('id="task-1-quality"'):one.index('id="task-1-latency"')]
+    assert "p = 0.012" in quality and "significantly worse" in quality
+    for metric in ("token_f1", "exact_match", "citation_precision", "latency_ms", "recall_at_5"):
+        assert metric in quality
+    assert re.search(r"0\.181 \[0\.\d{3}, 0\.\d{3}\]", quality)
+
+
+def test_cost_tco_and_cache_sections_carry_their_numbers(one):
+    results = sample_results()
+    winner = next(e for e in results["advice"]["strategies"] if e["rank"] == 1)
+    cost = one[one.index('id="task-1-cost"'):one.index('id="task-1-tco"')]
+    assert f"${winner['tco']['usd_per_answer'] * 1000:.3g}" in cost and "31% hits" in cost
+    tco = one[one.index('id="task-1-tco"'):one.index('id="task-1-frontier"')]
+    assert "vector db" in tco and "upstash &lt;pay-as-you-go&gt;" in tco and "total over 12 months" in tco
+    cache = one[one.index('id="task-1-cache"'):one.index('id="task-1-data"')]
+    assert "configured 0.90" in cache and "false-hit rate" in cache and "0.161" in cache
+    assert "a cache pays off" in cache and "What is &lt;COVID-19&gt;?" in cache
+    data = one[one.index('id="task-1-data"'):one.index('id="task-1-how"')]
+    assert "not ready to train" in data and "212 clean of 240" in data and "equals eval case &lt;17&gt;" in data
+
+
+def test_write_is_atomic_and_matches_render(tmp_path):
+    results = [sample_results()]
+    out = write_bench_html(results, tmp_path / "sub" / "report.html", title="x")
+    assert out == tmp_path / "sub" / "report.html"
+    assert out.read_text(encoding="utf-8") == render_bench_html(results, title="x")
+    assert [p.name for p in out.parent.iterdir()] == ["report.html"]
+
+
+def test_pareto_frontier_and_log_axis():
+    points = [Point("a", 100, 0.5), Point("b", 200, 0.4), Point("c", 300, 0.7), Point("d", 300, 0.6),
+              Point("e", None, 0.9), Point("f", 50, float("nan"))]
+    assert [p.name for p in pareto(points)] == ["a", "c"]
+    results = sample_results()
+    for e in results["advice"]["strategies"]:
+        if e["name"] == "finetuned+rag":
+            e["total_usd"] *= 100
+    page = render_bench_html([results])
+    frontier = re.search(r'<svg[^>]*data-chart="frontier".*?</svg>', page, re.DOTALL).group(0)
+    assert "log scale" in frontier
+    assert not math.isnan(float(re.search(r'cx="([^"]+)"', frontier).group(1)))
+
+
+def test_sample_is_reusable_and_independent():
+    a, b = sample_results(), sample_results()
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)  # NaN scores: compare as text
+    a["strategies"].clear()
+    assert sample_results()["strategies"]
+    assert copy.deepcopy(sample_results(json_task=True))["quality_metric"] == "field.intent"
