@@ -30,16 +30,29 @@ def register(app: typer.Typer) -> None:
 
         options = ctx.obj or {}
         config = load_config(config_file or options.get("config"), home=options.get("home"))
-        with stage_progress() as (progress, on_progress):
-            outcome = run_bench(config, progress=on_progress, out_dir=out,
-                                on_stage=lambda text: progress.console.print(f"[bold]==>[/] {text}",
-                                                                             highlight=False))
+        try:
+            with stage_progress() as (progress, on_progress):
+                outcome = run_bench(config, progress=on_progress, out_dir=out,
+                                    on_stage=lambda text: progress.console.print(f"[bold]==>[/] {text}",
+                                                                                 highlight=False))
+        except KeyboardInterrupt:
+            interrupted()
         if as_json:
             print(json.dumps(summary(outcome.results), indent=2, ensure_ascii=False))
             return
         print_results(console, outcome.results)
         console.print(f"\nReport: {outcome.report_path}\nResults: {outcome.results_path}", highlight=False,
                       soft_wrap=True)
+
+
+def interrupted() -> None:
+    """Ctrl-C: say what was kept (typer would otherwise exit 130 without a word)."""
+    from adaptlab.cli.main import err_console
+
+    err_console.print("[yellow]interrupted[/] — no report was written (its partial folder is removed); eval runs "
+                      "that finished are kept in the project's eval log. Run the command again to start over; "
+                      "the index and a finished adapter are reused.")
+    raise typer.Exit(130)
 
 
 def summary(results: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
         task — the whole of `adaptlab bench`, written to one HTML report."""
         import json
 
-        from adaptlab.cli.bench_cmd import print_results
+        from adaptlab.cli.bench_cmd import interrupted, print_results
         from adaptlab.cli.common import stage_progress
         from adaptlab.cli.main import console
         from adaptlab.config import load_config
@@ -26,11 +26,14 @@ def register(app: typer.Typer) -> None:
 
         options = ctx.obj or {}
         config = load_config(options.get("config"), home=options.get("home"))
-        with stage_progress() as (progress, on_progress):
-            outcome = run_demo(config.home_dir(), quick=quick, threads=config.runtime.threads,
-                               progress=on_progress,
-                               on_stage=lambda text: progress.console.print(f"[bold]==>[/] {text}",
-                                                                            highlight=False))
+        try:
+            with stage_progress() as (progress, on_progress):
+                outcome = run_demo(config.home_dir(), quick=quick, threads=config.runtime.threads,
+                                   progress=on_progress,
+                                   on_stage=lambda text: progress.console.print(f"[bold]==>[/] {text}",
+                                                                                highlight=False))
+        except KeyboardInterrupt:
+            interrupted()
         if as_json:
             print(json.dumps(outcome.to_dict(), indent=2, ensure_ascii=False))
             return
