@@ -20,11 +20,12 @@ import json
 import random
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from adaptlab.bench.run import BenchOutcome, run_bench
+from adaptlab.bench.run import BenchOutcome, run_bench, summary
 from adaptlab.config import AdaptlabConfig, load_config
 from adaptlab.datasets.squad import BUNDLED_COVID_QA, BUNDLED_SNIPS, write_articles
 from adaptlab.textfiles import write_jsonl_atomic, write_text_atomic
@@ -61,8 +62,6 @@ class DemoOutcome:
     peak_rss_mb: float
 
     def to_dict(self) -> dict[str, Any]:
-        from adaptlab.cli.bench_cmd import summary
-
         return {"report": str(self.report_path), "results": str(self.results_path),
                 "seconds": round(self.seconds, 1), "peak_rss_mb": round(self.peak_rss_mb, 1),
                 "tasks": [summary(task.results) for task in self.tasks]}

@@ -11,9 +11,10 @@ import hashlib
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from adaptlab.finetune.data import fingerprint as data_fingerprint
 from adaptlab.project import Project

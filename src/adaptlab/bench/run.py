@@ -61,6 +61,8 @@ class BenchOutcome:
 class _Context:
     project: Project
     plan: BenchPlan
+    cases: list  # the eval cases (adaptlab.eval.cases.EvalCase), read once
+    query_log: Any  # adaptlab.cache.analyze.QueryLog, read once; None without bench.query_log
     progress: ProgressCallback
     on_stage: StageCallback
     stages: list[StageRecord] = field(default_factory=list)
@@ -80,13 +82,16 @@ def run_bench(config: AdaptlabConfig, *, progress: ProgressCallback | None = Non
               render: bool = True) -> BenchOutcome:
     started = time.perf_counter()
     plan = plan_bench(config)  # every input checked before any long work
+    from adaptlab.cache.analyze import load_query_log
     from adaptlab.cost.catalog import load_catalog
     from adaptlab.cost.workload import load_workload
     from adaptlab.eval.cases import load_cases
 
     workload = load_workload(plan.workload)
     catalog = load_catalog(config.prices)
-    load_cases(plan.cases, limit=config.bench.limit)  # bad lines are reported now, not after training
+    # Read now, so bad lines are reported before any training, and once.
+    cases = load_cases(plan.cases, limit=config.bench.limit)
+    query_log = load_query_log(plan.query_log) if plan.query_log is not None else None
 
     run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     home = config.home_dir()
@@ -101,7 +106,8 @@ def run_bench(config: AdaptlabConfig, *, progress: ProgressCallback | None = Non
                                                 "semantic_index": "memory"})
         bench_config = config.model_copy(update={"cache": cache})
         project = Project(bench_config)
-        context = _Context(project, plan, progress or (lambda *_: None), on_stage or (lambda _: None))
+        context = _Context(project, plan, cases, query_log, progress or (lambda *_: None),
+                           on_stage or (lambda _: None))
         outcome = _run(context, workload, catalog, run_id, partial, final, render=render, started=started)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
@@ -219,26 +225,23 @@ def _adapter(context: _Context) -> Path | None:
     return build.gguf_path
 
 
-def _warm_questions(plan: BenchPlan, limit: int) -> list[str]:
+def _warm_questions(log, limit: int) -> list[str]:
     """The log's most frequent distinct questions (ties: first asked first) — what a deployed cache holds."""
-    from adaptlab.cache.analyze import load_query_log
     from adaptlab.cache.keys import normalise_question
 
-    assert plan.query_log is not None
-    log = load_query_log(plan.query_log)
     counts: Counter[str] = Counter()
     first: dict[str, str] = {}
     for query in log.queries:
         key = normalise_question(query.question)
         counts[key] += 1
         first.setdefault(key, query.question)
-    ranked = sorted(counts, key=lambda key: (-counts[key], list(first).index(key)))
+    ranked = sorted(counts, key=lambda key: -counts[key])  # stable: ties keep first-asked order
     return [first[key] for key in ranked[:limit]]
 
 
 def _measure(context: _Context, run_id: str):
     """Every strategy through the harness (its cached variant right after it), then the query-log replay."""
-    from adaptlab.eval.cases import cases_sha256, load_cases
+    from adaptlab.eval.cases import cases_sha256
     from adaptlab.eval.harness import Scorer
     from adaptlab.eval.session import (
         EvalReport,
@@ -256,7 +259,7 @@ def _measure(context: _Context, run_id: str):
     names = plan.measured()
     request = EvalRequest(strategies=names, cases_path=plan.cases, limit=config.bench.limit,
                           repeats=config.bench.repeats, train_paths=[plan.train] if plan.train else [])
-    cases = load_cases(plan.cases, limit=config.bench.limit)
+    cases = context.cases
     sha = cases_sha256(plan.cases)
     seed = config.eval.seed
     strategies = {name: build_strategy(project, name) for name in names}
@@ -277,7 +280,7 @@ def _measure(context: _Context, run_id: str):
 
         tracker = MlflowTracker(config.tracking.uri, config.tracking.eval_experiment, project.home)
     store = EvalStore(project.log_path)
-    warm = _warm_questions(plan, config.bench.warm_questions) if plan.cached else []
+    warm = _warm_questions(context.query_log, config.bench.warm_questions) if plan.cached else []
     runs = []
     try:
         for name, strategy in strategies.items():
@@ -314,14 +317,14 @@ def _replay_log(context: _Context, warmed: int) -> tuple[dict[str, dict[str, Any
     """The cache's hit rate on the team's traffic: the query log replayed through the configured cache, as
     `adaptlab cache analyze` does; also the hit rate at every threshold (the sweep) and, with labelled pairs,
     the false-hit rate."""
-    from adaptlab.cache.analyze import analyze_log, load_query_log
+    from adaptlab.cache.analyze import analyze_log
 
     project, plan = context.project, context.plan
     settings = project.config.cache
     assert plan.query_log is not None
     started = time.perf_counter()
     context.on_stage(f"Replaying {plan.query_log.name} through the cache")
-    log = load_query_log(plan.query_log)
+    log = context.query_log
     ttl = float(settings.ttl_seconds) if settings.ttl_seconds else None
     analysis = analyze_log(log, project.embedder, threshold=settings.semantic_threshold, guard=settings.guard,
                            ttls=[ttl], progress=context.progress)
@@ -334,7 +337,8 @@ def _replay_log(context: _Context, warmed: int) -> tuple[dict[str, dict[str, Any
              for t, r in sorted(analysis.near_duplicate_curve.items())]
     pairs_sweep = None
     if plan.cache_pairs is not None:
-        from adaptlab.cache.sweep import load_pairs, sweep as sweep_pairs
+        from adaptlab.cache.sweep import load_pairs
+        from adaptlab.cache.sweep import sweep as sweep_pairs
 
         pairs_sweep = sweep_pairs(load_pairs(plan.cache_pairs), project.embedder, source=str(plan.cache_pairs),
                                   confidence=project.config.eval.confidence).to_dict()
@@ -345,6 +349,7 @@ def _replay_log(context: _Context, warmed: int) -> tuple[dict[str, dict[str, Any
     names = [n for n in context.plan.measured() if n.endswith(CACHED_SUFFIX)]
     info = {"mode": "semantic", "threshold": settings.semantic_threshold, "guard": settings.guard,
             "warm": {"questions": warmed}, "sweep": sweep, "pairs_sweep": pairs_sweep,
+            "n_queries": analysis.n_queries, "distinct": analysis.n_distinct,
             "log": {"verdict": analysis.verdict, "exact_repeat_rate": analysis.exact_repeat_rate.to_dict(),
                     "top_repeated": [{"question": q, "count": c} for q, c in analysis.top_repeated]}}
     return {name: hit_rate for name in names}, info
@@ -378,7 +383,6 @@ def _price(context: _Context, workload, catalog, results_path: Path):
 def _results(context: _Context, report, run_id: str, final: Path, started: float, documents, data_check,
              cache_info, hit_rates: dict[str, dict[str, Any]]) -> dict[str, Any]:
     from adaptlab.cost.evidence import KIND_FAMILY
-    from adaptlab.eval.cases import load_cases
 
     project, plan = context.project, context.plan
     config = project.config
@@ -405,14 +409,9 @@ def _results(context: _Context, report, run_id: str, final: Path, started: float
                       "n": sum(1 for line in plan.train.read_text(encoding="utf-8").splitlines() if line.strip())}
     log_info = None
     if plan.query_log is not None and cache_info is not None:
-        from adaptlab.cache.analyze import load_query_log
-        from adaptlab.cache.keys import normalise_question
-
-        log = load_query_log(plan.query_log)
-        log_info = {"path": str(plan.query_log), "n_queries": len(log.queries),
-                    "distinct": len({normalise_question(q.question) for q in log.queries})}
-    n_cases = len(load_cases(plan.cases, limit=config.bench.limit))
-    _describe_measurement(context, n_cases)
+        log_info = {"path": str(plan.query_log), "n_queries": cache_info["n_queries"],
+                    "distinct": cache_info["distinct"]}
+    _describe_measurement(context, report.n_cases)
     return {
         "kind": "adaptlab-bench", "schema": 1, "run_id": run_id,
         "created": datetime.now(UTC).isoformat(timespec="seconds"), "title": plan.title,
@@ -453,6 +452,31 @@ def _describe_measurement(context: _Context, n_cases: int) -> None:
     context.measured(
         "cost", "the measured tokens per answer priced by the workload's deployment with the dated price catalog "
         "(`adaptlab prices`), over the workload's horizon, by `adaptlab advise`'s cost model")
+
+
+def summary(results: dict[str, Any]) -> dict[str, Any]:
+    """The headline numbers of one bench run (what --json prints and the demo summarises)."""
+    advice = results.get("advice") or {}
+    metric = results.get("quality_metric")
+    priced = {entry["name"]: entry for entry in advice.get("strategies", [])}
+    rows = []
+    for entry in results.get("strategies", []):
+        quality = (entry.get("metrics") or {}).get(metric or "", {})
+        price = priced.get(entry["name"], {})
+        tco = price.get("tco") or {}
+        rows.append({
+            "name": entry["name"], "rank": price.get("rank"), "quality": quality.get("value"),
+            "quality_low": quality.get("low"), "quality_high": quality.get("high"),
+            "latency_ms_p50": entry["timing"].get("latency_ms_p50"),
+            "latency_ms_p95": entry["timing"].get("latency_ms_p95"),
+            "usd_per_1k_answers": 1000 * tco["usd_per_answer"] if "usd_per_answer" in tco else None,
+            "tco_usd": price.get("total_usd"),
+            "hit_rate": (entry.get("traffic_hit_rate") or {}).get("value"),
+        })
+    return {"title": results.get("title"), "recommendation": advice.get("recommendation"), "metric": metric,
+            "months": advice.get("months"), "queries_per_day": advice.get("queries_per_day"),
+            "seconds": results.get("seconds"), "peak_rss_mb": results.get("peak_rss_mb"),
+            "strategies": rows, "out_dir": results.get("out_dir")}
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

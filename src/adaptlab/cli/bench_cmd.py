@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
         on your data with one harness, price them over 12 months and recommend one, with its reasons."""
         import json
 
-        from adaptlab.bench.run import run_bench
+        from adaptlab.bench.run import run_bench, summary
         from adaptlab.cli.common import stage_progress
         from adaptlab.cli.main import console
         from adaptlab.config import load_config
@@ -55,35 +55,11 @@ def interrupted() -> None:
     raise typer.Exit(130)
 
 
-def summary(results: dict[str, Any]) -> dict[str, Any]:
-    """The headline numbers of one bench run (what --json prints and the demo summarises)."""
-    advice = results.get("advice") or {}
-    metric = results.get("quality_metric")
-    priced = {entry["name"]: entry for entry in advice.get("strategies", [])}
-    rows = []
-    for entry in results.get("strategies", []):
-        quality = (entry.get("metrics") or {}).get(metric or "", {})
-        price = priced.get(entry["name"], {})
-        tco = price.get("tco") or {}
-        rows.append({
-            "name": entry["name"], "rank": price.get("rank"), "quality": quality.get("value"),
-            "quality_low": quality.get("low"), "quality_high": quality.get("high"),
-            "latency_ms_p50": entry["timing"].get("latency_ms_p50"),
-            "latency_ms_p95": entry["timing"].get("latency_ms_p95"),
-            "usd_per_1k_answers": 1000 * tco["usd_per_answer"] if "usd_per_answer" in tco else None,
-            "tco_usd": price.get("total_usd"),
-            "hit_rate": (entry.get("traffic_hit_rate") or {}).get("value"),
-        })
-    return {"title": results.get("title"), "recommendation": advice.get("recommendation"), "metric": metric,
-            "months": advice.get("months"), "queries_per_day": advice.get("queries_per_day"),
-            "seconds": results.get("seconds"), "peak_rss_mb": results.get("peak_rss_mb"),
-            "strategies": rows, "out_dir": results.get("out_dir")}
-
-
 def print_results(console, results: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from adaptlab.bench.run import summary
     from adaptlab.cost.advise import usd
 
     head = summary(results)
