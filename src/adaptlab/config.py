@@ -417,6 +417,45 @@ class BenchConfig(_Section):
     out: str = Field("", description="Folder for report.html and results.json (empty: <home>/bench/<run id>).")
 
 
+class ServeConfig(_Section):
+    """`adaptlab serve`: the OpenAI-compatible server in front of the configured strategies."""
+
+    host: str = Field("127.0.0.1", description="Interface to listen on (0.0.0.0 exposes the server to the network: "
+                      "configure API keys first).")
+    port: int = Field(8000, ge=1, le=65535, description="TCP port.")
+    strategies: list[str] = Field(
+        default_factory=list, description="Strategies served, each as model '<model_prefix><name>' (empty: every "
+        "configured strategy that can be built; the rest are listed at startup with the reason).",
+    )
+    model_prefix: str = Field("adaptlab-", description="Prefix of the model names clients send "
+                              "(strategy 'rag' is model 'adaptlab-rag').")
+    api_key_hashes: list[str] = Field(
+        default_factory=list, description="SHA-256 hex digests of the accepted API keys (`adaptlab api-key` makes "
+        "a key and its digest). With keys here or in api_keys_env, every /v1 request needs one.",
+    )
+    api_keys_env: str = Field("ADAPTLAB_API_KEYS", description="Environment variable with comma-separated API keys "
+                              "(hashed in memory at startup, never written anywhere).")
+    rate_limit: str = Field("", description="Requests allowed per API key (per client address without keys), e.g. "
+                            "'120/minute' or '10/second;500/hour' (empty: no limit).")
+    rate_limit_storage: str = Field("memory://", description="Where rate-limit counters live: memory:// (this "
+                                    "process) or a redis:// URL shared by every replica.")
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted (413 beyond).")
+    max_messages: int = Field(64, ge=1, description="Most chat messages in one request.")
+    max_question_chars: int = Field(8000, ge=1, description="Longest question (the last user message) answered.")
+    max_embedding_inputs: int = Field(256, ge=1, description="Most texts in one /v1/embeddings request.")
+    generation_workers: int = Field(1, ge=1, description="Answers generated at once (llama_cpp: 1; an "
+                                    "OpenAI-compatible generator server can take more).")
+    max_queue: int = Field(8, ge=0, description="Requests waiting for generation beyond the running ones; when "
+                           "full, new ones get 429 with Retry-After.")
+    lookup_workers: int = Field(1, ge=1, description="Threads for semantic cache lookups and /v1/embeddings "
+                                "(they never wait behind generation).")
+    max_lookup_queue: int = Field(64, ge=0, description="Requests waiting for a lookup thread; when full, 429.")
+    cost_usd_per_hour: float = Field(0.0, ge=0, description="Machine price charged for each answer's measured "
+                                     "wall time, in the X-Adaptlab-Cost-USD header and /metrics (0: not priced).")
+    cost_api_model: str = Field("", description="Price catalog api_models key (`adaptlab prices`) whose per-token "
+                                "prices are charged for each answer's tokens, for a hosted generator.")
+
+
 class AdaptlabConfig(_Section):
     """All of adaptlab's settings. Sections map to [runtime], [generator], [embedder], ... in adaptlab.toml."""
 
@@ -442,6 +481,7 @@ class AdaptlabConfig(_Section):
     cache: CacheConfig = Field(default_factory=CacheConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     bench: BenchConfig = Field(default_factory=BenchConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
     prices: dict[str, dict[str, dict[str, Any]]] = Field(
         default_factory=dict,
         description="Price catalog overrides and additions: one TOML table per price, prices.SECTION.\"KEY\", with "

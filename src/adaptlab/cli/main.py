@@ -47,11 +47,12 @@ def _register() -> None:
         models_cmd,
         prices_cmd,
         query_cmd,
+        serve_cmd,
         train_cmd,
     )
 
     for module in (demo_cmd, bench_cmd, models_cmd, ingest_cmd, query_cmd, eval_cmd, train_cmd, data_cmd, cache_cmd,
-                   prices_cmd, advise_cmd, config_cmd):
+                   prices_cmd, advise_cmd, serve_cmd, config_cmd):
         module.register(app)
 
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from adaptlab.cache.answer_cache import AnswerCache
+from adaptlab.cache.answer_cache import AnswerCache, Lookup
 from adaptlab.cache.entry import answer_from_dict
 from adaptlab.cache.keys import fingerprint
 from adaptlab.config import AdaptlabConfig, CachedStrategyConfig
@@ -36,14 +36,40 @@ class CachedStrategy:
         self._margin = ambiguity_margin
         self._log = log
 
+    @property
+    def semantic(self) -> bool:
+        return self._semantic
+
+    @property
+    def backend_name(self) -> str:
+        return self._cache.backend.name
+
     def answer(self, query: str, *, seed: int | None = None) -> Answer:
         started = time.perf_counter()
-        lookup = self._cache.lookup(self.context, query, semantic=self._semantic, threshold=self._threshold,
-                                    guard=self._guard, ambiguity_margin=self._margin)
-        if lookup.entry is not None:
-            answer = answer_from_dict(lookup.entry.answer, latency_ms=(time.perf_counter() - started) * 1000)
-            self._record(lookup, answer, saved=(lookup.entry.prompt_tokens, lookup.entry.completion_tokens))
-            return answer
+        hit, lookup = self.lookup(query)
+        if hit is not None:
+            return hit
+        return self.answer_miss(query, lookup, seed=seed, started=started)
+
+    def lookup(self, query: str, *, exact_only: bool = False) -> tuple[Answer | None, Lookup]:
+        """The cached answer (cache_status "hit") and the lookup, or (None, lookup) on a miss.
+
+        exact_only: skip the semantic search (no embedding: microseconds). The server answers exact hits on its
+        event loop and sends the rest to a lookup thread; a miss in this mode is not logged, since the full
+        lookup that follows logs it."""
+        started = time.perf_counter()
+        lookup = self._cache.lookup(self.context, query, semantic=self._semantic and not exact_only,
+                                    threshold=self._threshold, guard=self._guard, ambiguity_margin=self._margin)
+        if lookup.entry is None:
+            return None, lookup
+        answer = answer_from_dict(lookup.entry.answer, latency_ms=(time.perf_counter() - started) * 1000)
+        self._record(lookup, answer, saved=(lookup.entry.prompt_tokens, lookup.entry.completion_tokens))
+        return answer, lookup
+
+    def answer_miss(self, query: str, lookup: Lookup, *, seed: int | None = None,
+                    started: float | None = None) -> Answer:
+        """Ask the wrapped strategy and store its answer (the second half of `answer`, after a miss)."""
+        started = time.perf_counter() if started is None else started
         answer = self.inner.answer(query, seed=seed)
         stored = self._cache.store(self.context, query, answer, ttl_seconds=self._ttl, retrieves=self.retrieves,
                                    semantic=self._semantic, embedding=lookup.embedding)
@@ -64,7 +90,7 @@ class CachedStrategy:
     def seen_questions(self) -> list[str]:
         return self.inner.seen_questions()
 
-    def _record(self, lookup, answer: Answer, *, saved: tuple[int, int], stored: bool = False) -> None:
+    def _record(self, lookup: Lookup, answer: Answer, *, saved: tuple[int, int], stored: bool = False) -> None:
         if self._log is None:
             return
         self._log.record("cache", model=answer.model, prompt_tokens=saved[0], completion_tokens=saved[1],

@@ -1,0 +1,425 @@
+"""`create_app(config)`: the OpenAI-compatible FastAPI app in front of the configured strategies.
+
+Routes: POST /v1/chat/completions (JSON or SSE stream), GET /v1/models, POST /v1/embeddings, GET /metrics
+(Prometheus), GET /healthz. Every /v1 route and /metrics need an API key when keys are configured.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from adaptlab.config import AdaptlabConfig, ServeConfig
+from adaptlab.errors import AdaptlabError, BackendError
+from adaptlab.project import Project
+from adaptlab.serve import schemas
+from adaptlab.serve.api_errors import ApiError, error_response, install_handlers
+from adaptlab.serve.metrics import ServerMetrics
+from adaptlab.serve.security import KeyRing, RateLimiter, load_keys, rate_limiter
+from adaptlab.serve.service import Answering, Catalog, Pricer, ServedModel, build_catalog, make_pricer
+from adaptlab.serve.work import LaneFull
+from adaptlab.types import Answer
+
+ERROR_RESPONSES = {status: {"model": schemas.ErrorBody, "description": text} for status, text in {
+    400: "Malformed request", 401: "Missing or invalid API key", 404: "Unknown model", 413: "Body too large",
+    429: "Rate limit or queue full (see Retry-After)", 500: "Internal error", 503: "An upstream is unavailable",
+}.items()}
+STREAM_PIECE_CHARS = 24  # characters per streamed delta (on word boundaries)
+
+
+class LockedEmbedder:
+    """The project's embedder behind a lock: the lookup lane, the embeddings route and retrieval inside
+    generation call it from different threads, and Hugging Face tokenizers are not safe to share that way."""
+
+    def __init__(self, inner) -> None:
+        self._inner = inner
+        self._lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            return self._inner.embed(texts)
+
+    def count_tokens(self, text: str) -> int:
+        with self._lock:
+            return self._inner.count_tokens(text)
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        with self._lock:
+            return self._inner.token_offsets(text)
+
+    def __getattr__(self, name: str):  # name, dimension and anything else read-only
+        return getattr(self._inner, name)
+
+
+@dataclass
+class ServerState:
+    settings: ServeConfig
+    catalog: Catalog
+    answering: Answering
+    pricer: Pricer
+    metrics: ServerMetrics
+    keys: KeyRing
+    limiter: RateLimiter | None
+    project: Project
+    started: int
+
+
+def create_app(config: AdaptlabConfig, *, project: Project | None = None) -> FastAPI:
+    """The server for `config`. `project` lets tests pass components built elsewhere (a fake generator)."""
+    project = project or Project(config)
+    settings = config.serve
+    project.__dict__["embedder"] = LockedEmbedder(project.embedder)  # before any strategy captures it
+    state = ServerState(
+        settings=settings, catalog=build_catalog(project),
+        answering=Answering(settings, llama_cpp=config.generator.backend == "llama_cpp"),
+        pricer=make_pricer(config), metrics=ServerMetrics(), keys=load_keys(settings),
+        limiter=rate_limiter(settings), project=project, started=int(time.time()),
+    )
+    state.metrics.watch_lane("generation", lambda: state.answering.generation.depth)
+    state.metrics.watch_lane("lookup", lambda: state.answering.lookup.depth)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.answering.shutdown()
+
+    app = FastAPI(title="adaptlab", version="0.1.0", lifespan=lifespan,
+                  description="OpenAI-compatible API serving the strategies adaptlab evaluated, as evaluated.")
+    app.state.adaptlab = state
+    install_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=state.metrics)  # outermost: counts the 413s too
+    _add_routes(app, state)
+    return app
+
+
+# ------------------------------------------------------------------------------------------- middleware
+
+
+class MetricsMiddleware:
+    """Counts and times every response (errors included) by route template, model and cache status."""
+
+    def __init__(self, app, metrics: ServerMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            route = scope.get("route")
+            path = route.path if route is not None else "unmatched"
+            labels = scope.get("state", {})
+            model = labels.get("metric_model", "")
+            self.metrics.requests.labels(path, model, str(status)).inc()
+            self.metrics.latency.labels(path, model, labels.get("metric_cache", "none")).observe(
+                time.perf_counter() - started)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimitMiddleware:
+    """413 in OpenAI's error shape for a body over the limit, judged by Content-Length before anything is
+    read, and by counting the bytes of a chunked body as they arrive (never buffering more than the limit).
+    (Starlette's own limit answers in plain text, which the openai client cannot read.)"""
+
+    def __init__(self, app, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = error_response(413, f"Request body too large — at most {self.max_bytes} bytes are accepted "
+                                   f"(serve.max_body_bytes).", code="request_too_large")
+        declared = dict(scope.get("headers", ())).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await too_large(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def counted_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracked_send(message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, tracked_send)
+        except _BodyTooLarge:
+            if started:
+                raise
+            await too_large(scope, receive, send)
+
+
+# ------------------------------------------------------------------------------------------ dependencies
+
+
+def _caller(request: Request) -> str:
+    """Authenticate and rate-limit one request; returns who is calling (key digest or client address)."""
+    state: ServerState = request.app.state.adaptlab
+    caller = request.client.host if request.client else "unknown"
+    if state.keys.enabled:
+        digest = state.keys.identify(request.headers.get("authorization"))
+        if digest is None:
+            state.metrics.rejected.labels("auth").inc()
+            raise ApiError(401, "Missing or invalid API key — send 'Authorization: Bearer <key>' with a key whose "
+                           "SHA-256 is in serve.api_key_hashes (or in $" + state.settings.api_keys_env + ").",
+                           code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
+        caller = "key:" + digest[:16]
+    if state.limiter is not None:
+        retry_after = state.limiter.check(caller)
+        if retry_after is not None:
+            state.metrics.rejected.labels("rate_limit").inc()
+            raise ApiError(429, f"Rate limit {state.limiter.spec} reached for this API key — retry after "
+                           f"{retry_after:.0f} s.", code="rate_limit_exceeded",
+                           headers={"Retry-After": f"{retry_after:.0f}"})
+    return caller
+
+
+def _model(request: Request, model_id: str, *, want_embedding: bool = False) -> ServedModel | None:
+    state: ServerState = request.app.state.adaptlab
+    catalog = state.catalog
+    if want_embedding and model_id == catalog.embedding_model:
+        request.state.metric_model = model_id
+        return None
+    served = None if want_embedding else catalog.models.get(model_id)
+    if served is None:
+        known = [catalog.embedding_model] if want_embedding else sorted(catalog.models)
+        shown = model_id if len(model_id) <= 80 else model_id[:80] + "…"
+        raise ApiError(404, f"The model {shown!r} does not exist here — use one of: {', '.join(known)}.",
+                       code="model_not_found", param="model")
+    request.state.metric_model = model_id
+    return served
+
+
+# ---------------------------------------------------------------------------------------------- routes
+
+
+def _add_routes(app: FastAPI, state: ServerState) -> None:
+    settings = state.settings
+
+    @app.get("/healthz", response_model=schemas.Health, tags=["operations"])
+    def healthz() -> schemas.Health:
+        cache = "none"
+        if any(m.kind == "cached" for m in state.catalog.models.values()):
+            cache = "up" if state.project.cache.available else "down"
+        return schemas.Health(models=sorted(state.catalog.models), cache=cache,
+                              generation_queue=state.answering.generation.depth)
+
+    @app.get("/metrics", response_class=Response, tags=["operations"], responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text format"},
+        **{s: ERROR_RESPONSES[s] for s in (401, 429)}})
+    def metrics(_: str = Depends(_caller)) -> Response:
+        return Response(state.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @app.get("/v1/models", response_model=schemas.ModelList, tags=["openai"],
+             responses={s: ERROR_RESPONSES[s] for s in (401, 429)})
+    def list_models(_: str = Depends(_caller)) -> schemas.ModelList:
+        cards = [schemas.ModelCard(id=m.id, created=state.started, kind=m.kind)
+                 for m in state.catalog.models.values()]
+        cards.append(schemas.ModelCard(id=state.catalog.embedding_model, created=state.started, kind="embedding"))
+        return schemas.ModelList(data=cards)
+
+    @app.post("/v1/chat/completions", tags=["openai"], response_model=schemas.ChatCompletion, responses={
+        200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+              "description": "A chat.completion, or with stream=true server-sent chat.completion.chunk events"},
+        **{s: ERROR_RESPONSES[s] for s in (400, 401, 404, 413, 429, 500, 503)}})
+    async def chat_completions(body: schemas.ChatCompletionRequest, request: Request,
+                               _: str = Depends(_caller)) -> Response:
+        served = _model(request, body.model)
+        assert served is not None
+        question = _question(body, settings)
+        with _work_errors(state):
+            answer = await state.answering.answer(served, question, seed=body.seed)
+        request.state.metric_cache = answer.cache_status
+        cost = state.pricer.cost(answer)
+        _count(state, served, answer, cost)
+        extension = _extension(served, answer, cost, _ignored(body))
+        headers = {"X-Adaptlab-Cache": answer.cache_status, "X-Adaptlab-Cost-USD": f"{cost:.8f}",
+                   "X-Adaptlab-Strategy": served.strategy_name}
+        completion_id = "chatcmpl-" + uuid.uuid4().hex[:24]
+        usage = schemas.Usage(prompt_tokens=answer.usage.prompt_tokens,
+                              completion_tokens=answer.usage.completion_tokens,
+                              total_tokens=answer.usage.prompt_tokens + answer.usage.completion_tokens)
+        if body.stream:
+            include_usage = bool(body.stream_options and body.stream_options.include_usage)
+            events = _stream_events(completion_id, served, answer.text, usage, extension, include_usage)
+            return StreamingResponse(events, media_type="text/event-stream",
+                                     headers={**headers, "Cache-Control": "no-cache"})
+        completion = schemas.ChatCompletion(
+            id=completion_id, created=int(time.time()), model=served.id, system_fingerprint=served.fingerprint,
+            choices=[schemas.Choice(index=0, message=schemas.AssistantMessage(content=answer.text),
+                                    finish_reason="stop")],
+            usage=usage, adaptlab=extension)
+        return JSONResponse(completion.model_dump(mode="json"), headers=headers)
+
+    @app.post("/v1/embeddings", response_model=schemas.EmbeddingList, tags=["openai"],
+              responses={s: ERROR_RESPONSES[s] for s in (400, 401, 404, 413, 429, 500)})
+    async def embeddings(body: schemas.EmbeddingRequest, request: Request,
+                         _: str = Depends(_caller)) -> schemas.EmbeddingList:
+        _model(request, body.model, want_embedding=True)
+        texts = [body.input] if isinstance(body.input, str) else list(body.input)
+        if not texts or len(texts) > settings.max_embedding_inputs:
+            raise ApiError(400, f"input holds {len(texts)} texts; send 1 to {settings.max_embedding_inputs} "
+                           f"(serve.max_embedding_inputs).", code="invalid_input", param="input")
+        if any(not text.strip() for text in texts):
+            raise ApiError(400, "input holds an empty text — every text must contain something to embed.",
+                           code="invalid_input", param="input")
+        embedder = state.project.embedder
+        if body.dimensions is not None and body.dimensions != embedder.dimension:
+            raise ApiError(400, f"dimensions = {body.dimensions}, but {body.model} makes {embedder.dimension}-d "
+                           f"vectors — leave dimensions out.", code="invalid_dimensions", param="dimensions")
+        with _work_errors(state):
+            vectors, tokens = await state.answering.lookup.run(
+                lambda: (embedder.embed(texts), sum(embedder.count_tokens(t) for t in texts)))
+        items = [schemas.EmbeddingItem(index=i, embedding=_encode(vector, body.encoding_format))
+                 for i, vector in enumerate(np.asarray(vectors, dtype=np.float32))]
+        return schemas.EmbeddingList(data=items, model=body.model,
+                                     usage=schemas.EmbeddingUsage(prompt_tokens=tokens, total_tokens=tokens))
+
+
+# -------------------------------------------------------------------------------------------- helpers
+
+
+def _question(body: schemas.ChatCompletionRequest, settings: ServeConfig) -> str:
+    """The last user message: the strategy puts its own system prompt, examples and sources around it."""
+    if len(body.messages) > settings.max_messages:
+        raise ApiError(400, f"{len(body.messages)} messages; at most {settings.max_messages} are accepted "
+                       f"(serve.max_messages).", code="too_many_messages", param="messages")
+    for message in reversed(body.messages):
+        if message.role != "user":
+            continue
+        content = message.content
+        text = content if isinstance(content, str) else "\n".join(part.text for part in content or [])
+        if not text.strip():
+            raise ApiError(400, "The last user message is empty — put the question in it.",
+                           code="empty_question", param="messages")
+        if len(text) > settings.max_question_chars:
+            raise ApiError(400, f"The question is {len(text)} characters; at most {settings.max_question_chars} "
+                           f"are answered (serve.max_question_chars).", code="question_too_long",
+                           param="messages")
+        return text.strip()
+    raise ApiError(400, "No user message — the last message with role 'user' is the question.",
+                   code="no_question", param="messages")
+
+
+_APPLIED = {"model", "messages", "stream", "stream_options", "seed", "n", "user"}
+
+
+def _ignored(body: schemas.ChatCompletionRequest) -> list[str]:
+    """Fields the client set that the strategy does not take: it answers with its evaluated settings."""
+    sent = body.model_fields_set | set(body.model_extra or {})
+    return sorted(sent - _APPLIED)
+
+
+@contextmanager
+def _work_errors(state: ServerState) -> Iterator[None]:
+    """Turn what can go wrong while answering into API errors: a full lane, an upstream down, our own errors."""
+    try:
+        yield
+    except LaneFull as exc:
+        state.metrics.rejected.labels(f"{exc.lane}_queue_full").inc()
+        raise ApiError(429, f"The server is busy: the {exc.lane} queue is full — retry after {exc.retry_after_s} "
+                       f"s.", code="queue_full", headers={"Retry-After": str(exc.retry_after_s)}) from None
+    except BackendError as exc:
+        raise ApiError(503, str(exc), code="upstream_unavailable") from None
+    except AdaptlabError as exc:
+        raise ApiError(500, str(exc), code="internal_error") from None
+
+
+def _count(state: ServerState, served: ServedModel, answer: Answer, cost: float) -> None:
+    metrics = state.metrics
+    if served.kind == "cached":
+        metrics.cache_result(served.id, answer.cache_status)
+    if answer.cache_status == "hit":
+        return
+    metrics.tokens.labels(served.id, "prompt").inc(answer.usage.prompt_tokens)
+    metrics.tokens.labels(served.id, "completion").inc(answer.usage.completion_tokens)
+    if cost:
+        metrics.cost.labels(served.id).inc(cost)
+
+
+def _extension(served: ServedModel, answer: Answer, cost: float, ignored: list[str]) -> schemas.AdaptlabExtension:
+    citations = [schemas.CitationOut(number=c.number, doc_id=c.doc_id, path=c.path, title=c.title, page=c.page,
+                                     char_start=c.char_start, char_end=c.char_end, snippet=c.snippet, score=c.score)
+                 for c in answer.citations]
+    return schemas.AdaptlabExtension(
+        strategy=served.strategy_name, cache=answer.cache_status, refused=answer.refused, citations=citations,
+        cost_usd=cost, latency_ms=round(answer.latency_ms, 3), system_fingerprint=served.fingerprint,
+        ignored_parameters=ignored)
+
+
+def _pieces(text: str) -> list[str]:
+    """The answer cut on word boundaries into deltas of about STREAM_PIECE_CHARS characters."""
+    pieces: list[str] = []
+    current = ""
+    for word in text.split(" "):
+        candidate = f"{current} {word}" if current else word
+        if len(candidate) > STREAM_PIECE_CHARS and current:
+            pieces.append(current + " ")
+            current = word
+        else:
+            current = candidate
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+async def _stream_events(completion_id: str, served: ServedModel, text: str, usage: schemas.Usage,
+                         extension: schemas.AdaptlabExtension, include_usage: bool) -> AsyncIterator[bytes]:
+    created = int(time.time())
+
+    def event(choices: list[schemas.ChunkChoice], **extra) -> bytes:
+        chunk = schemas.ChatCompletionChunk(id=completion_id, created=created, model=served.id,
+                                            system_fingerprint=served.fingerprint, choices=choices, **extra)
+        return b"data: " + json.dumps(chunk.model_dump(mode="json", exclude_none=True)).encode() + b"\n\n"
+
+    yield event([schemas.ChunkChoice(index=0, delta=schemas.DeltaMessage(role="assistant", content=""))])
+    for piece in _pieces(text):
+        yield event([schemas.ChunkChoice(index=0, delta=schemas.DeltaMessage(content=piece))])
+    yield event([schemas.ChunkChoice(index=0, delta=schemas.DeltaMessage(), finish_reason="stop")],
+                usage=usage, adaptlab=extension)
+    if include_usage:  # OpenAI's convention: a last chunk with no choices and the usage
+        yield event([], usage=usage)
+    yield b"data: [DONE]\n\n"
+
+
+def _encode(vector: np.ndarray, encoding: str) -> list[float] | str:
+    if encoding == "base64":
+        return base64.b64encode(vector.astype("<f4").tobytes()).decode("ascii")
+    return vector.tolist()

@@ -1,0 +1,193 @@
+"""Request and response bodies of the OpenAI-compatible API (the subset adaptlab serves), as pydantic models.
+
+They are the OpenAPI schema too: schemathesis tests the server against exactly these. Requests accept the
+sampling fields OpenAI clients send, but a strategy answers with the settings it was evaluated with; the
+response's `adaptlab.ignored_parameters` lists what was not applied.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Loose(BaseModel):
+    # Clients send fields we do not model (logit_bias, tools, metadata ...): accept them, ignore them.
+    model_config = ConfigDict(extra="allow")
+
+
+class TextPart(_Loose):
+    type: Literal["text"] = Field(description="Only text parts are understood.")
+    text: str
+
+
+class ChatMessageIn(_Loose):
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[TextPart] | None = Field(
+        None, description="Text, or a list of text parts (joined with newlines).")
+    name: str | None = None
+
+
+class StreamOptions(_Loose):
+    include_usage: bool = Field(False, description="Send a last chunk with usage and no choices.")
+
+
+class ChatCompletionRequest(_Loose):
+    model: str = Field(description="A model id from GET /v1/models, e.g. 'adaptlab-rag'.")
+    messages: list[ChatMessageIn] = Field(min_length=1, description="The last user message is the question; the "
+                                          "strategy's own prompt, examples and retrieved sources surround it.")
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    seed: int | None = Field(None, description="Sampling seed for this answer (as the harness's --repeats).")
+    n: int = Field(1, ge=1, le=1, description="Only one choice per request.")
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    stop: str | list[str] | None = None
+    response_format: dict[str, Any] | None = None
+    user: str | None = None
+
+
+class EmbeddingRequest(_Loose):
+    model: str = Field(description="The embedding model id from GET /v1/models.")
+    input: str | list[str] = Field(description="One text or a list of texts (token arrays are not accepted).")
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = Field(None, description="Must be the model's own dimension when given.")
+    user: str | None = None
+
+
+# ------------------------------------------------------------------------------------------------ responses
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class CitationOut(BaseModel):
+    number: int = Field(description="The [n] marker in the answer text.")
+    doc_id: str
+    path: str = Field(description="The source document as it was ingested (not opened by the server).")
+    title: str
+    page: int | None
+    char_start: int
+    char_end: int
+    snippet: str
+    score: float
+
+
+class AdaptlabExtension(BaseModel):
+    """adaptlab's extension field: what answered, from where, and at what cost."""
+
+    strategy: str
+    cache: Literal["hit", "miss", "none"] = Field(description="hit: served from the answer cache; miss: generated "
+                                                  "and stored; none: not a cached strategy (or cache down).")
+    refused: bool = Field(description="The strategy declined to answer (nothing relevant was found).")
+    citations: list[CitationOut]
+    cost_usd: float
+    latency_ms: float
+    system_fingerprint: str = Field(description="Fingerprint of the strategy's settings and files.")
+    ignored_parameters: list[str] = Field(description="Request fields that were accepted but not applied.")
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class Choice(BaseModel):
+    index: int
+    message: AssistantMessage
+    finish_reason: Literal["stop", "length"]
+    logprobs: None = None
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    system_fingerprint: str
+    choices: list[Choice]
+    usage: Usage
+    adaptlab: AdaptlabExtension
+
+
+class DeltaMessage(BaseModel):
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+
+
+class ChunkChoice(BaseModel):
+    index: int
+    delta: DeltaMessage
+    finish_reason: Literal["stop", "length"] | None = None
+    logprobs: None = None
+
+
+class ChatCompletionChunk(BaseModel):
+    """One `data:` event of a streamed completion; the last one with a finish_reason carries usage and the
+    adaptlab extension (citations are known only once the answer is complete)."""
+
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int
+    model: str
+    system_fingerprint: str
+    choices: list[ChunkChoice]
+    usage: Usage | None = None
+    adaptlab: AdaptlabExtension | None = None
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "adaptlab"
+    kind: str = Field(description="Strategy kind (prompt, rag, finetuned, finetuned_rag, cached) or 'embedding'.")
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class EmbeddingItem(BaseModel):
+    object: Literal["embedding"] = "embedding"
+    index: int
+    embedding: list[float] | str = Field(description="Floats, or base64 of little-endian float32.")
+
+
+class EmbeddingUsage(BaseModel):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[EmbeddingItem]
+    model: str
+    usage: EmbeddingUsage
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    models: list[str]
+    generation_queue: int = Field(description="Requests waiting for or in generation.")
+    cache: Literal["up", "down", "none"] = Field(description="Answer cache backend reachable (none: not used).")
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """OpenAI's error shape: the `openai` client raises the matching exception class from the status."""
+
+    error: ErrorDetail

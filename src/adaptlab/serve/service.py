@@ -1,0 +1,150 @@
+"""What the server serves: the configured strategies as models, how one question is answered, and its price.
+
+A request to a cached strategy is answered in up to three steps, each on its own lane:
+1. exact cache lookup — on the event loop for the SQLite backend (microseconds, no model);
+2. semantic lookup — on the lookup lane (one embedding);
+3. generation on a miss — on the generation lane, whose bounded queue is the server's backpressure.
+Only step 3 waits behind other generations, so hits stay fast while the generator is busy. The answer is the
+one the strategy gives to the harness: same prompt, retrieval, post-processing and cache rules.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from adaptlab.config import AdaptlabConfig, ServeConfig
+from adaptlab.errors import AdaptlabError, ConfigError
+from adaptlab.project import Project
+from adaptlab.strategies.base import Strategy
+from adaptlab.strategies.cached import CachedStrategy, cache_context
+from adaptlab.types import Answer
+from adaptlab.serve.work import WorkLane
+
+log = logging.getLogger("adaptlab.serve")
+
+EMBEDDING_MODEL = "embedding"  # model id suffix of /v1/embeddings
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    id: str  # what clients send, e.g. "adaptlab-rag"
+    strategy_name: str
+    kind: str
+    strategy: Strategy
+    fingerprint: str  # of everything besides the question that shapes the answer
+
+
+@dataclass(frozen=True)
+class SkippedStrategy:
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Catalog:
+    models: dict[str, ServedModel]
+    skipped: tuple[SkippedStrategy, ...]
+    embedding_model: str
+
+
+def build_catalog(project: Project) -> Catalog:
+    """Build every served strategy now, so a bad config fails at startup rather than on the first request.
+
+    With serve.strategies empty, a strategy that cannot be built (no adapter yet, say) is skipped with the
+    reason; one named in serve.strategies must build."""
+    from adaptlab.strategies.factory import build_strategy
+
+    config = project.config
+    settings = config.serve
+    explicit = bool(settings.strategies)
+    names = settings.strategies or sorted(config.strategies)
+    models: dict[str, ServedModel] = {}
+    skipped: list[SkippedStrategy] = []
+    for name in names:
+        try:
+            strategy = build_strategy(project, name)
+        except AdaptlabError as exc:
+            if explicit:
+                raise ConfigError(f"serve.strategies names {name!r}, which cannot be served: {exc}") from exc
+            skipped.append(SkippedStrategy(name, str(exc)))
+            continue
+        model_id = settings.model_prefix + name
+        models[model_id] = ServedModel(model_id, name, strategy.kind, strategy, _fingerprint(config, strategy))
+    embedding_model = settings.model_prefix + EMBEDDING_MODEL
+    if embedding_model in models:
+        raise ConfigError(f"The strategy named {EMBEDDING_MODEL!r} would be served as {embedding_model!r}, the "
+                          f"embedding model's id — rename [strategies.{EMBEDDING_MODEL}].")
+    if not models:
+        reasons = "; ".join(f"{s.name}: {s.reason}" for s in skipped)
+        raise ConfigError(f"No strategy can be served ({reasons}) — fix one of them or set serve.strategies.")
+    return Catalog(models, tuple(skipped), embedding_model)
+
+
+def _fingerprint(config: AdaptlabConfig, strategy: Strategy) -> str:
+    if isinstance(strategy, CachedStrategy):
+        context = strategy.context
+    else:
+        context = cache_context(config, strategy.name, strategy)
+    return "fp_" + context[:16]
+
+
+@dataclass(frozen=True)
+class Pricer:
+    """The price of one answer: its measured wall time on the machine, plus its tokens at an API's prices."""
+
+    usd_per_hour: float
+    input_per_mtok: float = 0.0
+    output_per_mtok: float = 0.0
+
+    def cost(self, answer: Answer) -> float:
+        compute = answer.latency_ms / 3_600_000 * self.usd_per_hour
+        tokens = (answer.usage.prompt_tokens * self.input_per_mtok
+                  + answer.usage.completion_tokens * self.output_per_mtok) / 1_000_000
+        return compute + tokens
+
+
+def make_pricer(config: AdaptlabConfig) -> Pricer:
+    settings = config.serve
+    if not settings.cost_api_model:
+        return Pricer(settings.cost_usd_per_hour)
+    from adaptlab.cost.catalog import load_catalog
+
+    price = load_catalog(config.prices).api_model(settings.cost_api_model)
+    return Pricer(settings.cost_usd_per_hour, price.input_per_mtok, price.output_per_mtok)
+
+
+class Answering:
+    """Answers questions for served models across the lookup and generation lanes."""
+
+    def __init__(self, settings: ServeConfig, *, llama_cpp: bool) -> None:
+        if llama_cpp and settings.generation_workers > 1:
+            raise ConfigError(f"serve.generation_workers = {settings.generation_workers}, but generator.backend = "
+                              f"'llama_cpp' runs one generation at a time in a process — set it to 1, or serve "
+                              f"the model from an OpenAI-compatible server (generator.backend = 'openai').")
+        self.generation = WorkLane("generation", workers=settings.generation_workers,
+                                   max_waiting=settings.max_queue)
+        self.lookup = WorkLane("lookup", workers=settings.lookup_workers, max_waiting=settings.max_lookup_queue)
+
+    async def answer(self, model: ServedModel, question: str, *, seed: int | None) -> Answer:
+        strategy = model.strategy
+        if not isinstance(strategy, CachedStrategy):
+            return await self.generation.run(lambda: strategy.answer(question, seed=seed))
+        started = time.perf_counter()
+        if strategy.backend_name == "sqlite":
+            hit, lookup = strategy.lookup(question, exact_only=True)
+            if hit is not None:
+                return hit
+            if strategy.semantic:
+                hit, lookup = await self.lookup.run(lambda: strategy.lookup(question))
+        else:  # a network backend (Redis) is never waited on by the event loop
+            hit, lookup = await self.lookup.run(lambda: strategy.lookup(question))
+        if hit is not None:
+            return hit
+        return await self.generation.run(
+            lambda: strategy.answer_miss(question, lookup, seed=seed, started=started))
+
+    def shutdown(self) -> None:
+        self.generation.shutdown()
+        self.lookup.shutdown()
