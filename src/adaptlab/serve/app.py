@@ -34,6 +34,8 @@ ERROR_RESPONSES = {status: {"model": schemas.ErrorBody, "description": text} for
     400: "Malformed request", 401: "Missing or invalid API key", 404: "Unknown model", 413: "Body too large",
     429: "Rate limit or queue full (see Retry-After)", 500: "Internal error", 503: "An upstream is unavailable",
 }.items()}
+SSE_EVENT = {"type": "object", "properties": {"data": {"type": "string"}, "event": {"type": "string"},
+                                              "id": {"type": "string"}, "retry": {"type": "integer"}}}
 STREAM_PIECE_CHARS = 24  # characters per streamed delta (on word boundaries)
 
 
@@ -100,7 +102,32 @@ def create_app(config: AdaptlabConfig, *, project: Project | None = None) -> Fas
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)  # outermost: counts the 413s too
     _add_routes(app, state)
+    app.openapi = lambda: _openapi(app, state.catalog, settings, state.project.embedder.dimension)
     return app
+
+
+def _openapi(app: FastAPI, catalog: Catalog, settings: ServeConfig, dimension: int) -> dict:
+    """FastAPI's schema with this server's own limits: the model ids it serves, the most messages and texts it
+    takes, its embedding size — so clients (and schemathesis) see exactly what is accepted."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        components = schema["components"]["schemas"]
+        chat, embed = components["ChatCompletionRequest"]["properties"], components["EmbeddingRequest"]["properties"]
+        chat["model"]["enum"] = sorted(catalog.models)
+        chat["messages"]["maxItems"] = settings.max_messages
+        for option in components["UserMessage"]["properties"]["content"]["anyOf"]:
+            if option.get("type") == "string":
+                option["maxLength"] = settings.max_question_chars
+        embed["model"]["enum"] = [catalog.embedding_model]
+        for option in embed["input"]["anyOf"]:
+            if option.get("type") == "array":
+                option["maxItems"] = settings.max_embedding_inputs
+        embed["dimensions"] = {"anyOf": [{"type": "integer", "enum": [dimension]}, {"type": "null"}],
+                               "description": embed["dimensions"].get("description", "")}
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 # ------------------------------------------------------------------------------------------- middleware
@@ -256,8 +283,9 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
         return schemas.ModelList(data=cards)
 
     @app.post("/v1/chat/completions", tags=["openai"], response_model=schemas.ChatCompletion, responses={
-        200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
-              "description": "A chat.completion, or with stream=true server-sent chat.completion.chunk events"},
+        200: {"content": {"text/event-stream": {"schema": SSE_EVENT}},
+              "description": "A chat.completion, or with stream=true server-sent events whose data are "
+                             "chat.completion.chunk JSON objects, then [DONE]"},
         **{s: ERROR_RESPONSES[s] for s in (400, 401, 404, 413, 429, 500, 503)}})
     async def chat_completions(body: schemas.ChatCompletionRequest, request: Request,
                                _: str = Depends(_caller)) -> Response:

@@ -7,26 +7,47 @@ response's `adaptlab.ignored_parameters` lists what was not applied.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 
 class _Loose(BaseModel):
     # Clients send fields we do not model (logit_bias, tools, metadata ...): accept them, ignore them.
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("must be an integer, not a boolean")
+    return value
+
+
+# Strict, except that JSON's 2.0 is the integer 2 (JSON Schema says so); booleans are never numbers.
+Integer = Annotated[int, Field(strict=False), BeforeValidator(_not_bool)]
+NonBlank = Annotated[str, Field(pattern=r"\S", description="Text with at least one non-space character.")]
 
 
 class TextPart(_Loose):
     type: Literal["text"] = Field(description="Only text parts are understood.")
-    text: str
+    text: NonBlank
 
 
-class ChatMessageIn(_Loose):
-    role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[TextPart] | None = Field(
-        None, description="Text, or a list of text parts (joined with newlines).")
+class UserMessage(_Loose):
+    role: Literal["user"]
+    content: NonBlank | Annotated[list[TextPart], Field(min_length=1)] = Field(
+        description="The question: text, or text parts (joined with newlines).")
     name: str | None = None
+
+
+class OtherMessage(_Loose):
+    role: Literal["system", "developer", "assistant", "tool"]
+    content: str | list[TextPart] | None = None
+    name: str | None = None
+
+
+ChatMessageIn = Annotated[UserMessage | OtherMessage, Field(discriminator="role")]
+_HAS_USER_MESSAGE = {"contains": {"type": "object", "properties": {"role": {"const": "user"}}, "required": ["role"]}}
 
 
 class StreamOptions(_Loose):
@@ -35,26 +56,36 @@ class StreamOptions(_Loose):
 
 class ChatCompletionRequest(_Loose):
     model: str = Field(description="A model id from GET /v1/models, e.g. 'adaptlab-rag'.")
-    messages: list[ChatMessageIn] = Field(min_length=1, description="The last user message is the question; the "
-                                          "strategy's own prompt, examples and retrieved sources surround it.")
+    messages: list[ChatMessageIn] = Field(
+        min_length=1, json_schema_extra=_HAS_USER_MESSAGE,
+        description="The last user message is the question; the strategy's own prompt, examples and retrieved "
+        "sources surround it. Other messages are accepted and not used: the strategy answers as evaluated.")
     stream: bool = False
     stream_options: StreamOptions | None = None
-    seed: int | None = Field(None, description="Sampling seed for this answer (as the harness's --repeats).")
-    n: int = Field(1, ge=1, le=1, description="Only one choice per request.")
+    seed: Integer | None = Field(None, description="Sampling seed for this answer (as the harness's --repeats).")
+    n: Integer = Field(1, ge=1, le=1, description="Only one choice per request.")
     temperature: float | None = None
     top_p: float | None = None
-    max_tokens: int | None = None
-    max_completion_tokens: int | None = None
+    max_tokens: Integer | None = None
+    max_completion_tokens: Integer | None = None
     stop: str | list[str] | None = None
     response_format: dict[str, Any] | None = None
     user: str | None = None
 
+    @field_validator("messages")
+    @classmethod
+    def _has_question(cls, messages: list[UserMessage | OtherMessage]) -> list[UserMessage | OtherMessage]:
+        if not any(isinstance(message, UserMessage) for message in messages):
+            raise ValueError("no user message — the last message with role 'user' is the question")
+        return messages
+
 
 class EmbeddingRequest(_Loose):
     model: str = Field(description="The embedding model id from GET /v1/models.")
-    input: str | list[str] = Field(description="One text or a list of texts (token arrays are not accepted).")
+    input: NonBlank | Annotated[list[NonBlank], Field(min_length=1)] = Field(
+        description="One text or a list of texts (token arrays are not accepted).")
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: int | None = Field(None, description="Must be the model's own dimension when given.")
+    dimensions: Integer | None = Field(None, description="Must be the model's own dimension when given.")
     user: str | None = None
 
 

@@ -32,7 +32,7 @@ class WorkLane:
         self.name = name
         self.workers = workers
         self.capacity = workers + max_waiting
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"adaptlab-{name}")
+        self._executor: ThreadPoolExecutor | None = None  # started on first use, again after a shutdown
         self._lock = threading.Lock()
         self._in_lane = 0  # waiting + running
         self._mean_s = 1.0  # moving average of a job's duration, for Retry-After
@@ -50,7 +50,11 @@ class WorkLane:
             if self._in_lane >= self.capacity:
                 raise LaneFull(self.name, self.retry_after())
             self._in_lane += 1
-        future = self._executor.submit(self._timed, job)
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=self.workers,
+                                                    thread_name_prefix=f"adaptlab-{self.name}")
+            executor = self._executor
+        future = executor.submit(self._timed, job)
         # Released when the job ends or is cancelled before it starts — not when the caller stops waiting
         # (a client that hangs up does not free a thread that is still generating).
         future.add_done_callback(self._release)
@@ -68,4 +72,8 @@ class WorkLane:
             self._mean_s = 0.8 * self._mean_s + 0.2 * (time.perf_counter() - started)
 
     def shutdown(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        """Finish the running jobs, drop the waiting ones (the server is stopping)."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
