@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 import time
 import uuid
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from fastapi import Depends, FastAPI, Request
+from starlette.exceptions import HTTPException
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from adaptlab.config import AdaptlabConfig, ServeConfig
@@ -165,8 +167,10 @@ class MetricsMiddleware:
                 time.perf_counter() - started)
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(HTTPException):
+    # An HTTPException, so FastAPI's body parsing passes it on as a 413 instead of calling it a parse error.
+    def __init__(self) -> None:
+        super().__init__(status_code=413)
 
 
 class BodyLimitMiddleware:
@@ -413,16 +417,15 @@ def _extension(served: ServedModel, answer: Answer, cost: float, ignored: list[s
 
 
 def _pieces(text: str) -> list[str]:
-    """The answer cut on word boundaries into deltas of about STREAM_PIECE_CHARS characters."""
+    """The answer cut after whitespace into deltas of about STREAM_PIECE_CHARS characters; joined, they are
+    the answer exactly."""
     pieces: list[str] = []
     current = ""
-    for word in text.split(" "):
-        candidate = f"{current} {word}" if current else word
-        if len(candidate) > STREAM_PIECE_CHARS and current:
-            pieces.append(current + " ")
-            current = word
-        else:
-            current = candidate
+    for word in re.findall(r"\s+|\S+\s*", text):  # each word keeps the spaces after it
+        if current and len(current) + len(word) > STREAM_PIECE_CHARS:
+            pieces.append(current)
+            current = ""
+        current += word
     if current:
         pieces.append(current)
     return pieces
