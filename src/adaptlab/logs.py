@@ -28,6 +28,10 @@ CREATE INDEX IF NOT EXISTS events_kind_ts ON events(kind, ts);
 """
 
 
+_INSERT = ("INSERT INTO events (ts, kind, model, prompt_tokens, completion_tokens, latency_ms, detail) "
+           "VALUES (?, ?, ?, ?, ?, ?, ?)")
+
+
 class CallLog:
     def __init__(self, path: Path) -> None:
         self._path = path
@@ -36,18 +40,50 @@ class CallLog:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA busy_timeout=30000")
         self._conn.executescript(_SCHEMA)
+        self._pending: list[tuple] = []
+        self._batching: threading.Event | None = None  # set while batching; cleared to stop the flusher
+        self._max_pending = 0
 
     def record(self, kind: str, *, model: str = "", prompt_tokens: int = 0, completion_tokens: int = 0,
                latency_ms: float = 0.0, **detail: Any) -> None:
+        row = (time.time(), kind, model, prompt_tokens, completion_tokens, latency_ms,
+               json.dumps(detail, default=str))
+        if self._batching is None:
+            with self._lock:
+                self._conn.execute(_INSERT, row)
+            return
         with self._lock:
-            self._conn.execute(
-                "INSERT INTO events (ts, kind, model, prompt_tokens, completion_tokens, latency_ms, detail) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (time.time(), kind, model, prompt_tokens, completion_tokens, latency_ms,
-                 json.dumps(detail, default=str)),
-            )
+            self._pending.append(row)
+            full = len(self._pending) >= self._max_pending
+        if full:  # bounded memory: a burst beyond the batch is written by the caller
+            self.flush()
+
+    def start_batching(self, *, interval_s: float = 0.5, max_pending: int = 5000) -> None:
+        """Write rows in one transaction every `interval_s` instead of one commit per row (the server logs
+        every cache hit; a commit each would cost more than answering the hit). `close` writes the rest."""
+        if self._batching is not None:
+            return
+        self._max_pending = max_pending
+        running = self._batching = threading.Event()
+        running.set()
+
+        def flusher() -> None:
+            while running.is_set():
+                time.sleep(interval_s)
+                self.flush()
+
+        threading.Thread(target=flusher, name="adaptlab-calllog", daemon=True).start()
+
+    def flush(self) -> None:
+        with self._lock:
+            rows, self._pending = self._pending, []
+            if rows:
+                with self._conn:  # one transaction for the batch
+                    self._conn.execute("BEGIN")
+                    self._conn.executemany(_INSERT, rows)
 
     def rows(self, kind: str | None = None) -> list[dict[str, Any]]:
+        self.flush()
         query = "SELECT ts, kind, model, prompt_tokens, completion_tokens, latency_ms, detail FROM events"
         params: tuple = ()
         if kind:
@@ -62,4 +98,8 @@ class CallLog:
         return result
 
     def close(self) -> None:
+        if self._batching is not None:
+            self._batching.clear()
+            self._batching = None
+        self.flush()
         self._conn.close()

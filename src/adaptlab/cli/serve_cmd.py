@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 from pathlib import Path
 
@@ -49,6 +50,10 @@ def register(app: typer.Typer) -> None:
                               f"reach it can use it. Set serve.api_key_hashes or ${settings.api_keys_env}.")
         console.print(f"OpenAI-compatible API on http://{settings.host}:{settings.port}/v1 (metrics: /metrics, "
                       f"health: /healthz). Ctrl-C stops.", highlight=False, soft_wrap=True)
+        # The models leave millions of long-lived objects; a full garbage collection walking them stalled every
+        # request for ~0.4 s (p99 under load). Freezing them keeps collections to what requests allocate.
+        gc.collect()
+        gc.freeze()
         uvicorn.run(app, host=settings.host, port=settings.port, access_log=access_log, log_level="warning")
 
     @app.command("api-key")

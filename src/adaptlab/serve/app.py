@@ -83,6 +83,7 @@ def create_app(config: AdaptlabConfig, *, project: Project | None = None) -> Fas
     project = project or Project(config)
     settings = config.serve
     project.__dict__["embedder"] = LockedEmbedder(project.embedder)  # before any strategy captures it
+    project.logger.start_batching()  # every answer and cache hit is logged; one commit each would cost more
     state = ServerState(
         settings=settings, catalog=build_catalog(project),
         answering=Answering(settings, llama_cpp=config.generator.backend == "llama_cpp"),
@@ -96,6 +97,7 @@ def create_app(config: AdaptlabConfig, *, project: Project | None = None) -> Fas
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         state.answering.shutdown()
+        project.logger.flush()
 
     app = FastAPI(title="adaptlab", version="0.1.0", lifespan=lifespan,
                   description="OpenAI-compatible API serving the strategies adaptlab evaluated, as evaluated.")

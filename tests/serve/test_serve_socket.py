@@ -1,0 +1,147 @@
+"""`adaptlab serve` as a real process on 127.0.0.1 with the real models (llama.cpp SmolLM2, MiniLM), used through
+the official `openai` client: chat, stream, models, embeddings, errors; the answers are the ones the library's
+strategy gives (what eval measured); a bounded loopback load test of cache hits; clean shutdown on SIGINT."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import numpy as np
+import openai
+import pytest
+
+from adaptlab.config import load_config
+from adaptlab.project import Project
+from adaptlab.serve.loadgen import LoadRequest, run_load_sync
+from adaptlab.strategies.factory import build_strategy
+
+from conftest import ADAPTLAB_BIN
+
+pytestmark = pytest.mark.slow
+
+KEY = "al-socket-test-key"
+QUESTION = "What is the capital of France?"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("serve-socket")
+    port = _free_port()
+    config_path = folder / "adaptlab.toml"
+    config_path.write_text(
+        f'home = "{folder / "home"}"\n'
+        '[strategies.cached]\nkind = "cached"\nwraps = "prompt"\n'
+        f'[serve]\nport = {port}\nstrategies = ["cached", "prompt"]\nmax_body_bytes = 4096\n',
+        encoding="utf-8")
+    env = {**os.environ, "ADAPTLAB_API_KEYS": KEY, "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen([ADAPTLAB_BIN, "serve", "--config", str(config_path)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read()
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("adaptlab serve did not listen within 180 s")
+    yield process, port, config_path
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="module")
+def client(server) -> openai.OpenAI:
+    _, port, _ = server
+    return openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY, max_retries=0, timeout=120)
+
+
+def test_models(client):
+    assert sorted(model.id for model in client.models.list()) == ["adaptlab-cached", "adaptlab-embedding",
+                                                                 "adaptlab-prompt"]
+
+
+def test_chat_is_the_evaluated_answer_then_a_cache_hit(client, server):
+    first = client.chat.completions.with_raw_response.create(
+        model="adaptlab-cached", messages=[{"role": "user", "content": QUESTION}])
+    completion = first.parse()
+    text = completion.choices[0].message.content
+    assert text and completion.usage.prompt_tokens > 0 and completion.usage.completion_tokens > 0
+    assert first.headers["x-adaptlab-cache"] == "miss"
+    assert completion.model_extra["adaptlab"]["strategy"] == "cached"
+    # What the harness measures: the library's own strategy on the same config gives the same answer.
+    project = Project(load_config(server[2]))
+    assert build_strategy(project, "prompt").answer(QUESTION).text == text
+
+    second = client.chat.completions.with_raw_response.create(
+        model="adaptlab-cached", messages=[{"role": "user", "content": QUESTION}])
+    assert second.headers["x-adaptlab-cache"] == "hit"
+    assert second.parse().choices[0].message.content == text and second.parse().usage.total_tokens == 0
+
+
+def test_stream_matches_the_plain_answer(client):
+    question = "Name one colour of the rainbow."
+    plain = client.chat.completions.create(model="adaptlab-prompt",
+                                           messages=[{"role": "user", "content": question}])
+    stream = client.chat.completions.create(model="adaptlab-prompt", stream=True,
+                                            stream_options={"include_usage": True},
+                                            messages=[{"role": "user", "content": question}])
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == plain.choices[0].message.content
+    assert chunks[-1].usage.completion_tokens == plain.usage.completion_tokens
+    assert any(c.choices and c.choices[0].finish_reason == "stop" for c in chunks)
+
+
+def test_embeddings_match_the_embedder(client, minilm):
+    texts = ["masks reduce transmission", "vaccines train the immune system"]
+    response = client.embeddings.create(model="adaptlab-embedding", input=texts)  # the client asks for base64
+    served = np.array([item.embedding for item in response.data])
+    np.testing.assert_allclose(served, minilm.embed(texts), atol=1e-5)
+    assert response.usage.prompt_tokens > 0
+
+
+def test_errors_raise_the_openai_exceptions(client, server):
+    _, port, _ = server
+    with pytest.raises(openai.NotFoundError, match="model_not_found|does not exist"):
+        client.chat.completions.create(model="adaptlab-rag", messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="adaptlab-prompt", messages=[{"role": "system", "content": "x"}])
+    with pytest.raises(openai.APIStatusError) as too_large:
+        client.chat.completions.create(model="adaptlab-prompt", messages=[{"role": "user", "content": "x" * 5000}])
+    assert too_large.value.status_code == 413
+    stranger = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        stranger.models.list()
+
+
+def test_bounded_load_of_cache_hits_has_no_errors(client, server):
+    _, port, _ = server
+    client.chat.completions.create(model="adaptlab-cached", messages=[{"role": "user", "content": QUESTION}])
+    body = ('{"model": "adaptlab-cached", "messages": [{"role": "user", "content": "%s"}]}' % QUESTION).encode()
+    request = LoadRequest("POST", "/v1/chat/completions", body,
+                          (("Content-Type", "application/json"), ("Authorization", f"Bearer {KEY}")))
+    result = run_load_sync("127.0.0.1", port, [request], total=2000, concurrency=50,
+                           count_headers=["x-adaptlab-cache"])
+    assert result.errors == 0 and result.requests == 2000
+    assert result.header_counts["x-adaptlab-cache"] == {"hit": 2000}
+
+
+def test_sigint_stops_the_server_cleanly(server):
+    process, port, _ = server
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 0
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
