@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from fastapi import Depends, FastAPI, Request
-from starlette.exceptions import HTTPException
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException
 
 from adaptlab.config import AdaptlabConfig, ServeConfig
 from adaptlab.errors import AdaptlabError, BackendError
@@ -222,8 +222,10 @@ class BodyLimitMiddleware:
 # ------------------------------------------------------------------------------------------ dependencies
 
 
-def _caller(request: Request) -> str:
-    """Authenticate and rate-limit one request; returns who is calling (key digest or client address)."""
+async def _caller(request: Request) -> str:
+    """Authenticate and rate-limit one request; returns who is calling (key digest or client address).
+    (Async, like the light routes: FastAPI would run a plain function on a worker thread, a hop that costs
+    more than the work.)"""
     state: ServerState = request.app.state.adaptlab
     caller = request.client.host if request.client else "unknown"
     if state.keys.enabled:
@@ -267,7 +269,7 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
     settings = state.settings
 
     @app.get("/healthz", response_model=schemas.Health, tags=["operations"])
-    def healthz() -> schemas.Health:
+    async def healthz() -> schemas.Health:
         cache = "none"
         if any(m.kind == "cached" for m in state.catalog.models.values()):
             cache = "up" if state.project.cache.available else "down"
@@ -277,12 +279,12 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
     @app.get("/metrics", response_class=Response, tags=["operations"], responses={
         200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text format"},
         **{s: ERROR_RESPONSES[s] for s in (401, 429)}})
-    def metrics(_: str = Depends(_caller)) -> Response:
+    async def metrics(_: str = Depends(_caller)) -> Response:
         return Response(state.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @app.get("/v1/models", response_model=schemas.ModelList, tags=["openai"],
              responses={s: ERROR_RESPONSES[s] for s in (401, 429)})
-    def list_models(_: str = Depends(_caller)) -> schemas.ModelList:
+    async def list_models(_: str = Depends(_caller)) -> schemas.ModelList:
         cards = [schemas.ModelCard(id=m.id, created=state.started, kind=m.kind)
                  for m in state.catalog.models.values()]
         cards.append(schemas.ModelCard(id=state.catalog.embedding_model, created=state.started, kind="embedding"))
