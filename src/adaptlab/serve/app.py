@@ -362,14 +362,16 @@ def _question(body: schemas.ChatCompletionRequest, settings: ServeConfig) -> str
             continue
         content = message.content
         text = content if isinstance(content, str) else "\n".join(part.text for part in content or [])
-        if not text.strip():
+        # The schema's NonBlank (a Rust regex) already refused blank text; Python's strip() also drops control
+        # characters such as \x1e, so it must not decide emptiness here.
+        if not text:
             raise ApiError(400, "The last user message is empty — put the question in it.",
                            code="empty_question", param="messages")
         if len(text) > settings.max_question_chars:
             raise ApiError(400, f"The question is {len(text)} characters; at most {settings.max_question_chars} "
                            f"are answered (serve.max_question_chars).", code="question_too_long",
                            param="messages")
-        return text.strip()
+        return text.strip() or text
     raise ApiError(400, "No user message — the last message with role 'user' is the question.",
                    code="no_question", param="messages")
 

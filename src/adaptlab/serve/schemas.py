@@ -17,14 +17,14 @@ class _Loose(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
 
-def _not_bool(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise ValueError("must be an integer, not a boolean")
+def _json_number(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("must be an integer")
     return value
 
 
-# Strict, except that JSON's 2.0 is the integer 2 (JSON Schema says so); booleans are never numbers.
-Integer = Annotated[int, Field(strict=False), BeforeValidator(_not_bool)]
+# Strict, except that JSON's 2.0 is the integer 2 (JSON Schema says so); booleans and strings are not numbers.
+Integer = Annotated[int, Field(strict=False), BeforeValidator(_json_number)]
 NonBlank = Annotated[str, Field(pattern=r"\S", description="Text with at least one non-space character.")]
 
 
