@@ -353,3 +353,27 @@ def test_explicit_strategy_that_cannot_be_built_fails_at_startup(tmp_path):
     app = make_app(tmp_path, strategies=strategies)  # not named: skipped with its reason
     catalog = app.state.adaptlab.catalog
     assert "adaptlab-tuned" not in catalog.models and catalog.skipped[0].name == "tuned"
+
+
+def test_rag_citations_reach_the_extension_field(tmp_path):
+    from adaptlab.rag.index import ingest
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "solar.txt").write_text("Solar panels\n\nThe roof panels produce forty kilowatts at noon.\n",
+                                    encoding="utf-8")
+    app = make_app(tmp_path, generator=FakeGenerator("The panels produce forty kilowatts [1]."),
+                   answer={"min_relevance": 0.0})
+    project = app.state.adaptlab.project
+    ingest([docs], project.config, store=project.store, embedder=project.embedder)
+
+    async def go():
+        async with client(app) as http:
+            return await http.post("/v1/chat/completions",
+                                   json=ask("How much do the roof panels produce?", model="adaptlab-rag"))
+
+    response = run(go())
+    assert response.status_code == 200
+    citations = response.json()["adaptlab"]["citations"]
+    assert citations and citations[0]["number"] == 1 and citations[0]["path"].endswith("solar.txt")
+    assert "forty kilowatts" in citations[0]["snippet"]

@@ -330,7 +330,7 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
                          _: str = Depends(_caller)) -> schemas.EmbeddingList:
         _model(request, body.model, want_embedding=True)
         texts = [body.input] if isinstance(body.input, str) else list(body.input)
-        if not texts or len(texts) > settings.max_embedding_inputs:
+        if len(texts) > settings.max_embedding_inputs:
             raise ApiError(400, f"input holds {len(texts)} texts; send 1 to {settings.max_embedding_inputs} "
                            f"(serve.max_embedding_inputs).", code="invalid_input", param="input")
         if any(not text.strip() for text in texts):
@@ -357,23 +357,14 @@ def _question(body: schemas.ChatCompletionRequest, settings: ServeConfig) -> str
     if len(body.messages) > settings.max_messages:
         raise ApiError(400, f"{len(body.messages)} messages; at most {settings.max_messages} are accepted "
                        f"(serve.max_messages).", code="too_many_messages", param="messages")
-    for message in reversed(body.messages):
-        if message.role != "user":
-            continue
-        content = message.content
-        text = content if isinstance(content, str) else "\n".join(part.text for part in content or [])
-        # The schema's NonBlank (a Rust regex) already refused blank text; Python's strip() also drops control
-        # characters such as \x1e, so it must not decide emptiness here.
-        if not text:
-            raise ApiError(400, "The last user message is empty — put the question in it.",
-                           code="empty_question", param="messages")
-        if len(text) > settings.max_question_chars:
-            raise ApiError(400, f"The question is {len(text)} characters; at most {settings.max_question_chars} "
-                           f"are answered (serve.max_question_chars).", code="question_too_long",
-                           param="messages")
-        return text.strip() or text
-    raise ApiError(400, "No user message — the last message with role 'user' is the question.",
-                   code="no_question", param="messages")
+    # The request model guarantees a user message with non-blank text (schemas.UserMessage).
+    last = next(m for m in reversed(body.messages) if isinstance(m, schemas.UserMessage))
+    text = last.content if isinstance(last.content, str) else "\n".join(part.text for part in last.content)
+    if len(text) > settings.max_question_chars:
+        raise ApiError(400, f"The question is {len(text)} characters; at most {settings.max_question_chars} "
+                       f"are answered (serve.max_question_chars).", code="question_too_long", param="messages")
+    # Python's strip() also drops control characters (\x1e) that the schema's pattern counts as text.
+    return text.strip() or text
 
 
 _APPLIED = {"model", "messages", "stream", "stream_options", "seed", "n", "user"}
@@ -413,9 +404,7 @@ def _count(state: ServerState, served: ServedModel, answer: Answer, cost: float)
 
 
 def _extension(served: ServedModel, answer: Answer, cost: float, ignored: list[str]) -> schemas.AdaptlabExtension:
-    citations = [schemas.CitationOut(number=c.number, doc_id=c.doc_id, path=c.path, title=c.title, page=c.page,
-                                     char_start=c.char_start, char_end=c.char_end, snippet=c.snippet, score=c.score)
-                 for c in answer.citations]
+    citations = [schemas.CitationOut.model_validate(c, from_attributes=True) for c in answer.citations]
     return schemas.AdaptlabExtension(
         strategy=served.strategy_name, cache=answer.cache_status, refused=answer.refused, citations=citations,
         cost_usd=cost, latency_ms=round(answer.latency_ms, 3), system_fingerprint=served.fingerprint,
