@@ -144,6 +144,9 @@ def test_embeddings_float_and_base64_agree(tmp_path):
             floats = await http.post("/v1/embeddings", json={"model": "adaptlab-embedding", "input": ["a b", "c"]})
             packed = await http.post("/v1/embeddings", json={"model": "adaptlab-embedding", "input": "a b",
                                                               "encoding_format": "base64"})
+            # Control characters are text to the schema's NonBlank pattern, so they are embedded, not refused.
+            control = await http.post("/v1/embeddings", json={"model": "adaptlab-embedding", "input": "\x1e"})
+            assert control.status_code == 200
             return floats.json(), packed.json()
 
     floats, packed = run(go())
@@ -206,6 +209,8 @@ def test_bad_requests_get_openai_errors(tmp_path):
                                                                    "input": ["a", "b", "c"]}),
                 "embed dims": await post("/v1/embeddings", json={"model": "adaptlab-embedding", "input": "a",
                                                                   "dimensions": 3}),
+                "embed blank": await post("/v1/embeddings", json={"model": "adaptlab-embedding",
+                                                                   "input": ["a", " \t"]}),
                 "route": await http.get("/v1/files"),
                 "method": await http.get("/v1/chat/completions"),
             }
@@ -214,7 +219,7 @@ def test_bad_requests_get_openai_errors(tmp_path):
     statuses = {name: r.status_code for name, r in responses.items()}
     assert statuses == {"unknown model": 404, "not json": 400, "wrong type": 400, "no user": 400, "blank": 400,
                         "too many": 400, "too long": 400, "n=2": 400, "image": 400, "embed model": 404,
-                        "embed count": 400, "embed dims": 400, "route": 404, "method": 405}
+                        "embed count": 400, "embed dims": 400, "embed blank": 400, "route": 404, "method": 405}
     unknown = _error(responses["unknown model"])
     assert unknown["code"] == "model_not_found" and "adaptlab-cached" in unknown["message"]
     assert _error(responses["too many"])["param"] == "messages"

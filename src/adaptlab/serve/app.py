@@ -333,9 +333,8 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
         if len(texts) > settings.max_embedding_inputs:
             raise ApiError(400, f"input holds {len(texts)} texts; send 1 to {settings.max_embedding_inputs} "
                            f"(serve.max_embedding_inputs).", code="invalid_input", param="input")
-        if any(not text.strip() for text in texts):
-            raise ApiError(400, "input holds an empty text — every text must contain something to embed.",
-                           code="invalid_input", param="input")
+        # Blank texts were refused by the schema (NonBlank); no strip() check here: it would also refuse
+        # control characters such as \x1e, which the schema allows.
         embedder = state.project.embedder
         if body.dimensions is not None and body.dimensions != embedder.dimension:
             raise ApiError(400, f"dimensions = {body.dimensions}, but {body.model} makes {embedder.dimension}-d "
