@@ -113,7 +113,7 @@ def main() -> None:
     from adaptlab.cache.answer_cache import AnswerCache
     from adaptlab.cache.redis_backend import RedisCacheBackend
     from adaptlab.cache.sqlite_backend import SqliteCacheBackend
-    from adaptlab.embed.minilm import SentenceTransformerEmbedder
+    from adaptlab.embed.minilm import MiniLMEmbedder
 
     folder = Path(tempfile.mkdtemp(prefix="bench-cache-"))
     context = "bench-context"
@@ -137,7 +137,7 @@ def main() -> None:
     if server is not None:
         server.terminate()
 
-    embedder = SentenceTransformerEmbedder()
+    embedder = MiniLMEmbedder()
     semantic_cache = AnswerCache(SqliteCacheBackend(folder / "semantic.db"), embedder=embedder)
     cached_questions = [f"What is the recommended dose of drug {i} for adults with condition {i % 97}?"
                         for i in range(args.entries)]

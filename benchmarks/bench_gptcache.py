@@ -81,10 +81,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "gptcache-mock" / "mock_data.json"))
     args = parser.parse_args()
-    from adaptlab.embed.minilm import SentenceTransformerEmbedder
+    from adaptlab.embed.minilm import MiniLMEmbedder
 
     pairs = json.loads(Path(args.data).read_text(encoding="utf-8"))
-    embedder = MemoEmbedder(SentenceTransformerEmbedder())
+    embedder = MemoEmbedder(MiniLMEmbedder())
     embedder.embed([p["origin"] for p in pairs] + [p["similar"] for p in pairs])
     folder = Path(tempfile.mkdtemp(prefix="bench-gptcache-"))
     settings = [(False, 0.0), (True, 0.0), (True, 0.02), (True, 0.05)]  # (guard, ambiguity margin)

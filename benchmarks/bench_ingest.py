@@ -3,7 +3,7 @@
 Data: the first --articles COVID-QA articles (bundled in src/adaptlab/datasets/covid_qa), written out as .txt files by
 adaptlab.datasets.squad.write_articles.
 
-  anchor   = SentenceTransformerEmbedder.embed on exactly the chunks ingest produces (load_documents + Chunker,
+  anchor   = MiniLMEmbedder.embed on exactly the chunks ingest produces (load_documents + Chunker,
              not timed), same embedder instance, same batch size;
   measured = the full ingest (load, hash, chunk, embed, write in whole-document commits, FTS index, optimize)
              into a fresh LanceStore in a temporary project home, with the same embedder instance.
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     config.embedder.batch_size = batch_size
 
     from adaptlab.datasets.squad import BUNDLED_COVID_QA, write_articles
-    from adaptlab.embed.minilm import SentenceTransformerEmbedder
+    from adaptlab.embed.minilm import MiniLMEmbedder
     from adaptlab.rag.chunk import Chunker
     from adaptlab.rag.index import ingest, load_documents
     from adaptlab.rag.lance_store import LanceStore
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         paths = [str(f) for f in files]
 
         with Timer() as t_model:
-            embedder = SentenceTransformerEmbedder(config.embedder.model_path, batch_size=batch_size, threads=threads)
+            embedder = MiniLMEmbedder(config.embedder.model_path, batch_size=batch_size, threads=threads)
         embedder.embed(["warm-up sentence for the embedder"] * 4)
 
         with Timer() as t_prepare:

@@ -27,9 +27,9 @@ ADAPTLAB_BIN = str(Path(sys.executable).with_name("adaptlab"))
 
 @pytest.fixture(scope="session")
 def minilm():
-    from adaptlab.embed.minilm import SentenceTransformerEmbedder
+    from adaptlab.embed.minilm import MiniLMEmbedder
 
-    return SentenceTransformerEmbedder()
+    return MiniLMEmbedder()
 
 
 @pytest.fixture(scope="session")

@@ -42,6 +42,7 @@ def _register() -> None:
         config_cmd,
         data_cmd,
         demo_cmd,
+        doctor_cmd,
         eval_cmd,
         ingest_cmd,
         models_cmd,
@@ -51,7 +52,7 @@ def _register() -> None:
         train_cmd,
     )
 
-    for module in (demo_cmd, bench_cmd, models_cmd, ingest_cmd, query_cmd, eval_cmd, train_cmd, data_cmd, cache_cmd,
+    for module in (demo_cmd, bench_cmd, models_cmd, doctor_cmd, ingest_cmd, query_cmd, eval_cmd, train_cmd, data_cmd, cache_cmd,
                    prices_cmd, advise_cmd, serve_cmd, config_cmd):
         module.register(app)
 

@@ -15,8 +15,8 @@ def create_embedder(config: AdaptlabConfig) -> Embedder:
         from adaptlab.embed.openai_compat import OpenAIEmbedder
 
         return OpenAIEmbedder(config.embedder)
-    from adaptlab.embed.minilm import SentenceTransformerEmbedder
+    from adaptlab.embed.minilm import MiniLMEmbedder
 
-    return SentenceTransformerEmbedder(
+    return MiniLMEmbedder(
         config.embedder.model_path, batch_size=config.embedder.batch_size, threads=config.runtime.threads
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 from typing import Sequence
@@ -9,8 +10,36 @@ from typing import Sequence
 from adaptlab.config import GeneratorConfig
 from adaptlab.errors import BackendError, ModelNotFoundError
 from adaptlab.models.base import ChatMessage
+from adaptlab.models.llama_build import REBUILD_FIX, BuildReport, cpu_flags, inspect_installed_build
+from adaptlab.models.llama_probe import probe_generation
 from adaptlab.models.registry import resolve_gguf
 from adaptlab.types import Generation, Usage
+
+
+def build_refusal(report: BuildReport, flags: frozenset[str]) -> str | None:
+    """Why this llama.cpp build cannot run on a CPU with these flags (a certain SIGILL), or None."""
+    unsupported = report.unsupported_by_cpu(flags)
+    if unsupported:
+        return (f"The installed llama.cpp was compiled for {', '.join(sorted(unsupported))}, which this CPU does "
+                f"not have: every answer would die with 'Illegal instruction' — {REBUILD_FIX}.")
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def check_build_runs_here(model_path: str) -> None:
+    """Refuse, with the cause and the fix, a llama.cpp build that would die with SIGILL on this CPU.
+
+    Cheap (the compiled features against /proc/cpuinfo) for every build. A build with AMX kernels — which a CPU
+    may advertise while its VM does not grant them, so the flags cannot tell — answers one token in a child
+    process first, once per process."""
+    report = inspect_installed_build(scan=False)
+    refusal = build_refusal(report, cpu_flags())
+    if refusal:
+        raise BackendError(refusal)
+    if "AMX_INT8" in report.compiled:
+        result = probe_generation(Path(model_path))
+        if not result.ok:
+            raise BackendError(f"{result.detail} — {result.fix}.")
 
 
 class LlamaCppGenerator:
@@ -21,6 +50,7 @@ class LlamaCppGenerator:
         self.model_path = resolve_gguf(config.model_path)
         if lora_path and not Path(lora_path).is_file():
             raise ModelNotFoundError(f"No LoRA adapter at {lora_path} — train or export one first.")
+        check_build_runs_here(str(self.model_path))
         try:
             self._llm = Llama(
                 model_path=str(self.model_path),
