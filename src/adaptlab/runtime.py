@@ -40,3 +40,29 @@ def apply_threads(threads: int) -> None:
             torch.set_num_threads(threads)
         except RuntimeError:
             pass  # torch refuses once its pool has started work; the early env cap still holds
+
+
+# Third-party modules whose warnings are about their own internals (deprecations between their versions, hints
+# for their developers), not something an adaptlab user can act on.
+_QUIET_WARNING_MODULES = r"(torch|transformers|peft|trl|accelerate|datasets|bitsandbytes|mlflow|lancedb|pyarrow|gguf)"
+SHOW_WARNINGS_ENV = "ADAPTLAB_SHOW_WARNINGS"
+
+
+def quiet_third_party_output() -> None:
+    """Keep other libraries' progress bars and warnings out of a CLI user's terminal: adaptlab shows its own
+    progress (rich) for long work. Called by the CLI before any command imports those libraries, since tqdm and
+    huggingface_hub read these variables once, at import. ADAPTLAB_SHOW_WARNINGS=1 shows the warnings again."""
+    import warnings
+
+    # transformers' own bars ("Loading weights", "Writing model shards") follow huggingface_hub's switch; its GGUF
+    # conversion ("Converting and de-quantizing GGUF tensors") uses plain tqdm, which obeys TQDM_DISABLE.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    if os.environ.get(SHOW_WARNINGS_ENV, "") not in ("", "0"):
+        return
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module=_QUIET_WARNING_MODULES + r"(\.|$)")

@@ -82,12 +82,16 @@ def test_train_runs_and_export_commands(tiny_llama: Path, tmp_path: Path) -> Non
 
     trained = adaptlab("train", "sft", str(data), "--max-steps", "2", "--json")
     assert trained.returncode == 0, trained.stderr
+    # Library progress bars and warnings stay out of the terminal; adaptlab's own progress lines remain.
+    for leaked in ("Loading weights", "it/s]", "Writing model shards", "Warning:", "warnings.warn"):
+        assert leaked not in trained.stderr, trained.stderr
     report = json.loads(trained.stdout)
     assert report["steps"] == 2 and report["registered_model"] == "adaptlab-intents" and report["model_version"] == "1"
     listing = adaptlab("runs")
     assert listing.returncode == 0 and "adaptlab-intents" in listing.stdout
     merged = adaptlab("train", "export", report["run_dir"], "--no-gguf", "--merged", str(tmp_path / "merged"))
     assert merged.returncode == 0, merged.stderr
+    assert "it/s]" not in merged.stderr and "Warning:" not in merged.stderr, merged.stderr
     assert (tmp_path / "merged" / "model.safetensors").is_file()
     no_gguf = adaptlab("train", "export", report["run_dir"])
     assert no_gguf.returncode != 0 and "--no-gguf --merged" in no_gguf.stderr and "Traceback" not in no_gguf.stderr

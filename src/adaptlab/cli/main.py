@@ -10,6 +10,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from adaptlab.errors import AdaptlabError
+from adaptlab.runtime import quiet_third_party_output
+
+quiet_third_party_output()  # before any command imports transformers, tqdm or huggingface_hub
 
 app = typer.Typer(
     name="adaptlab",
