@@ -1,11 +1,11 @@
 """One RAG `ask` vs a bare llama-cpp-python call on the same final prompt.
 
 Setup (not timed): a project in a temporary home with the first --articles COVID-QA articles ingested by the
-real embedder (all-MiniLM-L6-v2), and the answerer from adaptlab.rag.pipeline.build_answerer. Questions come
+real embedder (all-MiniLM-L6-v2), and the `rag` strategy that `adaptlab ask` answers with (build_strategy). Questions come
 from the questions.jsonl written by write_articles, picked round-robin over the ingested articles, skipping any
 the answerer would refuse (no model call: nothing to compare).
 
-  measured = wall time of answerer.answer(question): embed the question, dense + BM25 search, fusion, prompt
+  measured = wall time of strategy.answer(question): embed the question, dense + BM25 search, fusion, prompt
              building (token counting), the llama.cpp chat completion, citation finding, call logging;
   anchor   = wall time of project.generator.llama.create_chat_completion(messages=answerer.prompt_for(q), ...)
              on the same Llama instance with the same max_tokens, temperature (greedy), seed and repeat_penalty.
@@ -82,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     from adaptlab.datasets.squad import BUNDLED_COVID_QA, write_articles
     from adaptlab.project import Project
     from adaptlab.rag.index import ingest
-    from adaptlab.rag.pipeline import build_answerer, build_retriever
+    from adaptlab.rag.answer import RagAnswerer
+    from adaptlab.rag.retrieve import Retriever
+    from adaptlab.strategies.factory import build_strategy
 
     with tempfile.TemporaryDirectory(prefix="adaptlab-bench-ask-") as tmp:
         tmp_path = Path(tmp)
@@ -106,9 +108,12 @@ def main(argv: list[str] | None = None) -> int:
         project = Project(config)
         with Timer() as t_setup:
             report = ingest([str(f) for f in files], config, store=project.store, embedder=project.embedder)
-            answerer = build_answerer(project)
+            strategy = build_strategy(project, "rag")
             llama = project.generator.llama
-        retriever = build_retriever(project)
+        retriever = Retriever(project.store, project.embedder, config.retrieve)
+        # The anchor's prompt: an answerer on the same retriever, generator and settings as the strategy's.
+        answerer = RagAnswerer(retriever, project.generator, config.answer, max_tokens=max_tokens,
+                               n_ctx=config.generator.n_ctx)
 
         candidates = pick_questions(data / "questions.jsonl", [f"articles/{f.name}" for f in files])
         chosen, refused_skipped = [], 0
@@ -131,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         def run_measured(question: str):
             llama.reset()
             started = time.perf_counter()
-            answer = answerer.answer(question)
+            answer = strategy.answer(question)
             return time.perf_counter() - started, answer
 
         def run_anchor(question: str):

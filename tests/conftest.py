@@ -98,15 +98,10 @@ def redis_url(tmp_path_factory) -> Iterator[str]:
     server.wait(timeout=10)
 
 
-def make_project(home: Path, *, embedder=None, store=None, **sections) -> Project:
+def make_project(home: Path, *, embedder=None, store=None, generator=None, **sections) -> Project:
     """A Project on `home` with config overrides like chunk={"size_tokens": 64}; optional shared components."""
     config = AdaptlabConfig.model_validate({"home": str(home), **sections})
-    project = Project(config)
-    if embedder is not None:
-        project.__dict__["embedder"] = embedder  # cached_property slot: reuse a session-loaded model
-    if store is not None:
-        project.__dict__["store"] = store
-    return project
+    return Project(config, embedder=embedder, store=store, generator=generator)  # reuse a session-loaded model, a shared store
 
 
 def write_config(path: Path, home: Path, extra: str = "") -> Path:

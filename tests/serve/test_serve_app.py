@@ -31,8 +31,7 @@ def make_app(tmp_path, *, generator=None, serve=None, strategies=None, **section
             "cached": {"kind": "cached", "wraps": "prompt", "mode": "exact"}},
         "serve": serve or {}, **sections,
     })
-    project = Project(config)
-    project.__dict__["generator"] = generator or FakeGenerator("Paris is the capital.")
+    project = Project(config, generator=generator or FakeGenerator("Paris is the capital."))
     return create_app(config, project=project)
 
 

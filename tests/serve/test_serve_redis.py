@@ -20,8 +20,7 @@ def replica(tmp_path, name: str, redis_url: str, prefix: str, generator: FakeGen
         "strategies": {"cached": {"kind": "cached", "wraps": "prompt"}},
         "serve": {"strategies": ["cached"], "rate_limit": "4/minute", "rate_limit_storage": redis_url},
     })
-    project = Project(config)
-    project.__dict__["generator"] = generator
+    project = Project(config, generator=generator)
     return create_app(config, project=project)
 
 

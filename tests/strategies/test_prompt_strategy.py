@@ -80,9 +80,8 @@ def test_strategies_are_built_by_name_with_paths_relative_to_the_config(tmp_path
     config_path.write_text(
         f'home = "{tmp_path / "home"}"\n[strategies.arith]\nkind = "prompt"\nfew_shot_path = "shots.jsonl"\n'
         'few_shot_k = 1\njson_schema_path = "out.json"\nmax_tokens = 12\n', encoding="utf-8")
-    project = Project(load_config(config_path))
     generator = FakeGenerator('{"n": 5}')
-    project.__dict__["generator"] = generator
+    project = Project(load_config(config_path), generator=generator)
     built = build_strategy(project, "arith")
     built.answer("3+2?")
     assert generator.call_options[0]["json_schema"]["required"] == ["n"]
@@ -97,8 +96,7 @@ def test_a_bad_schema_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text('{"type": "no-such-type"}', encoding="utf-8")
     (tmp_path / "adaptlab.toml").write_text(
         f'home = "{tmp_path / "home"}"\n[strategies.j]\nkind = "prompt"\njson_schema_path = "bad.json"\n')
-    project = Project(load_config(tmp_path / "adaptlab.toml"))
-    project.__dict__["generator"] = FakeGenerator()
+    project = Project(load_config(tmp_path / "adaptlab.toml"), generator=FakeGenerator())
     with pytest.raises(InputError, match="not a valid JSON Schema"):
         build_strategy(project, "j")
 

@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 
 from adaptlab.errors import ConfigError
+from adaptlab.project import Project
 from adaptlab.rag.store import SearchFilter
 
 FILTER_HELP = "Metadata filter, repeatable: 'path=GLOB' (e.g. 'path=*/reports/*') or 'tag=NAME'."
@@ -44,12 +45,15 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Run retrieval only and print the ranked chunks with path, location and scores."""
+        from adaptlab.cli.common import load_project
         from adaptlab.cli.main import console
-        from adaptlab.rag.pipeline import build_retriever
+        from adaptlab.rag.retrieve import Retriever
 
         flt = parse_filters(filters)  # before loading models: a bad --filter fails fast
-        project = load_and_check(ctx)
-        result = build_retriever(project).retrieve(question, top_k=top_k, flt=flt)
+        project = load_project(ctx)
+        check_index(project)
+        result = Retriever(project.store, project.embedder, project.config.retrieve).retrieve(
+            question, top_k=top_k, flt=flt)
         if as_json:
             print(json.dumps({
                 "query": question, "latency_ms": round(result.latency_ms, 2),
@@ -75,17 +79,31 @@ def register(app: typer.Typer) -> None:
     def ask(
         ctx: typer.Context,
         question: str = typer.Argument(..., help="The question."),
-        top_k: Optional[int] = typer.Option(None, "--top-k", "-k", help="Chunks retrieved (default retrieve.top_k)."),
+        strategy_name: str = typer.Option(
+            "rag", "--strategy", "-s",
+            help="The [strategies.NAME] that answers: the same object eval, bench and serve use (rag, prompt, a "
+                 "cached or fine-tuned one...)."),
+        top_k: Optional[int] = typer.Option(
+            None, "--top-k", "-k", help="Chunks retrieved (default: the strategy's top_k, else retrieve.top_k)."),
         filters: List[str] = typer.Option([], "--filter", "-f", help=FILTER_HELP),
         as_json: bool = typer.Option(False, "--json", help="Print the Answer as JSON."),
     ) -> None:
-        """Answer a question from the indexed documents, citing its sources."""
+        """Answer a question with a strategy (default: rag, from the indexed documents, citing its sources)."""
+        from adaptlab.cli.common import load_project
         from adaptlab.cli.main import console
-        from adaptlab.rag.pipeline import build_answerer
+        from adaptlab.strategies.base import AskOptions
+        from adaptlab.strategies.factory import build_strategy
 
         flt = parse_filters(filters)  # before loading models: a bad --filter fails fast
-        project = load_and_check(ctx)
-        answer = build_answerer(project).answer(question, top_k=top_k, flt=flt)
+        project = load_project(ctx)
+        strategy = build_strategy(project, strategy_name)
+        options = AskOptions(top_k=top_k, flt=flt)
+        if not options.is_default and not strategy.retrieves:
+            raise ConfigError(f"--top-k and --filter choose what a strategy retrieves; {strategy_name!r} "
+                              f"({strategy.kind}) retrieves nothing — drop them or ask a retrieving strategy.")
+        if strategy.retrieves:
+            check_index(project)
+        answer = strategy.answer(question, options=options)
         if as_json:
             data = answer.to_dict()
             data["sources"] = [{"number": n, "path": s.chunk.path, "title": s.chunk.title, "page": s.chunk.page,
@@ -107,15 +125,15 @@ def register(app: typer.Typer) -> None:
             for number, scored in enumerate(answer.retrieved, start=1):
                 console.print(f"  [{number}] {scored.chunk.title} — {scored.chunk.path}", highlight=False)
         usage = answer.usage
+        cache = {"hit": ", cache hit", "miss": ", cache miss (stored)"}.get(answer.cache_status, "")
         console.print(f"[dim]{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens, "
-                      f"{answer.latency_ms:.0f} ms, {answer.model}[/]", highlight=False)
+                      f"{answer.latency_ms:.0f} ms, {answer.model}, strategy {strategy.name}{cache}[/]",
+                      highlight=False)
 
 
-def load_and_check(ctx: typer.Context):
-    from adaptlab.cli.common import load_project
+def check_index(project: Project) -> None:
     from adaptlab.errors import IngestError
 
-    project = load_project(ctx)
     if project.store.count() == 0:
         raise IngestError(f"The index in {project.home} is empty — run `adaptlab ingest PATH...` first.")
     return project

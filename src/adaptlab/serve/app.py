@@ -82,7 +82,7 @@ def create_app(config: AdaptlabConfig, *, project: Project | None = None) -> Fas
     """The server for `config`. `project` lets tests pass components built elsewhere (a fake generator)."""
     project = project or Project(config)
     settings = config.serve
-    project.__dict__["embedder"] = LockedEmbedder(project.embedder)  # before any strategy captures it
+    project = project.with_parts(embedder=LockedEmbedder(project.embedder))  # before any strategy captures it
     project.logger.start_batching()  # every answer and cache hit is logged; one commit each would cost more
     state = ServerState(
         settings=settings, catalog=build_catalog(project),

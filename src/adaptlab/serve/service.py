@@ -11,14 +11,13 @@ one the strategy gives to the harness: same prompt, retrieval, post-processing a
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
 from adaptlab.config import AdaptlabConfig, ServeConfig
 from adaptlab.errors import AdaptlabError, ConfigError
 from adaptlab.project import Project
 from adaptlab.strategies.base import Strategy
-from adaptlab.strategies.cached import CachedStrategy, cache_context
+from adaptlab.strategies.cached import cache_context
 from adaptlab.types import Answer
 from adaptlab.serve.work import WorkLane
 
@@ -83,11 +82,7 @@ def build_catalog(project: Project) -> Catalog:
 
 
 def _fingerprint(config: AdaptlabConfig, strategy: Strategy) -> str:
-    if isinstance(strategy, CachedStrategy):
-        context = strategy.context
-    else:
-        context = cache_context(config, strategy.name, strategy)
-    return "fp_" + context[:16]
+    return "fp_" + cache_context(config, strategy.name, strategy)[:16]
 
 
 @dataclass(frozen=True)
@@ -129,21 +124,17 @@ class Answering:
 
     async def answer(self, model: ServedModel, question: str, *, seed: int | None) -> Answer:
         strategy = model.strategy
-        if not isinstance(strategy, CachedStrategy):
+        if strategy.cache_reach == "none":
             return await self.generation.run(lambda: strategy.answer(question, seed=seed))
-        started = time.perf_counter()
-        if strategy.backend_name == "sqlite":
-            hit, lookup = strategy.lookup(question, exact_only=True)
-            if hit is not None:
-                return hit
-            if strategy.semantic:
-                hit, lookup = await self.lookup.run(lambda: strategy.lookup(question))
+        if strategy.cache_reach == "local":
+            probe = strategy.probe_cache(question, exact_only=True)
+            if probe.hit is None and strategy.semantic_cache:
+                probe = await self.lookup.run(lambda: strategy.probe_cache(question))
         else:  # a network backend (Redis) is never waited on by the event loop
-            hit, lookup = await self.lookup.run(lambda: strategy.lookup(question))
-        if hit is not None:
-            return hit
-        return await self.generation.run(
-            lambda: strategy.answer_miss(question, lookup, seed=seed, started=started))
+            probe = await self.lookup.run(lambda: strategy.probe_cache(question))
+        if probe.hit is not None:
+            return probe.hit
+        return await self.generation.run(lambda: strategy.answer(question, seed=seed, probe=probe))
 
     def shutdown(self) -> None:
         self.generation.shutdown()

@@ -1,21 +1,69 @@
-"""The Strategy protocol: everything the harness, the cost model and the server know about a strategy."""
+"""The Strategy protocol: everything `ask`, the harness, the bench, the cost model and the server know about a
+strategy. A caller that needs more extends this protocol; none casts to a concrete strategy."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
 
+from adaptlab.rag.store import SearchFilter
 from adaptlab.types import Answer
+
+# Where a strategy's cache look-up goes: nowhere (no cache), this machine (SQLite: an exact look-up takes
+# microseconds), or over the network (Redis: never waited on by the server's event loop).
+CacheReach = Literal["none", "local", "remote"]
+
+
+@dataclass(frozen=True)
+class AskOptions:
+    """Per-call changes to what a retrieving strategy searches; the defaults answer exactly as configured (and
+    as evaluated). A cached strategy answers calls with options from its wrapped strategy, bypassing the cache:
+    its entries were stored for the configured retrieval."""
+
+    top_k: int | None = None
+    flt: SearchFilter | None = None
+
+    @property
+    def is_default(self) -> bool:
+        return self.top_k is None and (self.flt is None or self.flt.is_empty())
+
+
+@dataclass(frozen=True)
+class CacheProbe:
+    """A cache look-up's outcome: the cached answer on a hit. On a miss, `state` carries what the look-up
+    computed (the question's embedding) for `answer(..., probe=)` to reuse; callers treat it as opaque."""
+
+    hit: Answer | None
+    state: Any = None
+    started: float = field(default_factory=time.perf_counter)  # the answer's latency counts from here
 
 
 class Strategy(Protocol):
     name: str  # the [strategies.NAME] it was built from
-    kind: str  # "prompt" | "rag" | ...
-    retrieves: bool  # answers carry search results and citations (retrieval metrics apply)
+    kind: str  # "prompt" | "rag" | "finetuned" | "finetuned_rag" | "cached"
+    retrieves: bool  # answers carry search results and citations (retrieval metrics and AskOptions apply)
 
-    def answer(self, query: str, *, seed: int | None = None) -> Answer:
+    @property
+    def cache_reach(self) -> CacheReach:
+        """Where this strategy's cache look-up goes ("none" without a cache)."""
+
+    @property
+    def semantic_cache(self) -> bool:
+        """A full look-up embeds the question (not free: the server runs it off the event loop)."""
+
+    def answer(self, query: str, *, seed: int | None = None, options: AskOptions | None = None,
+               probe: CacheProbe | None = None) -> Answer:
         """Answer one query: text, citations, token usage, latency, cache status.
 
-        seed: sampling seed for this call (the harness varies it across `--repeats`); None keeps the config's."""
+        seed: sampling seed for this call (the harness varies it across `--repeats`); None keeps the config's.
+        options: per-call retrieval changes (`adaptlab ask --top-k/--filter`). probe: the miss of an earlier
+        `probe_cache` of this query, so the look-up is not repeated."""
+
+    def probe_cache(self, query: str, *, exact_only: bool = False) -> CacheProbe:
+        """Look the query up in this strategy's answer cache without calling the model or writing the cache
+        (a hit is logged as the answer served). exact_only: skip the semantic search — no embedding, microseconds
+        on a local cache. A strategy without a cache answers a miss at once."""
 
     def describe(self) -> dict[str, Any]:
         """Parameters that identify this strategy's behaviour (recorded with every eval run)."""
@@ -23,3 +71,13 @@ class Strategy(Protocol):
     def seen_questions(self) -> list[str]:
         """Questions this strategy was shown (few-shot examples, training data): the held-out check compares
         eval questions against them."""
+
+
+class Uncached:
+    """The cache half of the protocol for strategies that have no cache of their own."""
+
+    cache_reach: CacheReach = "none"
+    semantic_cache = False
+
+    def probe_cache(self, query: str, *, exact_only: bool = False) -> CacheProbe:
+        return CacheProbe(None)

@@ -17,7 +17,7 @@ from adaptlab.cache.entry import answer_from_dict
 from adaptlab.cache.keys import fingerprint
 from adaptlab.config import AdaptlabConfig, CachedStrategyConfig
 from adaptlab.logs import CallLog
-from adaptlab.strategies.base import Strategy
+from adaptlab.strategies.base import AskOptions, CacheProbe, CacheReach, Strategy
 from adaptlab.types import Answer
 
 
@@ -37,22 +37,26 @@ class CachedStrategy:
         self._log = log
 
     @property
-    def semantic(self) -> bool:
+    def semantic_cache(self) -> bool:
         return self._semantic
 
     @property
-    def backend_name(self) -> str:
-        return self._cache.backend.name
+    def cache_reach(self) -> CacheReach:
+        return "local" if self._cache.backend.name == "sqlite" else "remote"
 
-    def answer(self, query: str, *, seed: int | None = None) -> Answer:
-        started = time.perf_counter()
-        hit, lookup = self.lookup(query)
-        if hit is not None:
-            return hit
-        return self.answer_miss(query, lookup, seed=seed, started=started)
+    def answer(self, query: str, *, seed: int | None = None, options: AskOptions | None = None,
+               probe: CacheProbe | None = None) -> Answer:
+        if options is not None and not options.is_default:
+            # Entries were stored for the configured retrieval: a filtered or resized search is answered fresh.
+            return replace(self.inner.answer(query, seed=seed, options=options), cache_status="none")
+        if probe is None or probe.state is None:
+            probe = self.probe_cache(query)
+        if probe.hit is not None:
+            return probe.hit
+        return self._answer_miss(query, probe.state, seed=seed, started=probe.started)
 
-    def lookup(self, query: str, *, exact_only: bool = False) -> tuple[Answer | None, Lookup]:
-        """The cached answer (cache_status "hit") and the lookup, or (None, lookup) on a miss.
+    def probe_cache(self, query: str, *, exact_only: bool = False) -> CacheProbe:
+        """The cached answer (cache_status "hit"), or a miss carrying the lookup for the miss path.
 
         exact_only: skip the semantic search (no embedding: microseconds). The server answers exact hits on its
         event loop and sends the rest to a lookup thread; a miss in this mode is not logged, since the full
@@ -61,15 +65,14 @@ class CachedStrategy:
         lookup = self._cache.lookup(self.context, query, semantic=self._semantic and not exact_only,
                                     threshold=self._threshold, guard=self._guard, ambiguity_margin=self._margin)
         if lookup.entry is None:
-            return None, lookup
+            # An exact-only miss is not a finished look-up when the semantic search is still to come.
+            return CacheProbe(None, None if exact_only and self._semantic else lookup, started)
         answer = answer_from_dict(lookup.entry.answer, latency_ms=(time.perf_counter() - started) * 1000)
         self._record(lookup, answer, saved=(lookup.entry.prompt_tokens, lookup.entry.completion_tokens))
-        return answer, lookup
+        return CacheProbe(answer, lookup, started)
 
-    def answer_miss(self, query: str, lookup: Lookup, *, seed: int | None = None,
-                    started: float | None = None) -> Answer:
+    def _answer_miss(self, query: str, lookup: Lookup, *, seed: int | None, started: float) -> Answer:
         """Ask the wrapped strategy and store its answer (the second half of `answer`, after a miss)."""
-        started = time.perf_counter() if started is None else started
         answer = self.inner.answer(query, seed=seed)
         stored = self._cache.store(self.context, query, answer, ttl_seconds=self._ttl, retrieves=self.retrieves,
                                    semantic=self._semantic, embedding=lookup.embedding)
@@ -103,8 +106,10 @@ def cache_context(config: AdaptlabConfig, inner_name: str, inner: Strategy) -> s
     """Fingerprint of everything besides the question that changes the wrapped strategy's answer.
 
     Files are fingerprinted by content (few-shot set, schema, adapter): retraining into the same path or
-    editing the examples must not serve old answers."""
+    editing the examples must not serve old answers. For a cached strategy, its wrapped strategy's files."""
     section = config.strategies[inner_name]
+    if isinstance(section, CachedStrategyConfig):
+        section = config.strategies[section.wraps]
     generator = config.generator
     parts: dict[str, Any] = {
         "strategy": inner.describe(),

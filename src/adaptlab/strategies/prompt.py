@@ -21,6 +21,7 @@ from adaptlab.errors import ConfigError, InputError
 from adaptlab.logs import CallLog
 from adaptlab.models.base import ChatMessage, Generator
 from adaptlab.types import Answer
+from adaptlab.strategies.base import AskOptions, CacheProbe, Uncached
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def load_schema(path: Path) -> dict[str, Any]:
     return schema
 
 
-class PromptStrategy:
+class PromptStrategy(Uncached):
     kind = "prompt"
     retrieves = False
 
@@ -113,7 +114,10 @@ class PromptStrategy:
         messages.append({"role": "user", "content": query})
         return messages
 
-    def answer(self, query: str, *, seed: int | None = None) -> Answer:
+    def answer(self, query: str, *, seed: int | None = None, options: AskOptions | None = None,
+               probe: CacheProbe | None = None) -> Answer:
+        # options: this strategy retrieves nothing, so per-call retrieval changes do not apply (callers check
+        # `retrieves` before offering them); probe: it has no cache.
         started = time.perf_counter()
         generation = self._generator.chat(self.messages_for(query), max_tokens=self._max_tokens,
                                           json_schema=self._schema, seed=seed)

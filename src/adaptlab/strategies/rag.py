@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from adaptlab.rag.answer import RagAnswerer
+from adaptlab.strategies.base import AskOptions, CacheProbe, Uncached
 from adaptlab.types import Answer
 
 
-class RagStrategy:
+class RagStrategy(Uncached):
     kind = "rag"
     retrieves = True
 
@@ -20,8 +21,10 @@ class RagStrategy:
         self._top_k = top_k
         self._params = params
 
-    def answer(self, query: str, *, seed: int | None = None) -> Answer:
-        return self._answerer.answer(query, top_k=self._top_k, seed=seed)
+    def answer(self, query: str, *, seed: int | None = None, options: AskOptions | None = None,
+               probe: CacheProbe | None = None) -> Answer:
+        options = options or AskOptions()
+        return self._answerer.answer(query, top_k=options.top_k or self._top_k, flt=options.flt, seed=seed)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, **self._params}

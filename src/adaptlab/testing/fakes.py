@@ -13,38 +13,11 @@ from typing import Sequence
 
 import numpy as np
 
-from adaptlab.embed.base import normalise_rows
+from adaptlab.embed.hash import HashEmbedder
 from adaptlab.models.base import ChatMessage
 from adaptlab.types import Generation, Usage
 
-_WORD = re.compile(r"\w+")
-
-
-class HashEmbedder:
-    """Bag-of-words random projection: each word hashes to a fixed random vector; a text is their sum."""
-
-    def __init__(self, dimension: int = 64, max_tokens: int = 256) -> None:
-        self.name = f"hash-{dimension}"
-        self.dimension = dimension
-        self.max_tokens = max_tokens
-
-    def _word_vector(self, word: str) -> np.ndarray:
-        seed = int.from_bytes(hashlib.sha256(word.encode()).digest()[:8], "little")
-        return np.random.default_rng(seed).standard_normal(self.dimension).astype(np.float32)
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        matrix = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for word in _WORD.findall(text.lower()):
-                matrix[row] += self._word_vector(word)
-        return normalise_rows(matrix)
-
-    def count_tokens(self, text: str) -> int:
-        return len(self.token_offsets(text))
-
-    def token_offsets(self, text: str) -> list[tuple[int, int]]:
-        return [(m.start(), m.end()) for m in re.finditer(r"\w+|[^\w\s]", text)]
-
+__all__ = ["FakeGenerator", "HashEmbedder"]
 
 class FakeGenerator:
     """Answers with a fixed text (or the first words of the last user message); counts words as tokens."""
