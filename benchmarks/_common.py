@@ -13,9 +13,10 @@ import platform
 import resource
 import sys
 import time
-from datetime import datetime, timezone
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT_DIR = ROOT / "benchmarks" / "out"
@@ -70,7 +71,7 @@ def process_peak_rss_mb() -> float:
 
 
 class Timer:
-    def __enter__(self) -> "Timer":
+    def __enter__(self) -> Timer:
         self.start = time.perf_counter()
         return self
 
@@ -121,7 +122,7 @@ def finish(name: str, result: dict[str, Any]) -> None:
     """Write benchmarks/out/<name>.json and print the final JSON line."""
     result = {
         "benchmark": name,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         **result,
     }

@@ -1,8 +1,8 @@
 """One RAG `ask` vs a bare llama-cpp-python call on the same final prompt.
 
 Setup (not timed): a project in a temporary home with the first --articles COVID-QA articles ingested by the
-real embedder (all-MiniLM-L6-v2), and the `rag` strategy that `adaptlab ask` answers with (build_strategy). Questions come
-from the questions.jsonl written by write_articles, picked round-robin over the ingested articles, skipping any
+real embedder (all-MiniLM-L6-v2), and the `rag` strategy that `adaptlab ask` answers with (build_strategy). Questions
+come from the questions.jsonl written by write_articles, picked round-robin over the ingested articles, skipping any
 the answerer would refuse (no model call: nothing to compare).
 
   measured = wall time of strategy.answer(question): embed the question, dense + BM25 search, fusion, prompt
@@ -44,7 +44,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--articles", type=int, default=None, help="COVID-QA articles ingested (default 10; --quick 5)")
     parser.add_argument("--questions", type=int, default=None, help="timed questions (default 10; --quick 3)")
     parser.add_argument("--threads", type=int, default=None, help="llama.cpp/torch threads (default: runtime.threads)")
-    parser.add_argument("--max-tokens", type=int, default=None, help="tokens generated at most (default: generator.max_tokens)")
+    parser.add_argument("--max-tokens", type=int, default=None,
+                        help="tokens generated at most (default: generator.max_tokens)")
     parser.add_argument("--seed", type=int, default=None, help="sampling seed (default: generator.seed)")
     args = parser.parse_args(argv)
     if args.articles is None:
@@ -81,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from adaptlab.datasets.squad import BUNDLED_COVID_QA, write_articles
     from adaptlab.project import Project
-    from adaptlab.rag.index import ingest
     from adaptlab.rag.answer import RagAnswerer
+    from adaptlab.rag.index import ingest
     from adaptlab.rag.retrieve import Retriever
     from adaptlab.strategies.factory import build_strategy
 
@@ -196,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
          ["completion tokens", tok_m, tok_a],
          ["ms / completion token", sum_m * 1000 / max(1, tok_m), sum_a * 1000 / max(1, tok_a)]],
     )
-    print(f"\noverhead per ask: median {percentile(overheads, 50):.1f} ms, mean {sum(overheads) / len(overheads):.1f} ms; "
+    print(f"\noverhead per ask: median {percentile(overheads, 50):.1f} ms, "
+          f"mean {sum(overheads) / len(overheads):.1f} ms; "
           f"prompt_for (retrieval + prompt building) median {percentile(prompt_ms, 50):.1f} ms")
     print(f"ratio Σask / Σbare = {ratio:.3f}x (per completion token {per_tok_ratio:.3f}x)")
     print(f"goal ≤ {GOAL_RATIO}x: {verdict(ok)}")
@@ -207,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
         "measured_total_s": round(sum_m, 3), "anchor_total_s": round(sum_a, 3), "ratio": round(ratio, 4),
         "per_token_ratio": round(per_tok_ratio, 4), "completion_tokens": {"measured": tok_m, "anchor": tok_a},
         "all_same_text": all(r["same_text"] for r in rows),
-        "overhead_ms": {"median": round(percentile(overheads, 50), 2), "mean": round(sum(overheads) / len(overheads), 2)},
+        "overhead_ms": {"median": round(percentile(overheads, 50), 2),
+                        "mean": round(sum(overheads) / len(overheads), 2)},
         "prompt_for_ms": {"median": round(percentile(prompt_ms, 50), 2), "p95": round(percentile(prompt_ms, 95), 2)},
         "peak_rss_mb": round(peak, 1),
         "rows": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in rows],

@@ -36,7 +36,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--articles", type=int, default=None, help="COVID-QA articles ingested (default 20; --quick 5)")
     parser.add_argument("--repeats", type=int, default=None, help="alternating anchor/measured rounds (default 2)")
     parser.add_argument("--threads", type=int, default=None, help="torch/BLAS threads (default: runtime.threads)")
-    parser.add_argument("--batch-size", type=int, default=None, help="embedder batch size (default: embedder.batch_size)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="embedder batch size (default: embedder.batch_size)")
     args = parser.parse_args(argv)
     if args.articles is None:
         args.articles = 5 if args.quick else 20

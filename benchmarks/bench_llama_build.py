@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, finish, print_table, set_threads, verdict  # noqa: E402
+from _common import finish, print_table, set_threads, verdict  # noqa: E402
 
 # One generation measurement, run in a child process so each build's shared libraries load alone.
 CHILD = r"""
@@ -79,7 +79,8 @@ def ensure_native_build(version: str) -> Path:
 
     extra, env = native_cmake_env()
     host = hashlib.sha256(" ".join(sorted(cpu_flags())).encode() + extra.encode()).hexdigest()[:12]
-    target = Path.home() / ".cache" / "adaptlab" / "bench" / f"llama-cpp-python-native-{version}-{machine_arch()}-{host}"
+    target = (Path.home() / ".cache" / "adaptlab" / "bench"
+              / f"llama-cpp-python-native-{version}-{machine_arch()}-{host}")
     if (target / "llama_cpp" / "__init__.py").is_file():
         return target
     wheels = target.with_name(target.name + "-wheel")

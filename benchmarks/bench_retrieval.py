@@ -33,7 +33,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
-    Timer, current_rss_mb, finish, peak_rss_mb, process_peak_rss_mb, percentile, print_table, set_threads, verdict,
+    Timer,
+    current_rss_mb,
+    finish,
+    peak_rss_mb,
+    percentile,
+    print_table,
+    process_peak_rss_mb,
+    set_threads,
+    verdict,
 )
 
 NAME = "bench_retrieval"
@@ -56,7 +64,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="share of rows carrying the filter tag (0 skips the filtered measurement)")
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads for the numpy anchor")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--index", default=None, help="override store.index (auto, flat, ivf_hnsw_sq, ivf_sq, ivf_flat)")
+    parser.add_argument("--index", default=None,
+                        help="override store.index (auto, flat, ivf_hnsw_sq, ivf_sq, ivf_flat)")
     parser.add_argument("--nprobes", type=int, default=None, help="override store.nprobes")
     parser.add_argument("--refine-factor", type=int, default=None, help="override store.refine_factor")
     parser.add_argument("--ef", type=int, default=None, help="override store.ef")
@@ -288,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
         info = store.info()
         print(f"data {t_data.seconds:.1f}s, add_chunks {t_add.seconds:.1f}s "
               f"({args.rows / t_add.seconds:,.0f} rows/s), finalize {t_finalize.seconds:.1f}s "
-              f"(vector index {index_seconds.get('vector', 0.0):.1f}s, FTS {index_seconds.get('index_text', 0.0):.1f}s), "
+              f"(vector index {index_seconds.get('vector', 0.0):.1f}s, "
+              f"FTS {index_seconds.get('index_text', 0.0):.1f}s), "
               f"index: {info.index}", file=sys.stderr)
 
         lat, recall, recall_ids = measure(store, vectors, np.arange(args.rows), queries, args.k)

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, finish, print_table, verdict  # noqa: E402
+from _common import finish, print_table, verdict  # noqa: E402
 
 NAME = "bench_serve"
 GOAL_HIT_RPS = 1000.0

@@ -101,7 +101,8 @@ def redis_url(tmp_path_factory) -> Iterator[str]:
 def make_project(home: Path, *, embedder=None, store=None, generator=None, **sections) -> Project:
     """A Project on `home` with config overrides like chunk={"size_tokens": 64}; optional shared components."""
     config = AdaptlabConfig.model_validate({"home": str(home), **sections})
-    return Project(config, embedder=embedder, store=store, generator=generator)  # reuse a session-loaded model, a shared store
+    # reuse a session-loaded model, a shared store
+    return Project(config, embedder=embedder, store=store, generator=generator)
 
 
 def write_config(path: Path, home: Path, extra: str = "") -> Path:

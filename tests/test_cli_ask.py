@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import ADAPTLAB_BIN, write_config
 
 QUESTION = "When does the clinic open on Saturdays?"

@@ -10,7 +10,7 @@ import datetime
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -84,7 +84,9 @@ class EmbedderConfig(_Section):
     base_url: str = Field("http://127.0.0.1:8080/v1", description="Base URL (backend 'openai').")
     model: str = Field("", description="Embedding model name (backend 'openai').")
     dimensions: int = Field(0, ge=0, description="Vector size (backend 'openai'); 0 = ask the server once.")
-    api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key (backend 'openai').")
+    api_key_env: str = Field(
+        "OPENAI_API_KEY", description="Environment variable holding the API key (backend 'openai')."
+    )
     timeout_s: float = Field(60.0, gt=0, description="HTTP timeout (backend 'openai').")
 
 
@@ -114,10 +116,11 @@ class ChunkConfig(_Section):
     )
 
     @model_validator(mode="after")
-    def _overlap_below_size(self) -> "ChunkConfig":
+    def _overlap_below_size(self) -> ChunkConfig:
         if self.overlap_tokens >= self.size_tokens:
             raise ValueError(
-                f"chunk.overlap_tokens ({self.overlap_tokens}) must be smaller than chunk.size_tokens ({self.size_tokens})"
+                f"chunk.overlap_tokens ({self.overlap_tokens}) must be smaller than "
+                f"chunk.size_tokens ({self.size_tokens})"
             )
         return self
 
@@ -146,7 +149,9 @@ class StoreConfig(_Section):
     cleanup_older_than_s: float = Field(
         60.0, ge=0, description="After ingest, old table versions older than this are deleted (readers keep theirs)."
     )
-    qdrant_url: str = Field("", description="Qdrant server URL, e.g. http://127.0.0.1:6333. ':memory:' runs in process.")
+    qdrant_url: str = Field(
+        "", description="Qdrant server URL, e.g. http://127.0.0.1:6333. ':memory:' runs in process."
+    )
     qdrant_api_key_env: str = Field("QDRANT_API_KEY", description="Environment variable holding the Qdrant API key.")
 
 
@@ -210,7 +215,9 @@ class RagStrategyConfig(_Section):
     kind: Literal["rag"] = Field("rag", description="Strategy kind: 'rag'.")
     system_prompt: str = Field("", description="System prompt (empty: answer.system_prompt).")
     top_k: int | None = Field(None, ge=1, description="Chunks retrieved (empty: retrieve.top_k).")
-    context_chunks: int | None = Field(None, ge=1, description="Chunks put in the prompt (empty: answer.context_chunks).")
+    context_chunks: int | None = Field(
+        None, ge=1, description="Chunks put in the prompt (empty: answer.context_chunks)."
+    )
     max_tokens: int | None = Field(None, ge=1, description="Most tokens per answer (empty: generator.max_tokens).")
 
 
@@ -254,8 +261,8 @@ class CachedStrategyConfig(_Section):
 
 
 StrategyConfig = Annotated[
-    Union[PromptStrategyConfig, RagStrategyConfig, FinetunedStrategyConfig, FinetunedRagStrategyConfig,
-          CachedStrategyConfig],
+    PromptStrategyConfig | RagStrategyConfig | FinetunedStrategyConfig | FinetunedRagStrategyConfig
+    | CachedStrategyConfig,
     Field(discriminator="kind"),
 ]
 BUILTIN_STRATEGIES = ("prompt", "rag")
@@ -502,7 +509,7 @@ class AdaptlabConfig(_Section):
                 for section, entries in prices.items()}
 
     @model_validator(mode="after")
-    def _keep_builtin_strategies(self) -> "AdaptlabConfig":
+    def _keep_builtin_strategies(self) -> AdaptlabConfig:
         for name, builtin in _builtin_strategies().items():
             self.strategies.setdefault(name, builtin)
         return self

@@ -106,7 +106,8 @@ def prepare_knowledge(folder: Path, size: DemoSize, threads: int) -> Path:
     write_jsonl_atomic(data / "queries.jsonl", log)
     write_jsonl_atomic(data / "cases.jsonl", cases_from_traffic(questions, log, size.knowledge_cases))
     write_text_atomic(folder / "workload.toml", KNOWLEDGE_WORKLOAD)
-    write_text_atomic(folder / "adaptlab.toml", f"""# adaptlab demo, task 1: knowledge questions on {articles} COVID-QA articles.
+    write_text_atomic(folder / "adaptlab.toml",
+                      f"""# adaptlab demo, task 1: knowledge questions on {articles} COVID-QA articles.
 home = "project"
 
 [runtime]
@@ -143,7 +144,8 @@ def prepare_intents(folder: Path, size: DemoSize, threads: int) -> Path:
     write_jsonl_atomic(data / "queries.jsonl", synthetic_query_log(utterances, size.intent_log))
     write_text_atomic(folder / "workload.toml", INTENTS_WORKLOAD)
     system_prompt = split.system_prompt_path.read_text(encoding="utf-8").strip()
-    write_text_atomic(folder / "adaptlab.toml", f"""# adaptlab demo, task 2: voice requests → JSON (SNIPS, {len(split.intents)} intents).
+    write_text_atomic(folder / "adaptlab.toml",
+                      f"""# adaptlab demo, task 2: voice requests → JSON (SNIPS, {len(split.intents)} intents).
 home = "project"
 
 [runtime]

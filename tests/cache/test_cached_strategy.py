@@ -94,7 +94,8 @@ def test_another_system_prompt_is_another_cache(tmp_path: Path, minilm) -> None:
     project, _, _ = project_with_docs(tmp_path, minilm)
     build_strategy(project, "cached").answer("When does the clinic open?")
     changed = make_project(
-        project.home, embedder=minilm, answer={"min_relevance": 0.0, "context_chunks": 1, "system_prompt": "Answer in French."},
+        project.home, embedder=minilm,
+        answer={"min_relevance": 0.0, "context_chunks": 1, "system_prompt": "Answer in French."},
         strategies={"cached": {"kind": "cached", "wraps": "rag"}}, generator=EchoSourceGenerator(),
     )
     assert build_strategy(changed, "cached").answer("When does the clinic open?").cache_status == "miss"

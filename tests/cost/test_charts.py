@@ -1,4 +1,5 @@
-"""The advisor's charts: files written, valid and reproducible SVG, names and estimate labels visible, bad input refused."""
+"""The advisor's charts: files written, valid and reproducible SVG, names and estimate labels visible, bad input
+refused."""
 
 from __future__ import annotations
 
@@ -192,7 +193,8 @@ def test_single_month(tmp_path):
             "nothing to plot",
         ),
         (
-            lambda out: breakeven_chart([], {"a": []}, out, title="t", marker_volume=None, crossings=[], estimate=False),
+            lambda out: breakeven_chart([], {"a": []}, out, title="t", marker_volume=None, crossings=[],
+                                        estimate=False),
             "no volumes",
         ),
         (lambda out: quality_cost_chart([], out, metric="m", title="t"), "no points"),

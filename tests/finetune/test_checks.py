@@ -110,7 +110,8 @@ def test_multi_turn_chats_are_compared_on_the_whole_conversation(tmp_path: Path)
     def conversation(first: str) -> dict:
         return {"messages": [{"role": "system", "content": "A long shared system prompt " * 20},
                              {"role": "user", "content": first}, {"role": "assistant", "content": "Done."},
-                             {"role": "user", "content": "thanks"}, {"role": "assistant", "content": "You're welcome!"}]}
+                             {"role": "user", "content": "thanks"},
+                             {"role": "assistant", "content": "You're welcome!"}]}
 
     train = write_jsonl(tmp_path / "train.jsonl", [conversation("book a table for two tonight"),
                                                    conversation("what is the weather in rome"),

@@ -14,7 +14,8 @@ from adaptlab.finetune.session import TrainRequest, run_training
 
 def write_chat_data(path: Path, n: int) -> Path:
     rows = [{"messages": [{"role": "user", "content": f"play track {i}"},
-                          {"role": "assistant", "content": json.dumps({"intent": "PlayMusic", "slots": {"n": str(i)}})}],
+                          {"role": "assistant",
+                           "content": json.dumps({"intent": "PlayMusic", "slots": {"n": str(i)}})}],
              "label": "PlayMusic"} for i in range(n)]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path

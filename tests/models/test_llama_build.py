@@ -60,8 +60,8 @@ def test_installed_cpu_library_has_no_amx_or_avx512_instructions() -> None:
         pytest.skip("objdump not installed (apt-get install binutils)")
     report = inspect_installed_build(scan=True)
     assert report.scan is not None, report.scan_error
-    assert report.scan.amx_instructions == 0, report.scan.examples
-    assert report.scan.avx512_instructions == 0, report.scan.examples
+    assert report.scan.amx_instructions == 0, report.scan.amx_examples
+    assert report.scan.avx512_instructions == 0, report.scan.avx512_examples
     assert Path(report.scan.library).name.startswith("libggml-cpu")
 
 
@@ -79,7 +79,8 @@ def test_disassembly_scan_finds_amx_and_avx512_instructions(tmp_path: Path) -> N
     fake_objdump.chmod(0o755)
     scan = llama_build.scan_disassembly(tmp_path / "libggml-cpu.so", objdump=str(fake_objdump))
     assert (scan.amx_instructions, scan.avx512_instructions) == (2, 2)
-    assert "tilezero" in scan.examples[0]
+    assert "tilezero" in scan.amx_examples[0] and "tdpbssd" in scan.amx_examples[1]
+    assert "zmm0" in scan.avx512_examples[0]
 
 
 def test_parse_system_info() -> None:
@@ -92,12 +93,13 @@ def test_parse_system_info() -> None:
 
 
 def test_a_native_amx_build_is_reported_with_what_it_adds() -> None:
-    report = _report(NATIVE_AMX_INFO, scan=DisassemblyScan("libggml-cpu.so", 1200, 9000, ["tilezero %tmm4"]))
+    report = _report(NATIVE_AMX_INFO, scan=DisassemblyScan("libggml-cpu.so", 1200, 9000, ["tilezero %tmm4"],
+                                                           ["vmovups (%rax),%zmm0"]))
     problems = report.problems()
     assert report.extra == frozenset({"AVX_VNNI", "AVX512", "AVX512_VBMI", "AVX512_VNNI", "AVX512_BF16",
                                       "AMX_INT8"})
     assert any("AMX_INT8" in p and "native" in p for p in problems)
-    assert any("1200 AMX tile instructions" in p for p in problems)
+    assert any("1200 AMX tile instructions (e.g. tilezero %tmm4)" in p for p in problems)
     assert any("9000 AVX-512" in p for p in problems)
     assert _report(PORTABLE_INFO).problems() == []
 

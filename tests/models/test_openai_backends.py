@@ -10,9 +10,10 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -72,7 +73,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
             return
         if state.status != 200:
-            self._send(state.status, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
+            self._send(state.status, {"error": {"message": "Incorrect API key provided",
+                                                "type": "invalid_request_error",
                                                 "param": None, "code": "invalid_api_key"}})
             return
         if self.path == "/v1/chat/completions":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from adaptlab.config import AnswerConfig
 from adaptlab.logs import CallLog
 from adaptlab.rag.answer import RagAnswerer, best_snippet, build_messages, find_citations, source_label

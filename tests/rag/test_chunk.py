@@ -298,5 +298,6 @@ def test_title_prefix_is_in_index_text_not_in_text(hash_embedder) -> None:
         assert chunk.tags == ("finance", "2023")
     no_prefix = Chunker(ChunkConfig(size_tokens=32, overlap_tokens=4, prefix_title=False), hash_embedder)
     assert all(c.index_text == c.text for c in no_prefix.chunk(doc))
-    untitled = Chunker(ChunkConfig(size_tokens=32, overlap_tokens=4), hash_embedder).chunk(make_doc(doc.text, title=" "))
+    untitled = Chunker(ChunkConfig(size_tokens=32, overlap_tokens=4), hash_embedder).chunk(
+        make_doc(doc.text, title=" "))
     assert all(c.index_text == c.text for c in untitled)

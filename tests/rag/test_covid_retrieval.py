@@ -8,11 +8,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import ADAPTLAB_BIN, make_project, write_config
 
 from adaptlab.datasets.squad import article_recall_at_k
 from adaptlab.rag.index import ingest
 from adaptlab.rag.retrieve import Retriever
-from conftest import ADAPTLAB_BIN, make_project, write_config
 
 pytestmark = pytest.mark.slow
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import lancedb
 import pytest
+from conftest import ADAPTLAB_BIN, write_config
 
 from adaptlab.config import AdaptlabConfig, StoreConfig
 from adaptlab.rag.chunk import Chunker
@@ -21,7 +22,6 @@ from adaptlab.rag.index import load_documents
 from adaptlab.rag.lance_store import LanceStore
 from adaptlab.rag.store import SearchFilter
 from adaptlab.testing.fakes import HashEmbedder
-from conftest import ADAPTLAB_BIN, write_config
 
 
 def _row_count(home: Path) -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import make_project
 
 from adaptlab.config import StoreConfig
 from adaptlab.rag.chunk import Chunker
@@ -18,7 +19,6 @@ from adaptlab.rag.lance_store import LanceStore
 from adaptlab.rag.qdrant_store import QdrantStore
 from adaptlab.rag.store import SearchFilter
 from adaptlab.testing.fakes import HashEmbedder
-from conftest import make_project
 
 PARAGRAPH = (
     "Coronaviruses are enveloped RNA viruses. They infect birds and mammals. Some cause mild colds in people. "

@@ -13,13 +13,12 @@ import time
 import numpy as np
 import openai
 import pytest
+from conftest import ADAPTLAB_BIN
 
 from adaptlab.config import load_config
 from adaptlab.project import Project
 from adaptlab.serve.loadgen import LoadRequest, run_load_sync
 from adaptlab.strategies.factory import build_strategy
-
-from conftest import ADAPTLAB_BIN
 
 pytestmark = pytest.mark.slow
 
@@ -130,7 +129,7 @@ def test_errors_raise_the_openai_exceptions(client, server):
 def test_bounded_load_of_cache_hits_has_no_errors(client, server):
     _, port, _ = server
     client.chat.completions.create(model="adaptlab-cached", messages=[{"role": "user", "content": QUESTION}])
-    body = ('{"model": "adaptlab-cached", "messages": [{"role": "user", "content": "%s"}]}' % QUESTION).encode()
+    body = (f'{{"model": "adaptlab-cached", "messages": [{{"role": "user", "content": "{QUESTION}"}}]}}').encode()
     request = LoadRequest("POST", "/v1/chat/completions", body,
                           (("Content-Type", "application/json"), ("Authorization", f"Bearer {KEY}")))
     result = run_load_sync("127.0.0.1", port, [request], total=2000, concurrency=50,

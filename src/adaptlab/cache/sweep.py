@@ -241,7 +241,8 @@ def load_pairs(path: str | Path) -> list[LabelledPair]:
     if problems:
         raise BadLinesError(str(path), problems, good=len(pairs), unit="pair")
     if not pairs:
-        raise InputError(str(path), None, "no pairs in the file", f"write one labelled pair per line, e.g. {EXAMPLE_PAIR}")
+        raise InputError(str(path), None, "no pairs in the file",
+                         f"write one labelled pair per line, e.g. {EXAMPLE_PAIR}")
     return pairs
 
 
@@ -274,7 +275,8 @@ def _read_jsonl_pairs(path: Path, text: str) -> tuple[list[LabelledPair], list[C
         try:
             record = json.loads(stripped)
         except json.JSONDecodeError as exc:
-            problem(f"invalid JSON: {exc.msg} (column {exc.colno})", f"write one JSON object per line, e.g. {EXAMPLE_PAIR}")
+            problem(f"invalid JSON: {exc.msg} (column {exc.colno})",
+                    f"write one JSON object per line, e.g. {EXAMPLE_PAIR}")
             continue
         if not isinstance(record, dict):
             problem("expected a JSON object", f"write one object per line, e.g. {EXAMPLE_PAIR}")

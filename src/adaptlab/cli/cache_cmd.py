@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from typing import Optional
 
 import typer
 
@@ -17,7 +16,7 @@ cache_app = typer.Typer(
 @cache_app.command("clear")
 def clear(
     ctx: typer.Context,
-    source: Optional[str] = typer.Option(None, "--source", help="Delete the answers built from this document "
+    source: str | None = typer.Option(None, "--source", help="Delete the answers built from this document "
                                          "(or from any document under this folder)."),
     all_entries: bool = typer.Option(False, "--all", help="Delete every cached answer."),
 ) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -30,8 +31,14 @@ STAGE_LABELS = {"load": "Loading files", "embed": "Chunking + embedding", "optim
 def stage_progress(*, transient: bool = False) -> Iterator[tuple[Progress, ProgressCallback]]:
     """A rich progress display with one bar per pipeline stage, and the callback that drives it
     (the library's ProgressCallback: stage name, items done, items total)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-        TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from adaptlab.cli.main import err_console
 

@@ -87,7 +87,8 @@ def _delimiter(value: str | None) -> str | None:
 
 @data_app.command("convert-snips")
 def convert_snips(
-    snips_dir: str = typer.Argument(..., help="Folder of SNIPS 2017 train_<Intent>_full.json / validate_<Intent>.json."),
+    snips_dir: str = typer.Argument(..., help="Folder of SNIPS 2017 train_<Intent>_full.json / "
+                                    "validate_<Intent>.json."),
     out_dir: str = typer.Argument(..., help="Folder to write train.jsonl, fewshot.jsonl, eval.jsonl, schema.json, "
                                   "system_prompt.txt into."),
     train_per_intent: int = typer.Option(60, "--train-per-intent", min=0, help="Training examples per intent."),
@@ -122,7 +123,8 @@ def convert_csv(
     completion_column: str = typer.Option("completion", "--completion-column",
                                           help="Column holding the reply to learn."),
     label_column: str | None = typer.Option(None, "--label-column", help="Column holding a class label (optional)."),
-    system_prompt: str | None = typer.Option(None, "--system-prompt", help="System turn to put first in every example."),
+    system_prompt: str | None = typer.Option(None, "--system-prompt",
+                                             help="System turn to put first in every example."),
     delimiter: str | None = typer.Option(
         None, "--delimiter", help="Field separator (default: detect , ; or tab). Use '\\t' for tab."
     ),

@@ -103,7 +103,8 @@ def print_report(report: EvalReport) -> None:
     console.print(table)
     if report.comparison:
         a, b = report.runs[0].name, report.runs[1].name
-        paired = Table(title=f"Paired: {b} − {a} on the same cases", caption=f"bold: significant at p < {report.significance:g}")
+        paired = Table(title=f"Paired: {b} − {a} on the same cases",
+                       caption=f"bold: significant at p < {report.significance:g}")
         for column in ("metric", "n", f"difference [{level}]", "p", "test"):
             paired.add_column(column, justify="left" if column in ("metric", "test") else "right", no_wrap=True)
         for metric, comparison in report.comparison.items():

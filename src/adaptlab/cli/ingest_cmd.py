@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import List
 
 import typer
 
@@ -12,8 +11,8 @@ def register(app: typer.Typer) -> None:
     @app.command("ingest")
     def ingest(
         ctx: typer.Context,
-        paths: List[str] = typer.Argument(..., help="Files and folders (recursive)."),
-        tag: List[str] = typer.Option([], "--tag", "-t", help="Tag every ingested document (repeatable)."),
+        paths: list[str] = typer.Argument(..., help="Files and folders (recursive)."),
+        tag: list[str] = typer.Option([], "--tag", "-t", help="Tag every ingested document (repeatable)."),
         strict: bool = typer.Option(False, "--strict", help="Exit non-zero when any file could not be ingested."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     ) -> None:

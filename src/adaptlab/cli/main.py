@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -28,8 +27,8 @@ err_console = Console(stderr=True)
 @app.callback()
 def _global_options(
     ctx: typer.Context,
-    config: Optional[str] = typer.Option(None, "--config", "-c", help="Config file (default: ./adaptlab.toml)."),
-    home: Optional[str] = typer.Option(
+    config: str | None = typer.Option(None, "--config", "-c", help="Config file (default: ./adaptlab.toml)."),
+    home: str | None = typer.Option(
         None, "--home", envvar="ADAPTLAB_HOME", help="Project folder for index, logs and caches (default ./.adaptlab)."
     ),
 ) -> None:
@@ -55,8 +54,8 @@ def _register() -> None:
         train_cmd,
     )
 
-    for module in (demo_cmd, bench_cmd, models_cmd, doctor_cmd, ingest_cmd, query_cmd, eval_cmd, train_cmd, data_cmd, cache_cmd,
-                   prices_cmd, advise_cmd, serve_cmd, config_cmd):
+    for module in (demo_cmd, bench_cmd, models_cmd, doctor_cmd, ingest_cmd, query_cmd, eval_cmd, train_cmd, data_cmd,
+                   cache_cmd, prices_cmd, advise_cmd, serve_cmd, config_cmd):
         module.register(app)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import List, Optional
 
 import typer
 
@@ -14,7 +13,7 @@ from adaptlab.rag.store import SearchFilter
 FILTER_HELP = "Metadata filter, repeatable: 'path=GLOB' (e.g. 'path=*/reports/*') or 'tag=NAME'."
 
 
-def parse_filters(filters: List[str]) -> SearchFilter | None:
+def parse_filters(filters: list[str]) -> SearchFilter | None:
     path_glob: str | None = None
     tags: list[str] = []
     for item in filters:
@@ -40,8 +39,8 @@ def register(app: typer.Typer) -> None:
     def retrieve(
         ctx: typer.Context,
         question: str = typer.Argument(..., help="The query."),
-        top_k: Optional[int] = typer.Option(None, "--top-k", "-k", help="Chunks returned (default retrieve.top_k)."),
-        filters: List[str] = typer.Option([], "--filter", "-f", help=FILTER_HELP),
+        top_k: int | None = typer.Option(None, "--top-k", "-k", help="Chunks returned (default retrieve.top_k)."),
+        filters: list[str] = typer.Option([], "--filter", "-f", help=FILTER_HELP),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Run retrieval only and print the ranked chunks with path, location and scores."""
@@ -83,9 +82,9 @@ def register(app: typer.Typer) -> None:
             "rag", "--strategy", "-s",
             help="The [strategies.NAME] that answers: the same object eval, bench and serve use (rag, prompt, a "
                  "cached or fine-tuned one...)."),
-        top_k: Optional[int] = typer.Option(
+        top_k: int | None = typer.Option(
             None, "--top-k", "-k", help="Chunks retrieved (default: the strategy's top_k, else retrieve.top_k)."),
-        filters: List[str] = typer.Option([], "--filter", "-f", help=FILTER_HELP),
+        filters: list[str] = typer.Option([], "--filter", "-f", help=FILTER_HELP),
         as_json: bool = typer.Option(False, "--json", help="Print the Answer as JSON."),
     ) -> None:
         """Answer a question with a strategy (default: rag, from the indexed documents, citing its sources)."""

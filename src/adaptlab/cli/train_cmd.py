@@ -28,7 +28,8 @@ def _train(ctx: typer.Context, method: str, data: Path, eval_data: Path | None, 
     project = load_project(ctx)  # click hands the global options (ctx.obj) down to subcommands
     request = TrainRequest(method=method, data=data, eval_data=eval_data, name=name, export=export,  # type: ignore[arg-type]
                            resume=resume, max_steps=max_steps, epochs=epochs)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("loss {task.fields[loss]}"),
                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=err_console,
                   transient=as_json) as progress:
         task = progress.add_task(f"Training ({method})", total=None, loss="–")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from adaptlab.config import AdaptlabConfig
 from adaptlab.embed.base import Embedder

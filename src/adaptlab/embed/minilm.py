@@ -14,9 +14,9 @@ serve it through an OpenAI-compatible embeddings endpoint (`embedder.backend = "
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -111,7 +111,8 @@ class _BertEncoder:
                                        get(p + "attention.self.key.bias"), get(p + "attention.self.value.bias")])
             self.layers.append((
                 np.ascontiguousarray(qkv.T), qkv_bias,
-                np.ascontiguousarray(get(p + "attention.output.dense.weight").T), get(p + "attention.output.dense.bias"),
+                np.ascontiguousarray(get(p + "attention.output.dense.weight").T),
+                get(p + "attention.output.dense.bias"),
                 get(p + "attention.output.LayerNorm.weight"), get(p + "attention.output.LayerNorm.bias"),
                 np.ascontiguousarray(get(p + "intermediate.dense.weight").T), get(p + "intermediate.dense.bias"),
                 np.ascontiguousarray(get(p + "output.dense.weight").T * np.float32(0.5)), get(p + "output.dense.bias"),

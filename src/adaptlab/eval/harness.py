@@ -58,7 +58,8 @@ class MetricSpec:
 def metric_specs(k: int) -> dict[str, MetricSpec]:
     """Every metric the harness can report, in display order (README documents each)."""
     specs = [
-        MetricSpec("exact_match", "Answer equals a reference answer after SQuAD normalisation", "higher", True, binary=True),
+        MetricSpec("exact_match", "Answer equals a reference answer after SQuAD normalisation", "higher", True,
+                   binary=True),
         MetricSpec("token_f1", "Token-overlap F1 with the best-matching reference answer (SQuAD)", "higher", True),
         MetricSpec("accuracy", "Predicted label equals the case's label", "higher", True, binary=True),
         MetricSpec("json_valid", "Output parses as JSON", "higher", True, binary=True),

@@ -23,8 +23,8 @@ from adaptlab.eval.harness import (
     Scorer,
     StrategyRun,
     compare,
-    spec_for,
     run,
+    spec_for,
 )
 from adaptlab.eval.heldout import Overlap, SeenText, find_overlaps, training_questions
 from adaptlab.eval.store import EvalStore

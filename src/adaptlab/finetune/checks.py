@@ -289,7 +289,8 @@ def _read_questions(path: str | Path, keys: tuple[str, ...], what: str) -> list[
 # ------------------------------------------------------------------------------------- duplicates, leaks
 
 
-def _duplicates(examples: list[TrainingExample], threshold: float, dropped: dict[tuple[str, int], str]) -> list[Finding]:
+def _duplicates(examples: list[TrainingExample], threshold: float,
+                dropped: dict[tuple[str, int], str]) -> list[Finding]:
     """Exact duplicates (dropped), same input with another target (conflict), near-duplicate inputs; the input
     is the whole conversation before the target (see _context_text)."""
     findings: list[Finding] = []

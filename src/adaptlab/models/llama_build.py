@@ -127,7 +127,8 @@ class DisassemblyScan:
     library: str
     amx_instructions: int
     avx512_instructions: int
-    examples: list[str] = field(default_factory=list)
+    amx_examples: list[str] = field(default_factory=list)
+    avx512_examples: list[str] = field(default_factory=list)
 
 
 def scan_disassembly(library: Path, objdump: str | None = None) -> DisassemblyScan:
@@ -138,20 +139,17 @@ def scan_disassembly(library: Path, objdump: str | None = None) -> DisassemblySc
     process = subprocess.Popen([objdump, "-d", "--no-show-raw-insn", str(library)], stdout=subprocess.PIPE,
                                text=True, errors="replace")
     assert process.stdout is not None
-    amx = avx512 = 0
-    examples: list[str] = []
+    amx: list[str] = []
+    avx512: list[str] = []
     for line in process.stdout:
         if _AMX_PATTERN.search(line):
-            amx += 1
+            amx.append(line)
         elif _AVX512_PATTERN.search(line):
-            avx512 += 1
-        else:
-            continue
-        if len(examples) < 5:
-            examples.append(line.strip())
+            avx512.append(line)
     if process.wait() != 0:
         raise RuntimeError(f"objdump -d {library} failed with exit code {process.returncode}")
-    return DisassemblyScan(str(library), amx, avx512, examples)
+    return DisassemblyScan(str(library), len(amx), len(avx512), [" ".join(line.split()) for line in amx[:3]],
+                           [" ".join(line.split()) for line in avx512[:3]])
 
 
 @dataclass
@@ -193,9 +191,10 @@ class BuildReport:
             problems.append(f"compiled without {', '.join(sorted(self.missing))} (the portable set has them)")
         if self.scan is not None and self.scan.amx_instructions:
             problems.append(f"{self.scan.library} contains {self.scan.amx_instructions} AMX tile instructions "
-                            f"(e.g. {self.scan.examples[0]})")
+                            f"(e.g. {self.scan.amx_examples[0]})")
         if self.scan is not None and self.scan.avx512_instructions:
-            problems.append(f"{self.scan.library} contains {self.scan.avx512_instructions} AVX-512 instructions")
+            problems.append(f"{self.scan.library} contains {self.scan.avx512_instructions} AVX-512 instructions "
+                            f"(e.g. {self.scan.avx512_examples[0]})")
         return problems
 
 
@@ -211,9 +210,9 @@ def cpu_backend_library(package_dir: Path) -> Path | None:
 def inspect_installed_build(*, scan: bool = True) -> BuildReport:
     """Read the installed llama_cpp's compiled features (and scan its CPU library). Loading the library is
     safe even on a bad build: only running a kernel executes the unsupported instructions."""
-    import llama_cpp  # imported here: the module stays usable as a script before anything is installed
-
     from importlib.metadata import version
+
+    import llama_cpp  # imported here: the module stays usable as a script before anything is installed
 
     arch = machine_arch()
     info = llama_cpp.llama_print_system_info()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from adaptlab.config import GeneratorConfig
 from adaptlab.errors import BackendError, ModelNotFoundError
@@ -25,7 +25,7 @@ def build_refusal(report: BuildReport, flags: frozenset[str]) -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def check_build_runs_here(model_path: str) -> None:
     """Refuse, with the cause and the fix, a llama.cpp build that would die with SIGILL on this CPU.
 

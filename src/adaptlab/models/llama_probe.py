@@ -49,9 +49,9 @@ def describe_exit(returncode: int, stderr: str) -> tuple[str, str]:
         except ValueError:
             name = f"signal {-returncode}"
         if -returncode == signal.SIGILL:
-            return (f"llama.cpp died with SIGILL (illegal instruction): the installed build uses CPU instructions "
-                    f"this machine cannot run — typically a native build with AVX-512/AMX kernels "
-                    f"(`python -m adaptlab.models.llama_build verify` names them)", REBUILD_FIX)
+            return ("llama.cpp died with SIGILL (illegal instruction): the installed build uses CPU instructions "
+                    "this machine cannot run — typically a native build with AVX-512/AMX kernels "
+                    "(`python -m adaptlab.models.llama_build verify` names them)", REBUILD_FIX)
         if -returncode == signal.SIGKILL:
             return f"llama.cpp was killed ({name}), most likely out of memory", \
                 "free memory or choose a smaller model (generator.model_path)"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from adaptlab.config import GeneratorConfig
 from adaptlab.errors import BackendError

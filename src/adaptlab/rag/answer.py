@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Sequence
 
 from adaptlab.config import AnswerConfig
 from adaptlab.logs import CallLog

@@ -10,8 +10,8 @@ from __future__ import annotations
 import bisect
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from adaptlab.config import ChunkConfig
 from adaptlab.embed.base import Embedder

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 from adaptlab.config import AdaptlabConfig
 from adaptlab.embed.base import Embedder

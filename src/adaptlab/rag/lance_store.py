@@ -9,9 +9,10 @@ each `add` is one atomic commit, and readers pick up new versions within `read_c
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa

@@ -125,7 +125,8 @@ class QdrantStore:
         with self._backend_errors("writing chunks"):
             for start in range(0, len(chunks), _UPSERT_BATCH):
                 stop = start + _UPSERT_BATCH
-                points = [_point(chunk, vector) for chunk, vector in zip(chunks[start:stop], vectors[start:stop], strict=True)]
+                points = [_point(chunk, vector)
+                          for chunk, vector in zip(chunks[start:stop], vectors[start:stop], strict=True)]
                 # Point ids are the deterministic chunk ids, so a re-run overwrites instead of duplicating.
                 self._client.upsert(self._collection, points=points, wait=True)
 

@@ -9,8 +9,9 @@ A store holds chunks with their vector and their keyword-indexed text. It must:
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 

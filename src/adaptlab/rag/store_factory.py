@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from adaptlab.config import AdaptlabConfig
 from adaptlab.rag.store import VectorStore

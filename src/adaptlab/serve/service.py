@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from adaptlab.config import AdaptlabConfig, ServeConfig
 from adaptlab.errors import AdaptlabError, ConfigError
 from adaptlab.project import Project
+from adaptlab.serve.work import WorkLane
 from adaptlab.strategies.base import Strategy
 from adaptlab.strategies.cached import cache_context
 from adaptlab.types import Answer
-from adaptlab.serve.work import WorkLane
 
 log = logging.getLogger("adaptlab.serve")
 

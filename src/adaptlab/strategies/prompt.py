@@ -20,8 +20,8 @@ from adaptlab.embed.base import Embedder
 from adaptlab.errors import ConfigError, InputError
 from adaptlab.logs import CallLog
 from adaptlab.models.base import ChatMessage, Generator
-from adaptlab.types import Answer
 from adaptlab.strategies.base import AskOptions, CacheProbe, Uncached
+from adaptlab.types import Answer
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,8 @@ the fake generator echoes its instructions. Never use them to measure quality.
 
 from __future__ import annotations
 
-import hashlib
-import re
 import time
-from typing import Sequence
-
-import numpy as np
+from collections.abc import Sequence
 
 from adaptlab.embed.hash import HashEmbedder
 from adaptlab.models.base import ChatMessage
