@@ -44,12 +44,16 @@ def replace_between(text: str, header: str, end: str, table: str) -> str:
     return text[:start] + table + text[stop:]
 
 
+def updated(text: str) -> str:
+    """The README text with both settings tables regenerated from the models."""
+    text = replace_between(text, HEADER, END, render(HEADER, describe_settings()))
+    return replace_between(text, WORKLOAD_HEADER, WORKLOAD_END, render(WORKLOAD_HEADER, workload_rows()))
+
+
 def main() -> None:
     readme = Path(__file__).resolve().parents[1] / "README.md"
     text = readme.read_text(encoding="utf-8")
-    text = replace_between(text, HEADER, END, render(HEADER, describe_settings()))
-    text = replace_between(text, WORKLOAD_HEADER, WORKLOAD_END, render(WORKLOAD_HEADER, workload_rows()))
-    readme.write_text(text, encoding="utf-8")
+    readme.write_text(updated(text), encoding="utf-8")
 
 
 if __name__ == "__main__":

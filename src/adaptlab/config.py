@@ -10,7 +10,8 @@ import datetime
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -418,9 +419,10 @@ class BenchConfig(_Section):
     )
     strategies: list[str] = Field(
         default_factory=lambda: ["prompt", "rag", "finetuned", "finetuned_rag"],
-        description="Strategies to build and measure: prompt, rag, finetuned, finetuned_rag ([strategies.NAME] "
-        "overrides their settings) or any other configured strategy. Those whose inputs are missing are "
-        "skipped with the reason.",
+        description="Names of the strategies to build and measure — a list of names, not settings: the built-in "
+        "prompt and rag, finetuned and finetuned_rag (trained from bench.train), or any [strategies.NAME] of this "
+        "file, whose section overrides the built-in settings. Those whose inputs are missing are skipped with "
+        "the reason.",
     )
     out: str = Field("", description="Folder for report.html and results.json (empty: <home>/bench/<run id>).")
 
@@ -432,8 +434,9 @@ class ServeConfig(_Section):
                       "configure API keys first).")
     port: int = Field(8000, ge=1, le=65535, description="TCP port.")
     strategies: list[str] = Field(
-        default_factory=list, description="Strategies served, each as model '<model_prefix><name>' (empty: every "
-        "configured strategy that can be built; the rest are listed at startup with the reason).",
+        default_factory=list, description="Names of the [strategies.NAME] to serve — a list of names, not "
+        "settings — each as model '<model_prefix><name>'. Empty: every configured strategy that can be built; "
+        "the rest are listed at startup with the reason. A name listed here must build, or startup fails.",
     )
     model_prefix: str = Field("adaptlab-", description="Prefix of the model names clients send "
                               "(strategy 'rag' is model 'adaptlab-rag').")
@@ -571,6 +574,18 @@ def load_config(path: str | Path | None = None, *, home: str | None = None) -> A
     return config
 
 
+def _named_section_models(annotation: Any) -> list[type[BaseModel]]:
+    """The section models of a `dict[str, Section | OtherSection ...]` field (a table of named TOML sections);
+    empty for any other type — a `list[str]` of names, say, is a plain setting."""
+    if get_origin(annotation) is not dict:
+        return []
+    value_type = get_args(annotation)[1]
+    if get_origin(value_type) is Annotated:
+        value_type = get_args(value_type)[0]
+    members = get_args(value_type) if get_origin(value_type) in (Union, UnionType) else (value_type,)
+    return [member for member in members if isinstance(member, type) and issubclass(member, BaseModel)]
+
+
 def describe_settings(model: type[BaseModel] = AdaptlabConfig, prefix: str = "") -> list[tuple[str, str, str]]:
     """(dotted name, default, description) for every setting, for `adaptlab config --show` and the README."""
     rows: list[tuple[str, str, str]] = []
@@ -581,11 +596,11 @@ def describe_settings(model: type[BaseModel] = AdaptlabConfig, prefix: str = "")
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             rows.extend(describe_settings(annotation, prefix=f"{prefix}{name}."))
             continue
-        if name == "strategies":  # a table of named sections: document each kind's fields once
-            for kind_model in (PromptStrategyConfig, RagStrategyConfig, FinetunedStrategyConfig,
-                               FinetunedRagStrategyConfig, CachedStrategyConfig):
+        section_models = _named_section_models(annotation)
+        if section_models:  # a table of named sections ([strategies.NAME]): document each kind's fields once
+            for kind_model in section_models:
                 kind = kind_model.model_fields["kind"].default
-                rows.extend(describe_settings(kind_model, prefix=f"{prefix}strategies.NAME ({kind})."))
+                rows.extend(describe_settings(kind_model, prefix=f"{prefix}{name}.NAME ({kind})."))
             continue
         default = field.get_default(call_default_factory=True)
         rows.append((f"{prefix}{name}", repr(default), field.description or ""))
