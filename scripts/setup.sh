@@ -56,7 +56,9 @@ if [ "$REBUILD_LLAMA" = 1 ] || ! llama_is_portable; then
     else
         echo "==> llama-cpp-python $LLAMA_VERSION: reusing the portable wheel in $WHEEL_DIR"
     fi
+    # Replace whatever build is installed (a native one included), then add the wheel's own dependencies.
     $PIP install --quiet --no-deps --force-reinstall "$WHEEL_DIR"/llama_cpp_python-*.whl
+    $PIP install --quiet "$WHEEL_DIR"/llama_cpp_python-*.whl
 fi
 echo "==> checking the llama.cpp build is portable (compiled features + disassembly)"
 if ! .venv/bin/python "$BUILD_INFO" verify; then

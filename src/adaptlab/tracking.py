@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from adaptlab.errors import BackendError, ConfigError
-from adaptlab.eval.stats import Interval
+from adaptlab.types import Interval
 
 _PARAM_LIMIT = 500  # characters; MLflow caps param values, and long prompts belong in the results artifact
 

@@ -30,15 +30,32 @@ class Document:
 
 @dataclass(frozen=True)
 class FileProblem:
-    """A file (or record) that could not be ingested, and why. Ingestion goes on without it."""
+    """A bad file, or a bad line or record of one, and why — with the fix where one can be said. The rest of the
+    work goes on without it (ingestion, eval cases, training data, query logs, labelled pairs all report these)."""
 
     path: str
     reason: str
     line: int | None = None
+    fix: str = ""
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path
-        return f"{where}: {self.reason}"
+        return f"{where}: {self.reason}" + (f" — {self.fix}" if self.fix else "")
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A measured mean with its confidence interval (eval metrics; tracked runs log them)."""
+
+    value: float  # mean of the non-missing values
+    low: float
+    high: float
+    n: int  # number of non-missing values
+
+
+def line_problem(path: str, line: int, reason: str, fix: str = "") -> FileProblem:
+    """A bad line of a file, in the order its message reads: 'path:line: reason — fix'."""
+    return FileProblem(path, reason, line, fix)
 
 
 @dataclass(frozen=True)

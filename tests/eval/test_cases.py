@@ -12,7 +12,6 @@ from adaptlab.cli.main import app
 from adaptlab.datasets.squad import BUNDLED_COVID_QA
 from adaptlab.errors import InputError
 from adaptlab.eval.cases import (
-    CaseProblem,
     CasesError,
     EvalCase,
     cases_sha256,
@@ -21,6 +20,7 @@ from adaptlab.eval.cases import (
     load_cases,
 )
 from adaptlab.eval.html import render_html
+from adaptlab.types import FileProblem, line_problem
 
 
 def write_lines(path: Path, lines: list[str | dict]) -> Path:
@@ -141,7 +141,8 @@ def test_missing_empty_and_non_utf8_files(tmp_path: Path) -> None:
 
 
 def test_case_problem_str() -> None:
-    assert str(CaseProblem("c.jsonl", 3, "bad", "fix it")) == "c.jsonl:3: bad — fix it"
+    assert str(line_problem("c.jsonl", 3, "bad", "fix it")) == "c.jsonl:3: bad — fix it"
+    assert str(FileProblem("docs/a.pdf", "no text layer")) == "docs/a.pdf: no text layer"
 
 
 # ---------------------------------------------------------------------------------------------- importers

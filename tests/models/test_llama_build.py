@@ -132,3 +132,21 @@ def test_pyproject_pins_the_version_setup_builds() -> None:
     assert f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}" in pyproject["project"]["dependencies"]
     setup = (REPO / "scripts" / "setup.sh").read_text()
     assert "llama_build.py" in setup and "--no-cache-dir" in setup
+
+
+def test_setup_sh_runs_the_module_as_a_script() -> None:
+    """setup.sh runs `python src/adaptlab/models/llama_build.py ...` before adaptlab is installed: its folder,
+    which holds adaptlab's llama_cpp.py, must not shadow the real llama_cpp package."""
+    import subprocess
+    import sys
+
+    script = REPO / "src" / "adaptlab" / "models" / "llama_build.py"
+    for command, expected in (("version", LLAMA_CPP_PYTHON_VERSION), ("key", build_key()),
+                              ("cmake-args", " ".join(portable_cmake_args()))):
+        proc = subprocess.run([sys.executable, str(script), command], capture_output=True, text=True, timeout=60,
+                              cwd=REPO)
+        assert proc.returncode == 0 and proc.stdout.strip() == expected, proc.stderr
+    verify = subprocess.run([sys.executable, str(script), "verify"], capture_output=True, text=True, timeout=120,
+                            cwd=REPO, env={**os.environ, "PYTHONPATH": ""})
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "portable build: ok" in verify.stdout

@@ -41,8 +41,8 @@ from adaptlab.cache.sweep import (
     wilson,
 )
 from adaptlab.errors import InputError
-from adaptlab.eval.cases import CaseProblem
 from adaptlab.textfiles import jsonl_lines, read_csv_rows, read_text, sniff_delimiter
+from adaptlab.types import FileProblem, line_problem
 
 if TYPE_CHECKING:
     from adaptlab.embed.base import Embedder
@@ -130,20 +130,20 @@ def load_query_log(path: str | Path, *, question_column: str | None = None, time
 
 
 def _read_jsonl_log(path: Path, text: str, question_column: str | None,
-                    timestamp_column: str | None) -> tuple[list[LoggedQuery], list[CaseProblem]]:
+                    timestamp_column: str | None) -> tuple[list[LoggedQuery], list[FileProblem]]:
     question_keys = (question_column,) if question_column else QUESTION_KEYS
     timestamp_keys = (timestamp_column,) if timestamp_column else TIMESTAMP_KEYS
     queries: list[LoggedQuery] = []
-    problems: list[CaseProblem] = []
+    problems: list[FileProblem] = []
     for number, stripped in jsonl_lines(text):
         try:
             record = json.loads(stripped)
         except json.JSONDecodeError as exc:
-            problems.append(CaseProblem(str(path), number, f"invalid JSON: {exc.msg} (column {exc.colno})",
+            problems.append(line_problem(str(path), number, f"invalid JSON: {exc.msg} (column {exc.colno})",
                                         f"write one JSON object per line, e.g. {EXAMPLE_QUERY}"))
             continue
         if not isinstance(record, dict):
-            problems.append(CaseProblem(str(path), number, "expected a JSON object",
+            problems.append(line_problem(str(path), number, "expected a JSON object",
                                         f"write one object per line, e.g. {EXAMPLE_QUERY}"))
             continue
         key = next((k for k in question_keys if k in record), None)
@@ -151,7 +151,7 @@ def _read_jsonl_log(path: Path, text: str, question_column: str | None,
         bad = False
         if not isinstance(question, str) or not question.strip():
             shown = f"{key!r} is {question!r}" if key else f"no {' / '.join(repr(k) for k in question_keys)}"
-            problems.append(CaseProblem(str(path), number, f"{shown}: not a question",
+            problems.append(line_problem(str(path), number, f"{shown}: not a question",
                                         f'add "{question_keys[0]}": "<the query text>"'
                                         + ("" if question_column else " (or pass --question-column)")))
             bad = True
@@ -161,7 +161,7 @@ def _read_jsonl_log(path: Path, text: str, question_column: str | None,
             try:
                 timestamp = parse_timestamp(record[time_key])
             except (TypeError, ValueError) as exc:
-                problems.append(CaseProblem(str(path), number, f"bad {time_key!r}: {exc}",
+                problems.append(line_problem(str(path), number, f"bad {time_key!r}: {exc}",
                                             'write ISO-8601 ("2025-03-01T09:30:00Z") or unix seconds'))
                 bad = True
         if not bad:
@@ -170,14 +170,14 @@ def _read_jsonl_log(path: Path, text: str, question_column: str | None,
 
 
 def _read_csv_log(path: Path, text: str, question_column: str | None, timestamp_column: str | None,
-                  delimiter: str | None) -> tuple[list[LoggedQuery], list[CaseProblem]]:
+                  delimiter: str | None) -> tuple[list[LoggedQuery], list[FileProblem]]:
     delimiter = delimiter or sniff_delimiter(text)
     header = csv_header(text, delimiter)
     question_name = question_column or next((k for k in QUESTION_KEYS if k in header), QUESTION_KEYS[0])
     time_name = timestamp_column or next((k for k in TIMESTAMP_KEYS if k in header), None)
     table = read_csv_rows(path, [(question_name, "--question-column"), (time_name, "--timestamp-column")],
                           required=[question_name], delimiter=delimiter, unit="query")
-    problems = [CaseProblem(str(path), line, reason, fix) for line, reason, fix in table.problems]
+    problems = [line_problem(str(path), line, reason, fix) for line, reason, fix in table.problems]
     queries: list[LoggedQuery] = []
     for number, values in table.rows:
         timestamp = None
@@ -185,20 +185,20 @@ def _read_csv_log(path: Path, text: str, question_column: str | None, timestamp_
             try:
                 timestamp = parse_timestamp(values[time_name])
             except (TypeError, ValueError) as exc:
-                problems.append(CaseProblem(str(path), number, f"bad {time_name!r}: {exc}",
+                problems.append(line_problem(str(path), number, f"bad {time_name!r}: {exc}",
                                             'write ISO-8601 ("2025-03-01T09:30:00Z") or unix seconds'))
                 continue
         queries.append(LoggedQuery(values[question_name], timestamp, number))
     return _require_consistent_times(path, queries, problems, explicit=timestamp_column is not None)
 
 
-def _require_consistent_times(path: Path, queries: list[LoggedQuery], problems: list[CaseProblem], *,
-                              explicit: bool) -> tuple[list[LoggedQuery], list[CaseProblem]]:
+def _require_consistent_times(path: Path, queries: list[LoggedQuery], problems: list[FileProblem], *,
+                              explicit: bool) -> tuple[list[LoggedQuery], list[FileProblem]]:
     """A TTL replay needs every query's time: once some lines have one (or the column was named), a line
     without one is a problem rather than silently dropping the timestamps of all the others."""
     if explicit or any(q.timestamp is not None for q in queries):
         missing = [q for q in queries if q.timestamp is None]
-        problems.extend(CaseProblem(str(path), q.line, "no timestamp, but other lines have one",
+        problems.extend(line_problem(str(path), q.line, "no timestamp, but other lines have one",
                                     "add the time of this query, or remove the timestamps from every line")
                         for q in missing)
         queries = [q for q in queries if q.timestamp is not None]

@@ -32,8 +32,8 @@ import numpy as np
 
 from adaptlab.cache.guard import guard_rejection
 from adaptlab.errors import InputError
-from adaptlab.eval.cases import CaseProblem
 from adaptlab.textfiles import jsonl_lines, read_csv_rows, read_text, sniff_delimiter
+from adaptlab.types import FileProblem, line_problem
 
 if TYPE_CHECKING:
     from adaptlab.embed.base import Embedder
@@ -198,7 +198,7 @@ class BadLinesError(InputError):
     """An input file has bad lines; `problems` holds all of them, the message the first 20 and how many
     lines were fine (so the user sees whether the file is mostly right or in the wrong format)."""
 
-    def __init__(self, path: str, problems: list[CaseProblem], *, good: int, unit: str) -> None:
+    def __init__(self, path: str, problems: list[FileProblem], *, good: int, unit: str) -> None:
         self.problems = sorted(problems, key=lambda p: p.line)
         self.good = good
         listed = [f"  {p}" for p in self.problems[:MAX_LISTED_PROBLEMS]]
@@ -264,13 +264,13 @@ def _first_key(record: dict[str, Any], keys: Sequence[str]) -> str | None:
     return next((key for key in keys if key in record), None)
 
 
-def _read_jsonl_pairs(path: Path, text: str) -> tuple[list[LabelledPair], list[CaseProblem]]:
+def _read_jsonl_pairs(path: Path, text: str) -> tuple[list[LabelledPair], list[FileProblem]]:
     pairs: list[LabelledPair] = []
-    problems: list[CaseProblem] = []
+    problems: list[FileProblem] = []
     for number, stripped in jsonl_lines(text):
 
         def problem(reason: str, fix: str, number: int = number) -> None:
-            problems.append(CaseProblem(str(path), number, reason, fix))
+            problems.append(line_problem(str(path), number, reason, fix))
 
         try:
             record = json.loads(stripped)
@@ -301,7 +301,7 @@ def _read_jsonl_pairs(path: Path, text: str) -> tuple[list[LabelledPair], list[C
     return pairs, problems
 
 
-def _read_csv_pairs(path: Path, text: str) -> tuple[list[LabelledPair], list[CaseProblem]]:
+def _read_csv_pairs(path: Path, text: str) -> tuple[list[LabelledPair], list[FileProblem]]:
     delimiter = sniff_delimiter(text)
     header = csv_header(text, delimiter)
     names: list[str] = []
@@ -314,12 +314,12 @@ def _read_csv_pairs(path: Path, text: str) -> tuple[list[LabelledPair], list[Cas
         names.append(name)
     table = read_csv_rows(path, [(name, f"a {name!r} column") for name in names], required=names,
                           delimiter=delimiter, unit="pair")
-    problems = [CaseProblem(str(path), line, reason, fix) for line, reason, fix in table.problems]
+    problems = [line_problem(str(path), line, reason, fix) for line, reason, fix in table.problems]
     pairs: list[LabelledPair] = []
     for number, values in table.rows:
         label = _parse_label(values[names[2]])
         if label is None:
-            problems.append(CaseProblem(str(path), number, f"{names[2]!r} is {values[names[2]]!r}: not a duplicate "
+            problems.append(line_problem(str(path), number, f"{names[2]!r} is {values[names[2]]!r}: not a duplicate "
                                         "label", "write 1 or 0 (true / false)"))
             continue
         pairs.append(LabelledPair(values[names[0]], values[names[1]], label, number))

@@ -18,6 +18,7 @@ from typing import Any
 
 from adaptlab.errors import InputError
 from adaptlab.textfiles import jsonl_lines, read_csv_rows, read_text, write_jsonl_atomic
+from adaptlab.types import FileProblem, line_problem
 
 ALLOWED_KEYS = ("id", "question", "answers", "label", "expected_json", "schema", "gold_sources", "tags")
 SCORABLE_KEYS = ("answers", "label", "expected_json", "schema", "gold_sources")
@@ -72,23 +73,10 @@ class EvalCase:
         return record
 
 
-@dataclass(frozen=True)
-class CaseProblem:
-    """One bad line of a cases (or CSV) file."""
-
-    path: str
-    line: int
-    reason: str
-    fix: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.reason} — {self.fix}"
-
-
 class CasesError(InputError):
     """A cases file has bad lines; `problems` holds all of them, the message the first 20."""
 
-    def __init__(self, path: str, problems: list[CaseProblem]) -> None:
+    def __init__(self, path: str, problems: list[FileProblem]) -> None:
         self.problems = list(problems)
         listed = [f"  {p}" for p in self.problems[:MAX_LISTED_PROBLEMS]]
         if len(self.problems) > MAX_LISTED_PROBLEMS:
@@ -109,7 +97,7 @@ def load_cases(path: str | Path, *, limit: int | None = None) -> list[EvalCase]:
     """
     path = Path(path)
     text = read_text(path)
-    problems: list[CaseProblem] = []
+    problems: list[FileProblem] = []
     cases: list[EvalCase] = []
     seen_ids: dict[str, int] = {}
     for number, stripped in jsonl_lines(text):
@@ -118,7 +106,7 @@ def load_cases(path: str | Path, *, limit: int | None = None) -> list[EvalCase]:
         if case is None:
             continue
         if case.case_id in seen_ids:
-            problems.append(CaseProblem(
+            problems.append(line_problem(
                 str(path), number, f"duplicate id {case.case_id!r} (also on line {seen_ids[case.case_id]})",
                 "give every case a unique id",
             ))
@@ -146,12 +134,12 @@ def cases_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _parse_line(path: Path, number: int, text: str) -> tuple[EvalCase | None, list[CaseProblem]]:
+def _parse_line(path: Path, number: int, text: str) -> tuple[EvalCase | None, list[FileProblem]]:
     """Validate one non-blank line; return the case (None if any problem) and all of its problems."""
-    problems: list[CaseProblem] = []
+    problems: list[FileProblem] = []
 
     def problem(reason: str, fix: str) -> None:
-        problems.append(CaseProblem(str(path), number, reason, fix))
+        problems.append(line_problem(str(path), number, reason, fix))
 
     try:
         record = json.loads(text)
@@ -310,20 +298,20 @@ def import_csv_cases(
     table = read_csv_rows(path, [(text_column, "--text-column"), (label_column, "--label-column"),
                                  (id_column, "--id-column")],
                           required=[text_column, label_column], delimiter=delimiter, unit="case")
-    problems = [CaseProblem(str(path), line, reason, fix) for line, reason, fix in table.problems]
+    problems = [line_problem(str(path), line, reason, fix) for line, reason, fix in table.problems]
     records: list[dict[str, Any]] = []
     seen_ids: dict[str, int] = {}
     for number, values in table.rows:
         if id_column is not None:
             case_id = values[id_column]
             if not case_id:
-                problems.append(CaseProblem(str(path), number, f"empty {id_column!r}",
+                problems.append(line_problem(str(path), number, f"empty {id_column!r}",
                                             "give every row an id, or leave out --id-column"))
                 continue
         else:
             case_id = f"{path.stem}:{number}"
         if case_id in seen_ids:
-            problems.append(CaseProblem(str(path), number,
+            problems.append(line_problem(str(path), number,
                                         f"duplicate id {case_id!r} (also on line {seen_ids[case_id]})",
                                         "give every row a unique id"))
             continue

@@ -14,15 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sp_stats
 
+from adaptlab.types import Interval
+
+__all__ = ["Interval", "PairedResult", "bootstrap_ci", "mcnemar", "paired_bootstrap"]
+
 _NAN = float("nan")
-
-
-@dataclass(frozen=True)
-class Interval:
-    value: float  # mean of the non-missing values
-    low: float
-    high: float
-    n: int  # number of non-missing values
 
 
 @dataclass(frozen=True)

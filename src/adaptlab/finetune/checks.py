@@ -29,13 +29,13 @@ from adaptlab.eval.cases import EvalCase, load_cases
 from adaptlab.eval.heldout import SeenText, find_overlaps
 from adaptlab.eval.metrics import normalize_answer, parse_json_output
 from adaptlab.finetune.data import (
-    DataProblem,
     TokenCounter,
     TrainingExample,
     fingerprint,
     parse_training_file,
 )
 from adaptlab.textfiles import jsonl_lines, read_text, write_jsonl_atomic
+from adaptlab.types import FileProblem
 
 Severity = Literal["error", "warning"]
 JSON_MAJORITY = 0.8  # share of JSON targets above which a non-JSON target is a format problem
@@ -266,7 +266,7 @@ def _s(count: int) -> str:
     return "" if count == 1 else "s"
 
 
-def _invalid_finding(problem: DataProblem) -> Finding:
+def _invalid_finding(problem: FileProblem) -> Finding:
     return Finding("invalid", "error", problem.reason, problem.fix, where=f"{problem.path}:{problem.line}")
 
 

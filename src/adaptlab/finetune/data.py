@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from adaptlab.errors import InputError
-from adaptlab.eval.cases import MAX_LISTED_PROBLEMS, CaseProblem
+from adaptlab.eval.cases import MAX_LISTED_PROBLEMS
 from adaptlab.eval.metrics import normalize_answer
 from adaptlab.textfiles import (
     jsonl_lines,
@@ -32,6 +32,7 @@ from adaptlab.textfiles import (
     write_jsonl_atomic,
     write_text_atomic,
 )
+from adaptlab.types import FileProblem, line_problem
 
 Kind = Literal["chat", "completion", "preference"]
 TokenCounter = Callable[["TrainingExample"], int]
@@ -139,15 +140,10 @@ class TrainingExample:
         return record
 
 
-@dataclass(frozen=True)
-class DataProblem(CaseProblem):
-    """One bad line of a training file (same shape and message as an eval-cases problem)."""
-
-
 class DataError(InputError):
     """A training file has bad lines; `problems` holds all of them, the message the first 20."""
 
-    def __init__(self, path: str, problems: list[DataProblem]) -> None:
+    def __init__(self, path: str, problems: list[FileProblem]) -> None:
         self.problems = list(problems)
         listed = [f"  {p}" for p in self.problems[:MAX_LISTED_PROBLEMS]]
         if len(self.problems) > MAX_LISTED_PROBLEMS:
@@ -178,11 +174,11 @@ def load_training_file(
 
 def parse_training_file(
     path: str | Path, *, token_counter: TokenCounter | None = None, max_tokens: int | None = None
-) -> tuple[list[TrainingExample], list[DataProblem]]:
+) -> tuple[list[TrainingExample], list[FileProblem]]:
     """The valid examples and the problems of every bad line (for reports that go on past bad lines)."""
     path = Path(path)
     text = read_text(path)
-    problems: list[DataProblem] = []
+    problems: list[FileProblem] = []
     examples: list[TrainingExample] = []
     file_kind: tuple[Kind, int] | None = None  # the format of the file, and the line that set it
     seen_ids: dict[str, int] = {}
@@ -192,14 +188,14 @@ def parse_training_file(
             if file_kind is None:
                 file_kind = (kind, number)
             elif kind != file_kind[0]:
-                line_problems.append(DataProblem(
+                line_problems.append(line_problem(
                     str(path), number,
                     f"a {FORMAT_NAMES[kind]} record in a {FORMAT_NAMES[file_kind[0]]} file (line {file_kind[1]} "
                     f"set the format)",
                     "use one format per file: convert this record or move it to a file of its own",
                 ))
         if example is not None and example.example_id in seen_ids:
-            line_problems.append(DataProblem(
+            line_problems.append(line_problem(
                 str(path), number, f"duplicate id {example.example_id!r} (also on line {seen_ids[example.example_id]})",
                 "give every example a unique id, or leave ids out",
             ))
@@ -211,7 +207,7 @@ def parse_training_file(
         if token_counter is not None and max_tokens is not None:
             tokens = token_counter(example)
             if tokens > max_tokens:
-                problems.append(DataProblem(
+                problems.append(line_problem(
                     str(path), number,
                     f"{tokens} tokens after the chat template, longer than the model's context of {max_tokens}",
                     "shorten the example or split it (or use a base model with a longer context)",
@@ -221,12 +217,12 @@ def parse_training_file(
     return examples, problems
 
 
-def _parse_line(path: Path, number: int, text: str) -> tuple[TrainingExample | None, Kind | None, list[DataProblem]]:
+def _parse_line(path: Path, number: int, text: str) -> tuple[TrainingExample | None, Kind | None, list[FileProblem]]:
     """Validate one non-blank line: the example (None if any problem), its detected format, its problems."""
-    problems: list[DataProblem] = []
+    problems: list[FileProblem] = []
 
     def problem(reason: str, fix: str) -> None:
-        problems.append(DataProblem(str(path), number, reason, fix))
+        problems.append(line_problem(str(path), number, reason, fix))
 
     try:
         record = json.loads(text)
@@ -652,7 +648,7 @@ def convert_csv(
                                  (label_column, "--label-column")],
                           required=[c for c in (prompt_column, completion_column, label_column) if c],
                           delimiter=delimiter, unit="example")
-    problems = [DataProblem(str(path), line, reason, fix) for line, reason, fix in table.problems]
+    problems = [line_problem(str(path), line, reason, fix) for line, reason, fix in table.problems]
     records: list[dict[str, Any]] = []
     for number, values in table.rows:
         messages = [{"role": "system", "content": system_prompt}] if system_prompt else []

@@ -265,4 +265,8 @@ def _main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    # Run as a script, this file's folder is sys.path[0] — and it holds adaptlab's own llama_cpp.py, which would
+    # shadow the llama_cpp package that `verify` inspects.
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != here]
     sys.exit(_main(sys.argv[1:]))
