@@ -7,6 +7,7 @@ from pathlib import Path
 from adaptlab.cache.answer_cache import AnswerCache
 from adaptlab.config import AdaptlabConfig
 from adaptlab.errors import BackendError
+from adaptlab.extras import require
 from adaptlab.types import IngestReport
 
 
@@ -14,6 +15,7 @@ def open_cache(config: AdaptlabConfig, home: Path, *, embedder=None) -> AnswerCa
     """embedder: an Embedder, or a zero-argument function returning one (loaded at the first semantic lookup)."""
     settings = config.cache
     if settings.backend == "redis":
+        require("redis", "redis", "cache.backend = 'redis'")
         from adaptlab.cache.redis_backend import RedisCacheBackend
 
         backend = RedisCacheBackend(settings.redis_url, settings.redis_prefix)
@@ -23,6 +25,7 @@ def open_cache(config: AdaptlabConfig, home: Path, *, embedder=None) -> AnswerCa
         backend = SqliteCacheBackend(config.resolve_path(settings.path) if settings.path else home / "cache.db")
     index = None
     if settings.semantic_index == "qdrant" and embedder is not None:
+        require("qdrant_client", "qdrant", "cache.semantic_index = 'qdrant'")
         from adaptlab.cache.semantic import QdrantSemanticIndex
         from adaptlab.rag.qdrant_store import connect_qdrant
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from adaptlab.config import AdaptlabConfig
+from adaptlab.extras import require
 from adaptlab.rag.store import VectorStore
 
 
@@ -16,6 +17,7 @@ def _lancedb(config: AdaptlabConfig, home: Path) -> VectorStore:
 
 
 def _qdrant(config: AdaptlabConfig, home: Path) -> VectorStore:
+    require("qdrant_client", "qdrant", "store.backend = 'qdrant'")
     from adaptlab.rag.qdrant_store import QdrantStore
 
     return QdrantStore(config.store)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from adaptlab.config import ServeConfig
 from adaptlab.errors import ConfigError
+from adaptlab.extras import require
 
 KEY_PREFIX = "al-"
 _HEX_DIGEST = re.compile(r"^[0-9a-f]{64}$")
@@ -73,6 +74,9 @@ class RateLimiter:
 
     def __init__(self, spec: str, storage_uri: str) -> None:
         from limits import parse_many, storage, strategies
+
+        if storage_uri.startswith(("redis://", "rediss://", "redis+")):
+            require("redis", "redis", f"serve.rate_limit_storage = {storage_uri!r}")
 
         try:
             self._items = parse_many(spec)
