@@ -44,3 +44,16 @@ def test_no_code_assigns_into_an_objects_dict() -> None:
                             and target.value.attr == "__dict__":
                         offenders.append(f"{path.relative_to(REPO)}:{node.lineno}")
     assert offenders == []
+
+
+def test_import_layers_hold() -> None:
+    """import-linter's contracts in pyproject.toml: the package layers (no cycles) and no production import of
+    the testing fakes — function-level imports included."""
+    import subprocess
+    import sys
+
+    lint_imports = Path(sys.executable).with_name("lint-imports")
+    proc = subprocess.run([str(lint_imports), "--config", str(REPO / "pyproject.toml")], capture_output=True,
+                          text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "0 broken" in proc.stdout
