@@ -220,15 +220,3 @@ def test_list_settings_are_one_row_and_named_sections_are_documented_per_kind() 
     assert not [name for name in rows if name.startswith(("bench.strategies.", "serve.strategies."))]
     for kind in ("prompt", "rag", "finetuned", "finetuned_rag", "cached"):
         assert f"strategies.NAME ({kind}).kind" in rows
-
-
-def test_readme_settings_tables_equal_the_config_models() -> None:
-    import importlib.util
-
-    repo = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("readme_settings", repo / "scripts" / "readme_settings.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    readme = (repo / "README.md").read_text(encoding="utf-8")
-    assert module.updated(readme) == readme, "run: .venv/bin/python scripts/readme_settings.py"

@@ -269,7 +269,7 @@ StrategyConfig = Annotated[
 BUILTIN_STRATEGIES = ("prompt", "rag")
 
 
-def _builtin_strategies() -> dict[str, PromptStrategyConfig | RagStrategyConfig]:
+def _builtin_strategies() -> dict[str, StrategyConfig]:
     return {"prompt": PromptStrategyConfig(), "rag": RagStrategyConfig()}
 
 

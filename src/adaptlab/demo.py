@@ -239,7 +239,7 @@ def run_demo(home: Path, *, quick: bool = False, threads: int = 1,
     size = QUICK if quick else FULL
     stage = on_stage or (lambda _: None)
     root = home / "demo" / ("quick" if quick else "full")
-    outcomes = []
+    outcomes: list[BenchOutcome] = []
     for title, prepare, folder in (("COVID-QA knowledge questions", prepare_knowledge, root / "knowledge"),
                                    ("SNIPS voice requests → JSON", prepare_intents, root / "intents")):
         stage(f"Task {len(outcomes) + 1} of 2, {title}: writing the sample data to {folder}")

@@ -445,7 +445,7 @@ def _place_label(x: float, y: float, width: float, taken: list[tuple[float, floa
     return best[2]
 
 
-def sweep_chart(hits: Sequence[tuple[float, Any, Any, Any]], false_hits: Sequence[tuple[float, Any, Any, Any]],
+def sweep_chart(hits: Sequence[tuple[Any, Any, Any, Any]], false_hits: Sequence[tuple[Any, Any, Any, Any]],
                 *, uid: str, threshold: float | None, recommended: float | None = None) -> str:
     """Hit rate (with its CI band) against the similarity threshold; the false-hit rate on labelled pairs when
     given; a vertical line at the configured threshold (and a dotted one at the pairs' recommendation)."""
@@ -469,18 +469,18 @@ def sweep_chart(hits: Sequence[tuple[float, Any, Any, Any]], false_hits: Sequenc
               ("#D55E00", "false-hit rate (pairs)", ' stroke-dasharray="6 3"'))
     legend = 0
     for rows, (colour, name, dash) in zip(curves, styles):
-        rows = [r for r in rows if r[1] is not None]
-        if not rows:
+        drawn = [(t, v, lo, hi) for t, v, lo, hi in rows if v is not None]
+        if not drawn:
             continue
-        band = [(t, lo, hi) for t, _, lo, hi in rows if lo is not None and hi is not None]
+        band = [(t, lo, hi) for t, _, lo, hi in drawn if lo is not None and hi is not None]
         if len(band) > 1:
             outline = [f"{_r(xs(t))},{_r(ys(hi))}" for t, _, hi in band]
             outline += [f"{_r(xs(t))},{_r(ys(lo))}" for t, lo, _ in reversed(band)]
             parts.append(f'<polygon points="{" ".join(outline)}" fill="{colour}" fill-opacity="0.15" stroke="none"/>')
-        line = " ".join(f"{_r(xs(t))},{_r(ys(v))}" for t, v, _, _ in rows)
+        line = " ".join(f"{_r(xs(t))},{_r(ys(v))}" for t, v, _, _ in drawn)
         parts.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>')
         parts += [f'<circle cx="{_r(xs(t))}" cy="{_r(ys(v))}" r="2.5" fill="{colour}"><title>{name} at {t:.2f}: '
-                  f'{v:.1%}</title></circle>' for t, v, _, _ in rows]
+                  f'{v:.1%}</title></circle>' for t, v, _, _ in drawn]
         ly = top + 8 + 18 * legend
         parts.append(_line(right + 12, ly - 4, right + 34, ly - 4, colour, 2, dash))
         parts.append(_text(right + 40, ly, name))

@@ -35,7 +35,7 @@ from adaptlab.textfiles import write_text_atomic
 __all__ = ["render_bench_html", "write_bench_html"]
 
 DAYS_PER_MONTH = 365 / 12
-TIER_NAMES = {1: "best quality", 2: "significantly worse", 3: "quality not measured"}
+TIER_NAMES: dict[object, str] = {1: "best quality", 2: "significantly worse", 3: "quality not measured"}
 QUALITY_MARKERS = (" p = ", "significant", "quality as", "distinguishable", "quality floor", "best ")
 FALLBACK_METRICS = ("token_f1", "exact_match", "accuracy")
 
@@ -143,7 +143,7 @@ def _machine(machine: dict[str, Any]) -> str:
 def _summary(tasks: list[dict[str, Any]]) -> str:
     rows = []
     for i, task in enumerate(tasks, start=1):
-        advice = task.get("advice") if isinstance(task.get("advice"), dict) else {}
+        advice = _as_dict(task.get("advice"))
         winner = _winner(advice)
         metric = _metric(task)
         quality = _quality_of(task, winner.get("name"), metric) if winner else None
@@ -164,7 +164,7 @@ def _summary(tasks: list[dict[str, Any]]) -> str:
 
 def _task(task: dict[str, Any], index: int) -> str:
     uid = f"task-{index}"
-    advice = task.get("advice") if isinstance(task.get("advice"), dict) else {}
+    advice = _as_dict(task.get("advice"))
     strategies = [s for s in (task.get("strategies") or []) if isinstance(s, dict)]
     metric = _metric(task)
     winner = _winner(advice).get("name")
@@ -193,7 +193,7 @@ def _task(task: dict[str, Any], index: int) -> str:
 
 
 def _task_meta(task: dict[str, Any]) -> str:
-    models = task.get("models") if isinstance(task.get("models"), dict) else {}
+    models = _as_dict(task.get("models"))
     level = num(task.get("confidence"))
     facts = [f"run <code>{dash(task.get('run_id'))}</code>", f"created {dash(task.get('created'))}",
              f"wall time {duration(task.get('seconds'))}",
@@ -310,7 +310,7 @@ def _quality(task: dict[str, Any], strategies: list[dict[str, Any]], advice: dic
 def _latency(strategies: list[dict[str, Any]], uid: str, winner: str | None) -> str:
     if not strategies:
         return '<p class="note">No strategy was evaluated.</p>'
-    timing = [(s, s.get("timing") if isinstance(s.get("timing"), dict) else {}) for s in strategies]
+    timing = [(s, _as_dict(s.get("timing"))) for s in strategies]
     chart = charts.latency_chart([(str(s.get("name")), t.get("latency_ms_p50"), t.get("latency_ms_p95"))
                                   for s, t in timing], uid=f"{uid}-latency-chart", highlight=winner)
     caption = ("Wall time of one answer on this machine, measured around each call of the strategy over every case "
@@ -341,7 +341,7 @@ def _cost(advice: dict[str, Any], uid: str, winner: str | None) -> str:
     months, qpd = _months(advice), num(advice.get("queries_per_day"))
     bars, rows = [], []
     for e in entries:
-        tco = e.get("tco") if isinstance(e.get("tco"), dict) else {}
+        tco = _as_dict(e.get("tco"))
         per_answer = num(tco.get("usd_per_answer"))
         per_1k = per_answer * 1000 if per_answer is not None else None
         hit = num(e.get("hit_rate")) if e.get("cached") else None
@@ -375,7 +375,7 @@ def _tco(advice: dict[str, Any], uid: str, winner: str | None) -> str:
     if not entries:
         return '<p class="note">Not priced: this run has no cost analysis.</p>'
     months = _months(advice)
-    tcos = [(str(e.get("name")), e.get("tco") if isinstance(e.get("tco"), dict) else {}) for e in entries]
+    tcos = [(str(e.get("name")), _as_dict(e.get("tco"))) for e in entries]
     chart = charts.line_chart([(name, t.get("cumulative") or []) for name, t in tcos], uid=f"{uid}-tco-chart",
                               kind="tco", title=f"Cumulative cost over {months} months", x_label="month",
                               y_label="cumulative USD", fmt=lambda v: "$" + charts.short(v), label_fmt=fmt_usd,
@@ -387,7 +387,7 @@ def _tco(advice: dict[str, Any], uid: str, winner: str | None) -> str:
     for _, t in tcos:
         if isinstance(t.get("lines"), dict):
             line_names.update(dict.fromkeys(str(k) for k in t["lines"]))
-    rows = []
+    rows: list[list[str] | tuple[list[str], str]] = []
     for line in line_names:
         cells = [escape(line.replace("_", " "))]
         for _, t in tcos:
@@ -445,6 +445,10 @@ def _frontier(task: dict[str, Any], advice: dict[str, Any], metric: str, uid: st
 # ------------------------------------------------------------------------------------------------ lookups
 
 
+def _as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _ranked(advice: dict[str, Any]) -> list[dict[str, Any]]:
     entries = [e for e in (advice.get("strategies") or []) if isinstance(e, dict) and e.get("rank") is not None]
     return sorted(entries, key=lambda e: (num(e.get("rank")) or 0))
@@ -474,7 +478,7 @@ def _months(advice: dict[str, Any]) -> int:
 
 def _metric(task: dict[str, Any]) -> str:
     """The quality metric: the run's choice, else the advisor's, else a usual one the strategies have."""
-    advice = task.get("advice") if isinstance(task.get("advice"), dict) else {}
+    advice = _as_dict(task.get("advice"))
     chosen = task.get("quality_metric") or advice.get("metric")
     if chosen:
         return str(chosen)
@@ -491,7 +495,7 @@ def _metric_names(strategies: list[dict[str, Any]], first: str | None) -> list[s
 
 
 def _stat(strategy: dict[str, Any], metric: str) -> dict[str, Any]:
-    metrics = strategy.get("metrics") if isinstance(strategy.get("metrics"), dict) else {}
+    metrics = _as_dict(strategy.get("metrics"))
     stat = metrics.get(metric)
     return stat if isinstance(stat, dict) else {}
 
@@ -501,7 +505,7 @@ def _quality_of(task: dict[str, Any], name: Any, metric: str) -> dict[str, Any] 
     for s in task.get("strategies") or []:
         if isinstance(s, dict) and s.get("name") == name and num(_stat(s, metric).get("value")) is not None:
             return {**_stat(s, metric), "measured": True}
-    advice = task.get("advice") if isinstance(task.get("advice"), dict) else {}
+    advice = _as_dict(task.get("advice"))
     entry = next((e for e in advice.get("strategies") or [] if isinstance(e, dict) and e.get("name") == name), {})
     quality = entry.get("quality")
     return quality if isinstance(quality, dict) and num(quality.get("value")) is not None else None

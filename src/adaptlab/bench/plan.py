@@ -17,6 +17,7 @@ from adaptlab.config import (
     FinetunedStrategyConfig,
     PromptStrategyConfig,
     RagStrategyConfig,
+    StrategyConfig,
 )
 from adaptlab.errors import ConfigError
 
@@ -63,7 +64,7 @@ def _path(config: AdaptlabConfig, setting: str, raw: str, *, required: bool, fol
     if not raw:
         if required:
             raise ConfigError(f"{where}: bench.{setting} is not set — name the file in [bench] "
-                              f"(README 'Benchmark your own data' shows a complete config).")
+                              f"(docs/guide/bench.md shows a complete config).")
         return None
     path = config.resolve_path(raw)
     if not path.exists():
@@ -123,7 +124,7 @@ def plan_bench(config: AdaptlabConfig) -> BenchPlan:
                      needs_adapter, skipped)
 
 
-def bench_strategies(config: AdaptlabConfig, plan: BenchPlan, adapter: Path | None) -> dict:
+def bench_strategies(config: AdaptlabConfig, plan: BenchPlan, adapter: Path | None) -> dict[str, StrategyConfig]:
     """config.strategies with the bench's built-ins completed (adapters filled in) and a cached variant of each
     measured strategy when there is a query log."""
     strategies = dict(config.strategies)
@@ -138,6 +139,7 @@ def bench_strategies(config: AdaptlabConfig, plan: BenchPlan, adapter: Path | No
             section = FinetunedStrategyConfig(system_prompt=prompt.system_prompt, max_tokens=prompt.max_tokens)
         elif section is None and name == "finetuned_rag":
             section = FinetunedRagStrategyConfig(**rag.model_dump(exclude={"kind"}))
+        assert section is not None, name  # plan_bench lists only configured strategies and the built-ins
         if name in plan.needs_adapter and adapter is not None:
             section = section.model_copy(update={"adapter": str(adapter)})
         strategies[name] = section

@@ -26,7 +26,7 @@ from typing import Any
 
 from adaptlab import __version__
 from adaptlab.bench.plan import CACHED_SUFFIX, BenchPlan, bench_strategies, plan_bench
-from adaptlab.config import AdaptlabConfig
+from adaptlab.config import AdaptlabConfig, PromptStrategyConfig
 from adaptlab.project import Project
 
 ProgressCallback = Callable[[str, int, int], None]  # stage label, done, total
@@ -164,7 +164,8 @@ def _data_check(context: _Context, workload) -> dict[str, Any] | None:
     started = time.perf_counter()
     context.on_stage(f"Checking the training data ({plan.train.name})")
     prompt = config.strategies["prompt"]
-    fewshot = config.resolve_path(prompt.few_shot_path) if getattr(prompt, "few_shot_path", "") else None
+    fewshot = (config.resolve_path(prompt.few_shot_path)
+               if isinstance(prompt, PromptStrategyConfig) and prompt.few_shot_path else None)
     report = check_datasets([plan.train], eval_path=plan.cases, fewshot_path=fewshot,
                             near_duplicate_jaccard=config.eval.near_duplicate_jaccard,
                             min_examples=workload.workload.min_examples_for_finetune,

@@ -87,6 +87,12 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _rate_row(row: dict[str, Any], key: str) -> tuple[Any, Any, Any, Any]:
+    """(threshold, value, low, high) of one sweep row's rate."""
+    rate = _dict(row.get(key))
+    return row.get("threshold"), rate.get("value"), rate.get("low"), rate.get("high")
+
+
 # ------------------------------------------------------------------------------------------------ g. cache
 
 
@@ -111,13 +117,12 @@ def cache_section(task: dict[str, Any], strategies: list[dict[str, Any]], metric
                 ["question", "times"], [[f'<span class="text">{dash(r.get("question"))}</span>', dash(r.get("count"))]
                                         for r in repeated], num_cols={1}) + "</details>")
     sweep = [r for r in (cache.get("sweep") or []) if isinstance(r, dict)]
-    hits = [(r.get("threshold"), *(_dict(r.get("hit_rate")).get(k) for k in ("value", "low", "high"))) for r in sweep]
+    hits = [_rate_row(r, "hit_rate") for r in sweep]
     pairs = _dict(cache.get("pairs_sweep"))
     guard = bool(cache.get("guard"))
     pair_rows = [r for r in (pairs.get("rows") or []) if isinstance(r, dict)]
     chosen = [r for r in pair_rows if bool(r.get("guard")) == guard] or [r for r in pair_rows if not r.get("guard")]
-    false_hits = [(r.get("threshold"), *(_dict(r.get("false_hit_rate")).get(k) for k in ("value", "low", "high")))
-                  for r in chosen]
+    false_hits = [_rate_row(r, "false_hit_rate") for r in chosen]
     recommended = pairs.get("recommended_threshold_guard" if guard else "recommended_threshold") if pairs else None
     if sweep or false_hits:
         chart = charts.sweep_chart(hits, false_hits, uid=f"{uid}-cache-sweep-chart",

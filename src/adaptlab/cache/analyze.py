@@ -1,10 +1,10 @@
 """Query-log analysis: would an answer cache pay on this traffic? Measured on the team's own log, not assumed.
 
-The rule of thumb (seed 003: "if more than 30% of requests are identical or similar, caching is likely
-beneficial") needs three numbers nobody has before looking: how many queries repeat an earlier one exactly
-(after the cache's own normalisation), how many more are near-duplicates at a similarity threshold, and how
-many of those would still find a live entry under a TTL. This module measures all three from a log of
-questions with optional timestamps, and prices the hits.
+The rule of thumb of the article "Prompt Caching vs Fine-Tuning: Cost-Effective LLM Strategies" ("if more than 30%
+of requests are identical or similar, caching is likely beneficial") needs three numbers nobody has before looking:
+how many queries repeat an earlier one exactly (after the cache's own normalisation), how many more are
+near-duplicates at a similarity threshold, and how many of those would still find a live entry under a TTL. This
+module measures all three from a log of questions with optional timestamps, and prices the hits.
 
 Definitions:
 - exact-repeat rate: share of queries whose normalised text (`normalise_question`) appeared earlier;
@@ -50,7 +50,8 @@ if TYPE_CHECKING:
 QUESTION_KEYS = ("question", "query", "prompt")
 TIMESTAMP_KEYS = ("timestamp", "ts", "time")
 DEFAULT_TTLS: tuple[float | None, ...] = (300, 3600, 86_400, 7 * 86_400, None)  # None: entries never expire
-REPEAT_RULE_OF_THUMB = 0.30  # seed 003: "> 30% of requests identical or similar → caching likely pays"
+# "Prompt Caching vs Fine-Tuning": "> 30% of requests identical or similar → caching likely pays"
+REPEAT_RULE_OF_THUMB = 0.30
 SECONDS_PER_MONTH = 30.4375 * 86_400
 CURVE_THRESHOLDS = (0.80, 0.85, 0.90, 0.95, 0.99)
 EXAMPLE_QUERY = '{"question": "How do I reset my password?", "timestamp": "2025-03-01T09:30:00Z"}'
@@ -165,6 +166,7 @@ def _read_jsonl_log(path: Path, text: str, question_column: str | None,
                                             'write ISO-8601 ("2025-03-01T09:30:00Z") or unix seconds'))
                 bad = True
         if not bad:
+            assert isinstance(question, str)  # else bad
             queries.append(LoggedQuery(question, timestamp, number))
     return _require_consistent_times(path, queries, problems, explicit=timestamp_column is not None)
 
@@ -391,7 +393,8 @@ def analyze_log(
 
 
 def verdict(analysis: LogAnalysis) -> str:
-    """Seed 003's rule of thumb, applied to the measured near-duplicate rate (not to a quoted range)."""
+    """The "Prompt Caching vs Fine-Tuning" article's rule of thumb, applied to the measured near-duplicate rate
+    (not to a quoted range)."""
     rate = analysis.near_duplicate_rate.value or 0.0
     exact = analysis.exact_repeat_rate.value or 0.0
     measured = (f"{rate:.1%} of {analysis.n_queries} queries repeat an earlier one (exact {exact:.1%}, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from adaptlab.cache.answer_cache import AnswerCache
+from adaptlab.cache.entry import CacheBackend
 from adaptlab.config import AdaptlabConfig
 from adaptlab.errors import BackendError
 from adaptlab.extras import require
@@ -14,6 +15,7 @@ from adaptlab.types import IngestReport
 def open_cache(config: AdaptlabConfig, home: Path, *, embedder=None) -> AnswerCache:
     """embedder: an Embedder, or a zero-argument function returning one (loaded at the first semantic lookup)."""
     settings = config.cache
+    backend: CacheBackend
     if settings.backend == "redis":
         require("redis", "redis", "cache.backend = 'redis'")
         from adaptlab.cache.redis_backend import RedisCacheBackend

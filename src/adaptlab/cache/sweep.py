@@ -194,12 +194,18 @@ class SweepResult:
 # ------------------------------------------------------------------------------------------------ reading
 
 
+def _line(problem: FileProblem) -> int:
+    """Sort key of a problem made by line_problem (which always has a line)."""
+    assert problem.line is not None, problem
+    return problem.line
+
+
 class BadLinesError(InputError):
     """An input file has bad lines; `problems` holds all of them, the message the first 20 and how many
     lines were fine (so the user sees whether the file is mostly right or in the wrong format)."""
 
     def __init__(self, path: str, problems: list[FileProblem], *, good: int, unit: str) -> None:
-        self.problems = sorted(problems, key=lambda p: p.line)
+        self.problems = sorted(problems, key=_line)
         self.good = good
         listed = [f"  {p}" for p in self.problems[:MAX_LISTED_PROBLEMS]]
         if len(self.problems) > MAX_LISTED_PROBLEMS:

@@ -12,7 +12,8 @@ def register(app: typer.Typer) -> None:
     def advise_command(
         ctx: typer.Context,
         workload: Path = typer.Option(..., "--workload", "-w", help="Workload TOML: queries/day, knowledge "
-                                      "changes, citations, labelled examples, budget, deployment (see README)."),
+                                      "changes, citations, labelled examples, budget, deployment "
+                                      "(see docs/guide/cost.md)."),
         from_run: str | None = typer.Option(
             None, "--from", help="A bench/eval run (results.json, its folder, or its id under <home>/eval/): "
             "price measured tokens and rank by measured quality. Without it every figure is an estimate."),

@@ -216,6 +216,7 @@ def register(cache_app: typer.Typer) -> None:
             requests_per_month = len(timestamps) * SECONDS_PER_MONTH / span if span else None
             traffic = f"{len(timestamps)} requests from {log}"
         else:
+            assert requests_per_hour is not None  # exactly one of --log and --requests-per-hour, checked above
             timestamps = steady_timestamps(requests_per_hour, hours=hours)
             requests_per_month = requests_per_hour * SECONDS_PER_MONTH / 3600
             traffic = f"{requests_per_hour:g} requests/hour for {hours:g} h ({len(timestamps)} requests)"

@@ -130,7 +130,7 @@ def register(app: typer.Typer) -> None:
                       highlight=False)
 
 
-def check_index(project: Project) -> None:
+def check_index(project: Project) -> Project:
     from adaptlab.errors import IngestError
 
     if project.store.count() == 0:

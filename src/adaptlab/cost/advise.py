@@ -1,6 +1,6 @@
 """The advisor: rank the priced candidates and say why, each reason traced to a number.
 
-Order of the decision (seed 000's framework, made measurable):
+Order of the decision (the framework of "Fine-Tuning vs RAG: Which Is More Cost-Effective in 2026?", made measurable):
 1. Hard constraints exclude: citations required → only retrieving strategies; too few clean labelled examples
    → no fine-tuning; knowledge changing faster than the team can retrain → no fine-tuned-only model; a quality
    floor not met; over budget.

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 import numpy as np
@@ -30,6 +31,11 @@ from matplotlib.ticker import (
     NullFormatter,
     NullLocator,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.axis import Axis
+    from matplotlib.typing import RcKeyType
 
 __all__ = ["QualityPoint", "breakeven_chart", "format_count", "format_usd", "quality_cost_chart", "tco_chart"]
 
@@ -53,7 +59,9 @@ _HIGHLIGHT = "#C8102E"
 _WIDTH_IN = 8.0
 _HEIGHT_IN = 4.8
 
-_RC = {
+_Values = Sequence[float] | np.ndarray  # a series of numbers: a list, or an array from numpy
+
+_RC: dict[RcKeyType, Any] = {
     "svg.hashsalt": "adaptlab-cost-charts",
     "svg.fonttype": "none",
     "pdf.fonttype": 42,
@@ -150,12 +158,13 @@ def _title(title: str, estimate: bool) -> str:
     return title + ESTIMATE_SUFFIX if estimate and not title.endswith(ESTIMATE_SUFFIX) else title
 
 
-def _finite(values: Sequence[float]) -> np.ndarray:
+def _finite(values: _Values) -> np.ndarray:
     arr = np.asarray(values, dtype=float)
-    return arr[np.isfinite(arr)]
+    finite: np.ndarray = arr[np.isfinite(arr)]
+    return finite
 
 
-def _choose_scale(values: Sequence[float], ratio: float) -> tuple[str, dict]:
+def _choose_scale(values: _Values, ratio: float) -> tuple[str, dict]:
     """Axis scale for ``values``: log when all are positive and max/min exceeds ``ratio``; symlog when zeros or
     negatives sit beside such a wide positive range (a log axis cannot show them); linear otherwise."""
     arr = _finite(values)
@@ -169,7 +178,7 @@ def _choose_scale(values: Sequence[float], ratio: float) -> tuple[str, dict]:
     return "symlog", {"linthresh": float(positive.min())}
 
 
-def _apply_scale(axis, scale: str, values: Sequence[float], formatter) -> None:
+def _apply_scale(axis: Axis, scale: str, values: _Values, formatter: Callable[[float], str]) -> None:
     """Scale + tick formatting for one axis (``ax.xaxis`` or ``ax.yaxis``)."""
     axis.set_major_formatter(FuncFormatter(lambda v, _pos: formatter(v)))
     if scale == "log":
@@ -189,7 +198,8 @@ def _apply_scale(axis, scale: str, values: Sequence[float], formatter) -> None:
         axis.set_major_locator(MaxNLocator(nbins=7, steps=[1, 2, 2.5, 5, 10]))
 
 
-def _set_scale(ax, which: str, scale: str, kwargs: dict, values: Sequence[float], formatter) -> None:
+def _set_scale(ax: Axes, which: str, scale: str, kwargs: dict[str, Any], values: _Values,
+               formatter: Callable[[float], str]) -> None:
     if which == "x":
         ax.set_xscale(scale, **kwargs)
         _apply_scale(ax.xaxis, scale, values, formatter)
@@ -202,7 +212,8 @@ def _to_scaled(values: np.ndarray, scale: str) -> np.ndarray:
     """Coordinates in which the plotted segments are straight, to place a point exactly on a drawn line."""
     if scale == "log":
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log10(values)
+            scaled: np.ndarray = np.log10(values)
+            return scaled
     return values
 
 
@@ -240,7 +251,7 @@ def _require(mapping: dict, what: str) -> None:
         raise ValueError(f"{what}: nothing to plot (no series given)")
 
 
-def _check_lengths(series: dict[str, Sequence[float]], n: int, axis_name: str, what: str) -> None:
+def _check_lengths(series: Mapping[str, Sequence[float]], n: int, axis_name: str, what: str) -> None:
     for name, values in series.items():
         if len(values) != n:
             raise ValueError(f"{what}: series {name!r} has {len(values)} values but there are {n} {axis_name}")
@@ -466,6 +477,7 @@ def quality_cost_chart(points: list[QualityPoint], out: Path, *, metric: str, ti
         for p in shown:
             fam, cached = _family(p.name)
             colour = colours[fam]
+            assert p.quality is not None  # has_quality
             q = float(p.quality)
             lo = q - float(p.low) if p.low is not None and math.isfinite(float(p.low)) else 0.0
             hi = float(p.high) - q if p.high is not None and math.isfinite(float(p.high)) else 0.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from adaptlab.cost.catalog import PriceCatalog
+from adaptlab.cost.catalog import PriceCatalog, PriceEntry
 from adaptlab.cost.evidence import BenchRun, Quality, choose_metric, quality_of
 from adaptlab.cost.tco import (
     DAYS_PER_MONTH,
@@ -52,7 +52,7 @@ class Scenario:
     retrains_per_year: float = 0.0
 
 
-def _dated(entry) -> str:
+def _dated(entry: PriceEntry) -> str:
     as_of = entry.as_of.isoformat() if entry.as_of else "undated"
     return f"{entry.key}, {as_of}"
 

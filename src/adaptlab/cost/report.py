@@ -5,17 +5,18 @@ Files are written under temporary names first, so an interrupted write never lea
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
-from adaptlab.cost.advise import Advice, usd
-from adaptlab.cost.tco import total_at, volume_grid
+from adaptlab.cost.advise import Advice, Ranked, usd
+from adaptlab.cost.tco import CostInputs, Variant, total_at, volume_grid
 from adaptlab.textfiles import write_text_atomic
 
 LINE_ORDER = ("inference", "training", "retraining", "engineering", "embedding", "vector_db", "rag_setup",
               "cache_hosting", "cache_lookups", "cache_setup")
 
 
-def quality_text(entry) -> str:
+def quality_text(entry: Ranked) -> str:
     quality = entry.candidate.quality
     if quality is None:
         return "—"
@@ -49,7 +50,7 @@ def to_markdown(advice: Advice) -> str:
               "|---|---|---|" + "---|" * len(names)]
     for entry in ranked:
         totals = entry.tco.monthly_totals
-        cells = [usd(entry.tco.line(n).total) if entry.tco.line(n) else "—" for n in names]
+        cells = [usd(line.total) if (line := entry.tco.line(n)) else "—" for n in names]
         lines.append(f"| {entry.name} | {usd(totals[0])} | {usd(totals[-1])} | " + " | ".join(cells) + " |")
     lines += ["", "## Break-even (queries/day where two strategies cost the same)", ""]
     if advice.break_evens:
@@ -71,7 +72,8 @@ def to_markdown(advice: Advice) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(advice: Advice, scenario_inputs, variants, out_dir: Path, *, charts: bool = True) -> list[Path]:
+def write_report(advice: Advice, scenario_inputs: CostInputs, variants: Sequence[Variant], out_dir: Path, *,
+                 charts: bool = True) -> list[Path]:
     """advice.json, advice.md and (charts=True) the three SVG charts in out_dir; returns the paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -85,7 +87,7 @@ def write_report(advice: Advice, scenario_inputs, variants, out_dir: Path, *, ch
     return written
 
 
-def write_charts(advice: Advice, inputs, variants, out_dir: Path) -> list[Path]:
+def write_charts(advice: Advice, inputs: CostInputs, variants: Sequence[Variant], out_dir: Path) -> list[Path]:
     from adaptlab.cost.charts import (
         QualityPoint,
         breakeven_chart,

@@ -392,7 +392,7 @@ def _context_tokens(inputs: CostInputs, variants: list[Variant], factor: float) 
     return inputs, out
 
 
-def _serving(attr: str):
+def _serving(attr: str) -> Callable[[CostInputs, list[Variant], float], tuple[CostInputs, list[Variant]]]:
     def apply(inputs: CostInputs, variants: list[Variant], factor: float) -> tuple[CostInputs, list[Variant]]:
         serving = inputs.serving
         if not hasattr(serving, attr):
@@ -404,7 +404,7 @@ def _serving(attr: str):
     return apply
 
 
-def _training(attr: str):
+def _training(attr: str) -> Callable[[CostInputs, list[Variant], float], tuple[CostInputs, list[Variant]]]:
     def apply(inputs: CostInputs, variants: list[Variant], factor: float) -> tuple[CostInputs, list[Variant]]:
         return replace(inputs, training=replace(inputs.training,
                                                 **{attr: getattr(inputs.training, attr) * factor})), variants

@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adaptlab.errors import ConfigError
 
-FAMILIES = ("prompt", "rag", "finetuned", "hybrid")  # hybrid: the fine-tuned model answering with retrieval
+Family = Literal["prompt", "rag", "finetuned", "hybrid"]
+# hybrid: the fine-tuned model answering with retrieval
+FAMILIES: tuple[Family, ...] = ("prompt", "rag", "finetuned", "hybrid")
 RAG_FAMILIES = frozenset({"rag", "hybrid"})
 FINETUNED_FAMILIES = frozenset({"finetuned", "hybrid"})
 
@@ -33,7 +35,7 @@ class _Section(BaseModel):
 class WorkloadFacts(_Section):
     queries_per_day: float = Field(..., ge=0, description="Questions answered per day in production.")
     months: int = Field(12, ge=1, le=120, description="Horizon of the total cost of ownership, in months.")
-    consider: list[Literal["prompt", "rag", "finetuned", "hybrid"]] = Field(
+    consider: list[Family] = Field(
         default_factory=lambda: list(FAMILIES), min_length=1,
         description="Strategy families to price and rank (bench-run strategies of other families are left out).")
     growth_per_month: float = Field(
@@ -165,7 +167,7 @@ class Workload(_Section):
     training: TrainingInputs = Field(default_factory=TrainingInputs)
     rag: RagInputs = Field(default_factory=RagInputs)
     cache: CacheInputs = Field(default_factory=CacheInputs)
-    strategies: dict[Literal["prompt", "rag", "finetuned", "hybrid"], DeclaredStrategy] = Field(
+    strategies: dict[Family, DeclaredStrategy] = Field(
         default_factory=dict, description="Declared numbers per strategy family (prompt, rag, finetuned, hybrid).")
     name: str = Field("", description="A title for the report (default: the file name).")
     source_path: str = Field("", exclude=True)
@@ -177,8 +179,8 @@ def load_workload(path: str | Path) -> Workload:
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise WorkloadError(f"{file}: no such workload file — write one (see examples/workloads/ and README "
-                            f"'Cost and advice') or pass the right path to --workload.") from None
+        raise WorkloadError(f"{file}: no such workload file — write one (see examples/workloads/ and "
+                            f"docs/guide/cost.md) or pass the right path to --workload.") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise WorkloadError(f"{file}: cannot read the workload file ({exc}) — save it as UTF-8 text.") from None
     try:
@@ -194,7 +196,8 @@ def load_workload(path: str | Path) -> Workload:
         for item in exc.errors():
             location = ".".join(str(part) for part in item["loc"])
             lines.append(f"  {location}: {item['msg']} (got {item.get('input')!r})")
-        lines.append("  Fix the value(s) above; README 'Cost and advice' lists every workload setting.")
+        lines.append("  Fix the value(s) above; docs/reference/configuration.md (Workload file) lists every "
+                     "workload setting.")
         raise WorkloadError("\n".join(lines)) from None
     workload.source_path = str(file.resolve())
     if not workload.name:

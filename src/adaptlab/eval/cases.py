@@ -114,7 +114,7 @@ def load_cases(path: str | Path, *, limit: int | None = None) -> list[EvalCase]:
         seen_ids[case.case_id] = number
         cases.append(case)
     if problems:
-        problems.sort(key=lambda p: p.line)
+        problems.sort(key=_line)
         raise CasesError(str(path), problems)
     if not cases:
         raise InputError(str(path), None, "no cases in the file",
@@ -206,10 +206,17 @@ def _parse_line(path: Path, number: int, text: str) -> tuple[EvalCase | None, li
     if problems:
         return None, problems
     case_id = str(raw_id) if raw_id is not None else f"{path.stem}:{number}"
+    assert isinstance(question, str)  # a missing or non-string question is a problem above
     return EvalCase(
         case_id=case_id, question=question, answers=answers, label=label, expected_json=expected_json,
         schema=schema, gold_sources=gold_sources, tags=tags, line=number,
     ), problems
+
+
+def _line(problem: FileProblem) -> int:
+    """Sort key of a problem made by line_problem (which always has a line)."""
+    assert problem.line is not None, problem
+    return problem.line
 
 
 def _string_list(record: dict[str, Any], key: str, problem: Callable[[str, str], None], fix: str) -> tuple[str, ...]:
@@ -245,7 +252,8 @@ def _schema_violation(schema: dict[str, Any], instance: Any) -> str | None:
     if error is None:
         return None
     where = "/".join(str(part) for part in error.path)
-    return error.message + (f" (at {where})" if where else "")
+    message: str = error.message + (f" (at {where})" if where else "")
+    return message
 
 
 def _json_type(value: Any) -> str:
@@ -318,7 +326,7 @@ def import_csv_cases(
         seen_ids[case_id] = number
         records.append({"id": case_id, "question": values[text_column], "label": values[label_column],
                         "tags": ["csv"]})
-    problems.sort(key=lambda p: p.line)
+    problems.sort(key=_line)
     if problems:
         raise CasesError(str(path), problems)
     if not records:

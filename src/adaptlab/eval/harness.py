@@ -166,8 +166,8 @@ class StrategyRun:
                 continue
             row: dict[str, Any] = {}
             for label, group in (("hit", hits), ("miss", misses)):
-                values = [r.scores.get(metric) for r in group]
-                values = [v for v in values if v is not None and not math.isnan(v)]
+                scores = [r.scores.get(metric) for r in group]
+                values = [v for v in scores if v is not None and not math.isnan(v)]
                 row[label] = sum(values) / len(values) if values else None
                 row[f"{label}_n"] = len(values)
             split[metric] = row
@@ -339,8 +339,8 @@ def aggregate(name: str, params: dict[str, Any], results: Sequence[CaseResult], 
         for metric in metric_names:
             per_repeat = []
             for repeat in range(repeats):
-                values = [r.scores.get(metric) for r in results if r.repeat == repeat]
-                values = [v for v in values if v is not None and not math.isnan(v)]
+                scores = [r.scores.get(metric) for r in results if r.repeat == repeat]
+                values = [v for v in scores if v is not None and not math.isnan(v)]
                 if values:
                     per_repeat.append(sum(values) / len(values))
             spread[metric] = repeat_spread(per_repeat)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from html import escape
-from typing import Any
+from typing import Any, TypeGuard
 
 MAX_CASES_SHOWN = 500
 BAR_WIDTH = 160  # px of the 0–1 scale in a CI bar
@@ -242,7 +242,7 @@ def _ci_bar(value: Any, low: Any, high: Any) -> str:
             f"{''.join(shapes)}</svg>")
 
 
-def _finite(value: Any) -> bool:
+def _finite(value: Any) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 

@@ -88,7 +88,7 @@ class Judge:
         with translated_errors("Judge server", self._config.base_url, "eval.judge", self._config.api_key_env,
                                "an OpenAI chat completion"):
             response = self._client.chat.completions.create(
-                model=self._config.model, messages=messages, temperature=0, max_tokens=200)  # type: ignore[arg-type]
+                model=self._config.model, messages=messages, temperature=0, max_tokens=200)
         self.calls += 1
         raw = (response.choices[0].message.content or "") if response.choices else ""
         if self._log:

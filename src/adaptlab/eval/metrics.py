@@ -195,7 +195,8 @@ def _leaf_equal(predicted: Any, expected: Any) -> bool:
         return normalize_answer(predicted) == normalize_answer(expected)
     if isinstance(predicted, int | float) and isinstance(expected, int | float):
         return float(predicted) == float(expected)
-    return predicted == expected
+    equal: bool = predicted == expected  # JSON values: == gives a bool
+    return equal
 
 
 def field_scores(predicted: Any, expected: Any) -> FieldScores:

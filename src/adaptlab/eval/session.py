@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from adaptlab.errors import InputError
 from adaptlab.eval.cases import EvalCase, cases_sha256, load_cases
@@ -30,6 +30,11 @@ from adaptlab.eval.heldout import Overlap, SeenText, find_overlaps, training_que
 from adaptlab.eval.store import EvalStore
 from adaptlab.project import Project
 from adaptlab.strategies.base import Strategy
+from adaptlab.types import Interval
+
+if TYPE_CHECKING:
+    from adaptlab.eval.judge import Judge
+    from adaptlab.tracking import MlflowTracker
 
 # (strategy name, answers done, answers in total) after every answer
 EvalProgress = Callable[[str, int, int], None]
@@ -37,6 +42,16 @@ EvalProgress = Callable[[str, int, int], None]
 
 class HeldOutError(InputError):
     """--strict and some eval questions were seen by a strategy (few-shot / training data)."""
+
+
+class _StatsOptions(TypedDict):
+    """The statistics settings of one eval, passed on to every comparison."""
+
+    k: int
+    alpha: float
+    resamples: int
+    confidence: float
+    seed: int
 
 
 @dataclass
@@ -80,7 +95,7 @@ class EvalReport:
         return [m for m, c in (self.regression or {}).items() if c.regressed]
 
     def to_dict(self) -> dict[str, Any]:
-        def interval(value) -> dict[str, Any]:
+        def interval(value: Interval) -> dict[str, Any]:
             return {"value": _finite(value.value), "low": _finite(value.low), "high": _finite(value.high),
                     "n": value.n}
 
@@ -159,7 +174,7 @@ def evaluate(project: Project, request: EvalRequest, progress: EvalProgress | No
                     groundedness_threshold=eval_config.groundedness_threshold, labels=labels, judge=judge)
 
     eval_id = uuid.uuid4().hex[:12]
-    tracker = None
+    tracker: MlflowTracker | None = None
     if config.tracking.enabled:
         from adaptlab.tracking import MlflowTracker
 
@@ -180,9 +195,9 @@ def evaluate(project: Project, request: EvalRequest, progress: EvalProgress | No
         seed=seed, confidence=eval_config.confidence, significance=eval_config.significance, k=eval_config.k,
         runs=runs, warnings=warnings, overlaps=overlaps, tracking_uri=tracker.tracking_uri if tracker else None,
     )
-    stats_options = {"k": eval_config.k, "alpha": eval_config.significance,
-                     "resamples": eval_config.bootstrap_resamples, "confidence": eval_config.confidence,
-                     "seed": seed}
+    stats_options: _StatsOptions = {"k": eval_config.k, "alpha": eval_config.significance,
+                                    "resamples": eval_config.bootstrap_resamples,
+                                    "confidence": eval_config.confidence, "seed": seed}
     if len(runs) == 2:
         report.comparison = compare(runs[0].case_means(), runs[1].case_means(), **stats_options)
     if baseline is not None:
@@ -201,8 +216,8 @@ def evaluate(project: Project, request: EvalRequest, progress: EvalProgress | No
 
 
 def run_and_record(strategy: Strategy, cases: list[EvalCase], scorer: Scorer, request: EvalRequest, *, seed: int,
-                  sha: str, eval_id: str, resamples: int, confidence: float, store: EvalStore, tracker,
-                  progress: EvalProgress | None) -> StrategyRun:
+                  sha: str, eval_id: str, resamples: int, confidence: float, store: EvalStore,
+                  tracker: MlflowTracker | None, progress: EvalProgress | None) -> StrategyRun:
     """One strategy over all cases; each result is stored as it comes, the run is closed (SQLite and MLflow)
     as soon as it ends — a later strategy failing never leaves this one open."""
     tags = {"adaptlab.eval_id": eval_id, "adaptlab.strategy": strategy.name,
@@ -266,7 +281,7 @@ def index_warnings(project: Project, strategies: list[Strategy]) -> list[str]:
     return []
 
 
-def make_judge(project: Project, request: EvalRequest):
+def make_judge(project: Project, request: EvalRequest) -> Judge | None:
     judge_config = project.config.eval.judge
     enabled = judge_config.enabled if request.judge is None else request.judge
     if not enabled:
@@ -286,10 +301,11 @@ class Baseline:
     case_scores: dict[str, dict[str, float | None]]  # case_id → metric → mean over repeats
 
 
-def load_baseline(store: EvalStore, tracker, run_id: str) -> Baseline:
+def load_baseline(store: EvalStore, tracker: MlflowTracker | None, run_id: str) -> Baseline:
     """From this project's SQLite log, else from the run's results.json in MLflow. Checked before any case is
     answered, so a mistyped run id fails in a second, not after an hour of answers."""
     info = store.run_info(run_id)
+    baseline: Baseline | None
     if info is not None:
         baseline = Baseline(run_id, info["strategy"], info["cases_sha256"], store.case_scores(run_id))
     else:
@@ -301,7 +317,7 @@ def load_baseline(store: EvalStore, tracker, run_id: str) -> Baseline:
     return baseline
 
 
-def _regression_check(report: EvalReport, baseline: Baseline, stats_options: dict[str, Any]) -> None:
+def _regression_check(report: EvalReport, baseline: Baseline, stats_options: _StatsOptions) -> None:
     target = next((r for r in report.runs if r.name == baseline.strategy), report.runs[0])
     now = target.case_means()
     if baseline.cases_sha256 != report.cases_sha256:
@@ -314,7 +330,7 @@ def _regression_check(report: EvalReport, baseline: Baseline, stats_options: dic
     report.regression_strategy = target.name
 
 
-def _baseline_from_mlflow(tracker, run_id: str) -> Baseline | None:
+def _baseline_from_mlflow(tracker: MlflowTracker | None, run_id: str) -> Baseline | None:
     from adaptlab.eval.harness import case_means
 
     if tracker is None:

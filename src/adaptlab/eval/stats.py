@@ -49,7 +49,8 @@ def _bootstrap_means(x: np.ndarray, resamples: int, seed: int) -> np.ndarray:
     # One (resamples, n) index matrix: vectorised, and the same seed always gives the same draws.
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, x.shape[0], size=(resamples, x.shape[0]))
-    return x[idx].mean(axis=1)
+    means: np.ndarray = x[idx].mean(axis=1)
+    return means
 
 
 def _percentiles(samples: np.ndarray, confidence: float) -> tuple[float, float]:
@@ -66,7 +67,7 @@ def bootstrap_ci(
     None/NaN values (e.g. an undefined citation precision) are dropped and not counted in n.
     """
     _check_params(resamples, confidence)
-    x = np.asarray([float(v) for v in values if not _missing(v)], dtype=np.float64)
+    x = np.asarray([float(v) for v in values if v is not None and not _missing(v)], dtype=np.float64)
     n = int(x.shape[0])
     if n == 0:
         return Interval(_NAN, _NAN, _NAN, 0)
@@ -83,7 +84,8 @@ def _paired_arrays(
 ) -> tuple[np.ndarray, np.ndarray]:
     if len(a) != len(b):
         raise ValueError(f"paired sequences must have the same length, got {len(a)} and {len(b)}")
-    pairs = [(float(x), float(y)) for x, y in zip(a, b, strict=True) if not _missing(x) and not _missing(y)]
+    pairs = [(float(x), float(y)) for x, y in zip(a, b, strict=True)
+             if x is not None and y is not None and not _missing(x) and not _missing(y)]
     arr = np.asarray(pairs, dtype=np.float64).reshape(-1, 2)
     return arr[:, 0], arr[:, 1]
 

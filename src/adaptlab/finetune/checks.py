@@ -8,8 +8,9 @@ Checks, each finding naming file:line (both sides for a pair):
   inflate a measured score: errors); training vs few-shot / cache seed (they do not: warnings);
 - format consistency of JSON targets, label typos, class balance, token lengths after the chat template.
 
-Readiness (seed 002's guidance): READY when there are ≥ min_examples clean examples (after dropping
-duplicates and leaked ones), a held-out eval set, no leakage and no format problems.
+Readiness (the guidance of "LLM Fine-Tuning Explained: When It Beats RAG and What It Truly Costs"): READY when
+there are ≥ min_examples clean examples (after dropping duplicates and leaked ones), a held-out eval set, no
+leakage and no format problems.
 """
 
 from __future__ import annotations
@@ -481,15 +482,15 @@ def _label_findings(examples: list[TrainingExample]) -> tuple[list[Finding], dic
     if not counts:
         return findings, {}, None
     suspects: dict[str, str] = {}
-    for label, count in counts.items():
+    for rare, count in counts.items():
         if count > TYPO_MAX_COUNT:
             continue
-        candidates = [(SequenceMatcher(None, label.lower(), other.lower()).ratio(), other)
+        candidates = [(SequenceMatcher(None, rare.lower(), other.lower()).ratio(), other)
                       for other, other_count in counts.items()
-                      if other != label and other_count > TYPO_MAX_COUNT and other_count >= 2 * count]
-        ratio, match = max(candidates, default=(0.0, ""))
-        if ratio >= TYPO_SIMILARITY:
-            suspects[label] = match
+                      if other != rare and other_count > TYPO_MAX_COUNT and other_count >= 2 * count]
+        similarity, match = max(candidates, default=(0.0, ""))
+        if similarity >= TYPO_SIMILARITY:
+            suspects[rare] = match
     for example, label in zip(examples, labels):
         if label in suspects:
             findings.append(Finding("label", "warning", f"label {label!r} occurs {counts[label]}× — possible typo of "

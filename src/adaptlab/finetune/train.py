@@ -14,10 +14,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from adaptlab.config import TrainConfig
 from adaptlab.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    from transformers import TrainerCallback
 
 # (step, total steps, latest training loss or None) after every optimizer step
 TrainProgress = Callable[[int, int, float | None], None]
@@ -231,22 +234,22 @@ def train(method: Literal["sft", "dpo"], base_dir: Path, train_examples: Sequenc
     eval_dataset = Dataset.from_list(to_records(eval_examples)) if eval_examples else None
     args = _common_args(settings, run_dir, eval_dataset is not None, resume)
     recorder = _Recorder(progress)
-    callbacks = [recorder.callback]
+    callbacks: list[TrainerCallback] = [recorder.callback]
     if settings.early_stopping_patience and eval_dataset is not None:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=settings.early_stopping_patience))
 
     if method == "sft":
         from trl import SFTConfig
 
-        config = SFTConfig(**args, max_length=settings.max_length, packing=False)
-        trainer = _sft_trainer_class()(model=model, args=config, train_dataset=train_dataset,
+        sft_config = SFTConfig(**args, max_length=settings.max_length, packing=False)
+        trainer = _sft_trainer_class()(model=model, args=sft_config, train_dataset=train_dataset,
                                        eval_dataset=eval_dataset, processing_class=tokenizer,
                                        peft_config=_lora_config(settings), callbacks=callbacks)
     else:
         from trl import DPOConfig, DPOTrainer
 
-        config = DPOConfig(**args, max_length=settings.max_length, beta=settings.dpo_beta)
-        trainer = DPOTrainer(model=model, args=config, train_dataset=train_dataset, eval_dataset=eval_dataset,
+        dpo_config = DPOConfig(**args, max_length=settings.max_length, beta=settings.dpo_beta)
+        trainer = DPOTrainer(model=model, args=dpo_config, train_dataset=train_dataset, eval_dataset=eval_dataset,
                              processing_class=tokenizer, peft_config=_lora_config(settings), callbacks=callbacks)
 
     from transformers.trainer_callback import PrinterCallback

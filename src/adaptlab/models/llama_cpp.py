@@ -6,6 +6,7 @@ import functools
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from adaptlab.config import GeneratorConfig
 from adaptlab.errors import BackendError, ModelNotFoundError
@@ -14,6 +15,9 @@ from adaptlab.models.llama_build import REBUILD_FIX, BuildReport, cpu_flags, ins
 from adaptlab.models.llama_probe import probe_generation
 from adaptlab.models.registry import resolve_gguf
 from adaptlab.types import Generation, Usage
+
+if TYPE_CHECKING:
+    from llama_cpp.llama_types import ChatCompletionRequestResponseFormat
 
 
 def build_refusal(report: BuildReport, flags: frozenset[str]) -> str | None:
@@ -82,10 +86,13 @@ class LlamaCppGenerator:
         seed: int | None = None,
     ) -> Generation:
         started = time.perf_counter()
-        response_format = {"type": "json_object", "schema": json_schema} if json_schema is not None else None
+        response_format: ChatCompletionRequestResponseFormat | None = (
+            {"type": "json_object", "schema": json_schema} if json_schema is not None else None)
         try:
             result = self._llm.create_chat_completion(
-                messages=list(messages),
+                # llama_cpp types each role's message apart (role: Literal[...]); ours carry the role as a str,
+                # which llama.cpp's chat template reads the same way.
+                messages=list(messages),  # type: ignore[arg-type]
                 max_tokens=max_tokens or self._config.max_tokens,
                 temperature=self._config.temperature if temperature is None else temperature,
                 stop=list(stop) if stop else None,
@@ -96,6 +103,7 @@ class LlamaCppGenerator:
         except ValueError as exc:  # llama.cpp raises ValueError when the prompt exceeds n_ctx
             raise BackendError(f"{exc} — shorten the prompt or raise generator.n_ctx.") from exc
         latency_ms = (time.perf_counter() - started) * 1000
+        assert isinstance(result, dict)  # not stream=True, so one response, not an iterator of chunks
         usage = result.get("usage") or {}
         choice = result["choices"][0]
         return Generation(

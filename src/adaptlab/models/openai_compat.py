@@ -38,12 +38,12 @@ class OpenAIGenerator:
                                "an OpenAI chat completion"):
             response = self._client.chat.completions.create(
                 model=self._config.model or "default",
-                messages=list(messages),  # type: ignore[arg-type]
+                messages=list(messages),
                 max_tokens=max_tokens or self._config.max_tokens,
                 temperature=self._config.temperature if temperature is None else temperature,
                 stop=list(stop) if stop else None,
                 seed=self._config.seed if seed is None else seed,
-                **extra,  # type: ignore[arg-type]
+                **extra,
             )
         latency_ms = (time.perf_counter() - started) * 1000
         try:

@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Literal
 
 from adaptlab.config import AnswerConfig
 from adaptlab.logs import CallLog
@@ -67,7 +68,7 @@ def find_citations(answer_text: str, sources: Sequence[ScoredChunk]) -> list[Cit
         number = int(match.group(1))
         if 1 <= number <= len(sources) and number not in numbers:
             numbers.append(number)
-    cited_by = "marker"
+    cited_by: Literal["marker", "overlap"] = "marker"
     if not numbers:
         words = _content_words(_MARKER.sub(" ", answer_text))
         if words and sources:

@@ -332,7 +332,7 @@ def _point(chunk: Chunk, vector: np.ndarray) -> models.PointStruct:
 
 
 def _chunk_from_payload(payload: dict[str, Any]) -> Chunk:
-    values = {name: payload.get(name) for name in _CHUNK_FIELDS}
+    values: dict[str, Any] = {name: payload.get(name) for name in _CHUNK_FIELDS}
     values["tags"] = tuple(values["tags"] or ())
     return Chunk(**values)
 

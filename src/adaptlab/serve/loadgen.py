@@ -153,7 +153,7 @@ async def _read_chunked(reader: asyncio.StreamReader) -> int:
 
 
 async def _read_response(reader: asyncio.StreamReader, is_head: bool,
-                         count_headers: Sequence[tuple[str, str]], tally: _Tally) -> tuple[int, bool]:
+                         count_headers: Sequence[tuple[str, bytes]], tally: _Tally) -> tuple[int, bool]:
     """Read one whole response; return (status, keep the connection open)."""
     while True:
         head = await reader.readuntil(b"\r\n\r\n")
@@ -201,10 +201,10 @@ async def _read_response(reader: asyncio.StreamReader, is_head: bool,
         keep_alive = False
 
     tally.body_bytes += body_len
-    for name, key in count_headers:
-        value = headers.get(key)
-        if value is not None:
-            tally.headers[name][value.decode("latin-1")] += 1
+    for counted_name, key in count_headers:
+        counted_value = headers.get(key)
+        if counted_value is not None:
+            tally.headers[counted_name][counted_value.decode("latin-1")] += 1
     return status, keep_alive
 
 
@@ -217,7 +217,7 @@ async def _close(writer: asyncio.StreamWriter | None) -> None:
 
 
 async def _worker(host: str, port: int, encoded: Sequence[tuple[bytes, bool]], total: int,
-                  expect_status: Collection[int], count_headers: Sequence[tuple[str, str]], timeout_s: float,
+                  expect_status: Collection[int], count_headers: Sequence[tuple[str, bytes]], timeout_s: float,
                   tally: _Tally) -> None:
     reader: asyncio.StreamReader | None = None
     writer: asyncio.StreamWriter | None = None

@@ -47,7 +47,8 @@ class OtherMessage(_Loose):
 
 
 ChatMessageIn = Annotated[UserMessage | OtherMessage, Field(discriminator="role")]
-_HAS_USER_MESSAGE = {"contains": {"type": "object", "properties": {"role": {"const": "user"}}, "required": ["role"]}}
+_HAS_USER_MESSAGE: dict[str, Any] = {
+    "contains": {"type": "object", "properties": {"role": {"const": "user"}}, "required": ["role"]}}
 
 
 class StreamOptions(_Loose):

@@ -10,7 +10,7 @@ import hashlib
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from adaptlab.cache.answer_cache import AnswerCache, Lookup
 from adaptlab.cache.entry import answer_from_dict
@@ -19,6 +19,9 @@ from adaptlab.config import AdaptlabConfig, CachedStrategyConfig
 from adaptlab.logs import CallLog
 from adaptlab.strategies.base import AskOptions, CacheProbe, CacheReach, Strategy
 from adaptlab.types import Answer
+
+if TYPE_CHECKING:
+    from adaptlab.project import Project
 
 
 class CachedStrategy:
@@ -76,7 +79,8 @@ class CachedStrategy:
         answer = self.inner.answer(query, seed=seed)
         stored = self._cache.store(self.context, query, answer, ttl_seconds=self._ttl, retrieves=self.retrieves,
                                    semantic=self._semantic, embedding=lookup.embedding)
-        status = "miss" if lookup.status == "miss" else "none"  # "none": the cache was bypassed
+        # "none": the cache was bypassed
+        status: Literal["miss", "none"] = "miss" if lookup.status == "miss" else "none"
         answer = replace(answer, cache_status=status, latency_ms=(time.perf_counter() - started) * 1000)
         self._record(lookup, answer, saved=(0, 0), stored=stored)
         return answer
@@ -128,7 +132,7 @@ def cache_context(config: AdaptlabConfig, inner_name: str, inner: Strategy) -> s
     return fingerprint(parts)
 
 
-def build_cached(project, name: str, section: CachedStrategyConfig, inner: Strategy) -> CachedStrategy:
+def build_cached(project: Project, name: str, section: CachedStrategyConfig, inner: Strategy) -> CachedStrategy:
     settings = project.config.cache
     return CachedStrategy(
         name, inner, project.cache, cache_context(project.config, section.wraps, inner),

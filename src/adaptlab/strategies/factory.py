@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from adaptlab.config import (
     CachedStrategyConfig,
     FinetunedRagStrategyConfig,
@@ -91,7 +93,7 @@ def _build_rag(project: Project, name: str, section: RagStrategyConfig, generato
     from adaptlab.strategies.rag import RagStrategy
 
     config = project.config
-    updates = {}
+    updates: dict[str, Any] = {}
     if section.system_prompt:
         updates["system_prompt"] = section.system_prompt
     if section.context_chunks:

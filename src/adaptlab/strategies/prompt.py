@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,7 @@ def load_schema(path: Path) -> dict[str, Any]:
     import jsonschema
 
     try:
-        schema = json.loads(path.read_text(encoding="utf-8"))
+        schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"JSON Schema file {path}: {exc.strerror} — fix strategies.*.json_schema_path.") from None
     except json.JSONDecodeError as exc:
@@ -73,7 +74,7 @@ class PromptStrategy(Uncached):
     retrieves = False
 
     def __init__(self, name: str, config: PromptStrategyConfig, generator: Generator, *,
-                 examples: list[FewShotExample] = (), schema: dict[str, Any] | None = None,
+                 examples: Sequence[FewShotExample] = (), schema: dict[str, Any] | None = None,
                  embedder: Embedder | None = None, max_tokens: int, log: CallLog | None = None) -> None:
         if config.few_shot_k and not examples:
             raise ConfigError(f"strategies.{name}.few_shot_k = {config.few_shot_k} but no examples were given — "
