@@ -120,8 +120,11 @@ def test_rerun_reuses_the_adapter_and_measures_the_same_numbers(demo: dict, tmp_
 def test_ctrl_c_leaves_nothing_half_written(demo: dict, tmp_path: Path) -> None:
     config = demo["root"] / "knowledge" / "adaptlab.toml"
     out = tmp_path / "interrupted"
+    # As a terminal delivers Ctrl-C to a foreground command: with SIGINT's default disposition. A test run launched
+    # as a background job (`cmd &` in a script) inherits SIGINT *ignored*, which Python would keep ignoring.
     proc = subprocess.Popen([ADAPTLAB, "bench", "--config", str(config), "--out", str(out)], cwd=tmp_path,
-                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert proc.stderr is not None
     seen = ""
     deadline = time.monotonic() + 300
