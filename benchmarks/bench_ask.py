@@ -84,7 +84,6 @@ def main(argv: list[str] | None = None) -> int:
     from adaptlab.project import Project
     from adaptlab.rag.answer import RagAnswerer
     from adaptlab.rag.index import ingest
-    from adaptlab.rag.retrieve import Retriever
     from adaptlab.strategies.factory import build_strategy
 
     with tempfile.TemporaryDirectory(prefix="adaptlab-bench-ask-") as tmp:
@@ -111,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             report = ingest([str(f) for f in files], config, store=project.store, embedder=project.embedder)
             strategy = build_strategy(project, "rag")
             llama = project.generator.llama
-        retriever = Retriever(project.store, project.embedder, config.retrieve)
+        retriever = project.retriever
         # The anchor's prompt: an answerer on the same retriever, generator and settings as the strategy's.
         answerer = RagAnswerer(retriever, project.generator, config.answer, max_tokens=max_tokens,
                                n_ctx=config.generator.n_ctx)

@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         paths = [str(f) for f in files]
 
         with Timer() as t_model:
-            embedder = MiniLMEmbedder(config.embedder.model_path, batch_size=batch_size, threads=threads)
+            embedder = MiniLMEmbedder(config.embedder.model_path, batch_size=batch_size)
         embedder.embed(["warm-up sentence for the embedder"] * 4)
 
         with Timer() as t_prepare:

@@ -38,11 +38,8 @@ LLAMA_KEY=$(.venv/bin/python "$BUILD_INFO" key)
 LLAMA_CMAKE_ARGS=$(.venv/bin/python "$BUILD_INFO" cmake-args)
 WHEEL_DIR="${ADAPTLAB_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/adaptlab/wheels}/llama-cpp-python-$LLAMA_KEY"
 
-llama_is_portable() {
-    .venv/bin/python -c "import llama_cpp" >/dev/null 2>&1 && .venv/bin/python "$BUILD_INFO" verify >/dev/null 2>&1
-}
-
-if [ "$REBUILD_LLAMA" = 1 ] || ! llama_is_portable; then
+echo "==> checking the installed llama.cpp build is portable (compiled features + disassembly)"
+if [ "$REBUILD_LLAMA" = 1 ] || ! .venv/bin/python "$BUILD_INFO" verify; then
     if [ "$REBUILD_LLAMA" = 1 ] || ! ls "$WHEEL_DIR"/llama_cpp_python-*.whl >/dev/null 2>&1; then
         echo "==> compiling llama-cpp-python $LLAMA_VERSION portably (~6-11 min on 2 cores; cached afterwards)"
         echo "    CMAKE_ARGS=$LLAMA_CMAKE_ARGS"
@@ -59,11 +56,11 @@ if [ "$REBUILD_LLAMA" = 1 ] || ! llama_is_portable; then
     # Replace whatever build is installed (a native one included), then add the wheel's own dependencies.
     $PIP install --quiet --no-deps --force-reinstall "$WHEEL_DIR"/llama_cpp_python-*.whl
     $PIP install --quiet "$WHEEL_DIR"/llama_cpp_python-*.whl
-fi
-echo "==> checking the llama.cpp build is portable (compiled features + disassembly)"
-if ! .venv/bin/python "$BUILD_INFO" verify; then
-    echo "The installed llama-cpp-python is not the portable build. Run: bash scripts/setup.sh --rebuild-llama" >&2
-    exit 1
+    echo "==> checking the new build is portable"
+    if ! .venv/bin/python "$BUILD_INFO" verify; then
+        echo "The installed llama-cpp-python is not the portable build. Run: bash scripts/setup.sh --rebuild-llama" >&2
+        exit 1
+    fi
 fi
 
 echo "==> adaptlab and its dependencies"

@@ -13,7 +13,8 @@ from types import ModuleType
 from adaptlab.errors import ConfigError
 
 # extra name → the distribution it installs (as pyproject.toml's [project.optional-dependencies] lists it)
-EXTRAS = {"qdrant": "qdrant-client", "redis": "redis", "qlora": "bitsandbytes"}
+# (the qlora extra's bitsandbytes is checked by finetune/train.py without importing it: its import is slow)
+EXTRAS = {"qdrant": "qdrant-client", "redis": "redis"}
 
 
 def require(module: str, extra: str, purpose: str) -> ModuleType:

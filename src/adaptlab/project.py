@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from adaptlab.embed.base import Embedder
     from adaptlab.logs import CallLog
     from adaptlab.models.base import Generator
+    from adaptlab.rag.retrieve import Retriever
     from adaptlab.rag.store import VectorStore
 
 
@@ -39,6 +40,7 @@ class Project:
         self._store = store
         self._cache = cache
         self._logger = logger
+        self._retriever: Retriever | None = None  # built from the store and embedder: never passed in
         self._home: Path | None = None
 
     def with_parts(self, *, generator: Generator | None = None, embedder: Embedder | None = None,
@@ -88,6 +90,15 @@ class Project:
             store.open(self.embedder.name, self.embedder.dimension)
             self._store = store
         return self._store
+
+    @property
+    def retriever(self) -> Retriever:
+        """Dense + keyword search over the store, fused, as `adaptlab retrieve` and every retrieving strategy run it."""
+        if self._retriever is None:
+            from adaptlab.rag.retrieve import Retriever
+
+            self._retriever = Retriever(self.store, self.embedder, self.config.retrieve)
+        return self._retriever
 
     @property
     def cache(self) -> AnswerCache:

@@ -12,7 +12,6 @@ from conftest import ADAPTLAB_BIN, make_project, write_config
 
 from adaptlab.datasets.squad import article_recall_at_k
 from adaptlab.rag.index import ingest
-from adaptlab.rag.retrieve import Retriever
 
 pytestmark = pytest.mark.slow
 
@@ -27,8 +26,7 @@ def covid_home(tmp_path_factory, covid_dir, minilm) -> Path:
 
 
 def test_recall_at_5_over_all_questions(covid_home, covid_questions, minilm):
-    project = make_project(covid_home, embedder=minilm)
-    retriever = Retriever(project.store, project.embedder, project.config.retrieve)
+    retriever = make_project(covid_home, embedder=minilm).retriever
     recall, _ = article_recall_at_k(retriever, covid_questions, k=5)
     print(f"\nCOVID-QA article recall@5 over {len(covid_questions)} questions: {recall:.4f}")
     assert len(covid_questions) == 563

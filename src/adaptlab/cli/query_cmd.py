@@ -46,13 +46,11 @@ def register(app: typer.Typer) -> None:
         """Run retrieval only and print the ranked chunks with path, location and scores."""
         from adaptlab.cli.common import load_project
         from adaptlab.cli.main import console
-        from adaptlab.rag.retrieve import Retriever
 
         flt = parse_filters(filters)  # before loading models: a bad --filter fails fast
         project = load_project(ctx)
         check_index(project)
-        result = Retriever(project.store, project.embedder, project.config.retrieve).retrieve(
-            question, top_k=top_k, flt=flt)
+        result = project.retriever.retrieve(question, top_k=top_k, flt=flt)
         if as_json:
             print(json.dumps({
                 "query": question, "latency_ms": round(result.latency_ms, 2),

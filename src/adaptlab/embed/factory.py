@@ -11,8 +11,7 @@ from adaptlab.embed.base import Embedder
 def _minilm(config: AdaptlabConfig) -> Embedder:
     from adaptlab.embed.minilm import MiniLMEmbedder
 
-    return MiniLMEmbedder(config.embedder.model_path, batch_size=config.embedder.batch_size,
-                          threads=config.runtime.threads)
+    return MiniLMEmbedder(config.embedder.model_path, batch_size=config.embedder.batch_size)
 
 
 def _openai(config: AdaptlabConfig) -> Embedder:

@@ -169,15 +169,13 @@ _FEED_FORWARD_ROWS = 128  # 128 × 1536 float32 = 0.75 MB: fits the L2 cache of 
 class MiniLMEmbedder:
     """A sentence-transformers BERT model folder (default: the bundled all-MiniLM-L6-v2), run with numpy."""
 
-    def __init__(self, model_path: str = "", *, batch_size: int = 32, threads: int = 1) -> None:
+    def __init__(self, model_path: str = "", *, batch_size: int = 32) -> None:
+        """Threads: numpy's BLAS pool is sized by OPENBLAS_NUM_THREADS before numpy is imported
+        (adaptlab.runtime.limit_threads_early from runtime.threads); there is no pool of its own to set."""
         from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
-        # threads: numpy's BLAS pool is sized by OPENBLAS_NUM_THREADS before numpy is imported
-        # (adaptlab.runtime.limit_threads_early); nothing to set here.
-        del threads
         directory = resolve_embedder_dir(model_path)
-        self._directory = directory
         config = _read_json(directory / "config.json")
         if config.get("model_type") != "bert" or config.get("position_embedding_type", "absolute") != "absolute" \
                 or config.get("hidden_act", "gelu") != "gelu":
@@ -208,10 +206,11 @@ class MiniLMEmbedder:
         max_length = min(max_length, shape.max_positions)
         # Two tokenizers: the one for the model truncates to max_seq_length (as sentence-transformers does);
         # the one for counting and offsets sees the whole text.
-        self._plain_tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        tokenizer_json = (directory / "tokenizer.json").read_text(encoding="utf-8")
+        self._plain_tokenizer = Tokenizer.from_str(tokenizer_json)
         self._plain_tokenizer.no_truncation()
         self._plain_tokenizer.no_padding()
-        self._model_tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        self._model_tokenizer = Tokenizer.from_str(tokenizer_json)
         self._model_tokenizer.no_padding()
         self._model_tokenizer.enable_truncation(max_length=max_length)
         self._batch_size = batch_size

@@ -200,7 +200,7 @@ class BuildReport:
 
 def cpu_backend_library(package_dir: Path) -> Path | None:
     """The CPU backend's shared library inside the installed llama_cpp package."""
-    for pattern in ("lib/libggml-cpu*.so", "lib/libggml-cpu*.dylib", "lib/libggml*.so"):
+    for pattern in ("lib/libggml-cpu*.so", "lib/libggml-cpu*.dylib"):
         found = sorted((package_dir).glob(pattern))
         if found:
             return found[0]
@@ -244,7 +244,11 @@ def _main(argv: list[str]) -> int:
     elif command == "version":
         print(LLAMA_CPP_PYTHON_VERSION)
     elif command == "verify":
-        report = inspect_installed_build()
+        try:
+            report = inspect_installed_build()
+        except ImportError as exc:  # not installed yet, or installed without its dependencies
+            print(f"NOT PORTABLE: llama_cpp cannot be imported ({exc})", file=sys.stderr)
+            return 1
         print(f"llama-cpp-python {report.version} ({report.arch}): {report.system_info}")
         if report.scan is not None:
             print(f"{report.scan.library}: {report.scan.amx_instructions} AMX, "

@@ -89,7 +89,6 @@ def _build_prompt(project: Project, name: str, section: PromptStrategyConfig, ge
 
 def _build_rag(project: Project, name: str, section: RagStrategyConfig, generator: Generator) -> Strategy:
     from adaptlab.rag.answer import RagAnswerer
-    from adaptlab.rag.retrieve import Retriever
     from adaptlab.strategies.rag import RagStrategy
 
     config = project.config
@@ -101,7 +100,7 @@ def _build_rag(project: Project, name: str, section: RagStrategyConfig, generato
     answer_config = config.answer.model_copy(update=updates)
     max_tokens = section.max_tokens or config.generator.max_tokens
     answerer = RagAnswerer(
-        Retriever(project.store, project.embedder, config.retrieve), generator, answer_config, max_tokens=max_tokens,
+        project.retriever, generator, answer_config, max_tokens=max_tokens,
         n_ctx=getattr(generator, "n_ctx", config.generator.n_ctx), log=project.logger,
     )
     top_k = section.top_k or config.retrieve.top_k
