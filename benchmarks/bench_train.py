@@ -88,8 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     steps = 5 if args.quick else args.steps
 
     from adaptlab.config import TrainConfig
+    from adaptlab.datasets.snips import convert_snips
     from adaptlab.finetune.base_model import prepare_base
-    from adaptlab.finetune.data import convert_snips, load_training_file
+    from adaptlab.finetune.data import load_training_file
     from adaptlab.finetune.train import train
 
     with tempfile.TemporaryDirectory() as scratch:

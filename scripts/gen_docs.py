@@ -133,8 +133,9 @@ key `top_k` of a section whose `kind = "rag"`.
 The file `adaptlab advise --workload` reads (and `[bench] workload` names): what no benchmark can measure —
 traffic, how often the knowledge changes, constraints, the deployment. The keys below are written as
 `table.key`; `strategies.FAMILY` stands for `[strategies.prompt]`, `[strategies.rag]`, `[strategies.finetuned]`
-or `[strategies.hybrid]`, each declaring that family's estimates. `examples/workloads/` has two complete files;
-the [cost and advice guide](../guide/cost.md) explains how each setting is used.
+or `[strategies.finetuned_rag]` (older files' `hybrid` is read as `finetuned_rag`), each declaring that family's
+estimates. `examples/workloads/` has two complete files; the [cost and advice guide](../guide/cost.md) explains how
+each setting is used.
 
 {grouped_tables(workload_rows(), anchor_prefix="workload-")}"""
 

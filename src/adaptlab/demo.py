@@ -23,11 +23,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
-from adaptlab.bench.run import BenchOutcome, run_bench, summary
+from adaptlab.bench.results import BenchResult, BenchSummary
+from adaptlab.bench.run import BenchOutcome, run_bench
 from adaptlab.config import AdaptlabConfig, load_config
 from adaptlab.datasets.squad import BUNDLED_COVID_QA, BUNDLED_SNIPS, write_articles
+from adaptlab.eval.results import RESULTS_FORMAT_VERSION, Record
 from adaptlab.textfiles import write_jsonl_atomic, write_text_atomic
 
 SEED = 0
@@ -61,10 +63,29 @@ class DemoOutcome:
     seconds: float
     peak_rss_mb: float
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"report": str(self.report_path), "results": str(self.results_path),
-                "seconds": round(self.seconds, 1), "peak_rss_mb": round(self.peak_rss_mb, 1),
-                "tasks": [summary(task.results) for task in self.tasks]}
+    def summary(self) -> DemoSummary:
+        return DemoSummary(report=str(self.report_path), results=str(self.results_path),
+                           seconds=round(self.seconds, 1), peak_rss_mb=round(self.peak_rss_mb, 1),
+                           tasks=[task.results.summary() for task in self.tasks])
+
+
+class DemoSummary(Record):
+    """What `adaptlab demo --json` prints."""
+
+    report: str
+    results: str
+    seconds: float
+    peak_rss_mb: float
+    tasks: list[BenchSummary]
+
+
+class DemoResults(Record):
+    """The demo's results.json: both tasks' bench results."""
+
+    kind: Literal["adaptlab-demo"] = "adaptlab-demo"
+    format_version: Literal[2] = RESULTS_FORMAT_VERSION
+    quick: bool
+    tasks: list[BenchResult]
 
 
 def synthetic_query_log(questions: list[str], n: int, *, seed: int = SEED, days: float = 7.0) -> list[dict]:
@@ -133,7 +154,7 @@ warm_questions = {size.warm_questions}
 def prepare_intents(folder: Path, size: DemoSize, threads: int) -> Path:
     """SNIPS training examples, eval cases, few-shot examples, schema, a query log, a workload and
     adaptlab.toml; returns the config path."""
-    from adaptlab.finetune.data import convert_snips
+    from adaptlab.datasets.snips import convert_snips
 
     data = folder / "data"
     split = convert_snips(BUNDLED_SNIPS, data, train_per_intent=size.intent_train_per_intent,
@@ -233,7 +254,6 @@ def run_demo(home: Path, *, quick: bool = False, threads: int = 1,
              on_stage: Callable[[str], None] | None = None) -> DemoOutcome:
     """Prepare both tasks under <home>/demo/, bench each, and write one report for both."""
     from adaptlab.bench.html import write_bench_html
-    from adaptlab.bench.run import write_json
 
     started = time.perf_counter()
     size = QUICK if quick else FULL
@@ -250,6 +270,6 @@ def run_demo(home: Path, *, quick: bool = False, threads: int = 1,
     report_dir = root / "report"
     report_path = write_bench_html(results, report_dir / "report.html", title="adaptlab demo")
     results_path = report_dir / "results.json"
-    write_json(results_path, {"kind": "adaptlab-demo", "quick": quick, "tasks": results})
+    write_text_atomic(results_path, DemoResults(quick=quick, tasks=results).model_dump_json(indent=2) + "\n")
     return DemoOutcome(outcomes, report_path, results_path, time.perf_counter() - started,
                        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)

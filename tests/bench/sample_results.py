@@ -1,5 +1,6 @@
-"""A synthetic but realistic bench results dict (the shape `adaptlab bench` writes as results.json), for the
-report tests and the browser test. Deterministic: the same arguments give the same dict.
+"""A synthetic but realistic bench result, for the report tests: ``sample_dict`` is the JSON `adaptlab bench`
+writes as results.json (its keys match the records exactly), ``sample_results`` the validated `BenchResult`.
+Deterministic: the same arguments give the same result.
 
 Import it as ``from sample_results import sample_results`` from tests in this folder, or as
 ``from bench.sample_results import sample_results`` from any other test (tests/ is on sys.path via conftest).
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import random
 from typing import Any
+
+from adaptlab.bench.results import BenchResult
 
 MONTHS = 12
 QPD = 5000.0
@@ -20,7 +23,7 @@ KNOWLEDGE = [
     ("rag", "rag", "rag", False, None, 0.186, 4650.0, 660.6, 40.4),
     ("rag+cache", "cached", "rag", True, "rag", 0.181, 2100.0, 410.2, 25.1),
     ("finetuned", "finetuned", "finetuned", False, None, 0.121, 720.0, 48.0, 28.0),
-    ("finetuned+rag", "finetuned_rag", "hybrid", False, None, 0.192, 4800.0, 655.0, 30.5),
+    ("finetuned+rag", "finetuned_rag", "finetuned_rag", False, None, 0.192, 4800.0, 655.0, 30.5),
     ("prompt+cache", "cached", "prompt", True, "prompt", 0.070, 300.0, 30.1, 19.0),
 ]
 JSON_TASK = [
@@ -68,7 +71,7 @@ def _tco(name: str, family: str, cached: bool, hit: float, per_answer: float, pr
     if training:
         lines["training"] = {"total": training, "monthly": [training] + [0.0] * (MONTHS - 1),
                              "note": "0.40 GPU h per run"}
-    if family in ("rag", "hybrid"):
+    if family in ("rag", "finetuned_rag"):
         lines["vector_db"] = {"total": 12 * 25.0, "monthly": [25.0] * MONTHS, "note": "pinecone/standard"}
     if cached:
         lines["cache_hosting"] = {"total": 12 * 5.0, "monthly": [5.0] * MONTHS, "note": "upstash <pay-as-you-go>"}
@@ -87,7 +90,7 @@ def _advice(rows: list[tuple], metrics: dict[str, dict], metric: str, excluded_n
     entries = []
     for name, _kind, family, cached, _wraps, _q, _p50, prompt, completion in rows:
         per_answer = (prompt * 0.15 + completion * 0.6) / 1e6
-        training = 1.5 if family in ("finetuned", "hybrid") else 0.0
+        training = 1.5 if family in ("finetuned", "finetuned_rag") else 0.0
         hit = 0.31 if cached else 0.0
         tco = _tco(name, family, cached, hit, per_answer, prompt, completion, training)
         q = metrics[name]
@@ -159,7 +162,7 @@ def _cache() -> dict:
            "top_repeated": [{"question": "What is <COVID-19>?", "count": 12},
                             {"question": "Is it airborne?", "count": 7}]}
     return {"mode": "semantic", "threshold": 0.9, "guard": True, "warm": {"questions": 200, "seconds": 12.5},
-            "sweep": sweep, "pairs_sweep": pairs, "log": log}
+            "sweep": sweep, "pairs_sweep": pairs, "n_queries": 400, "distinct": 260, "log": log}
 
 
 def _data_check() -> dict:
@@ -180,8 +183,15 @@ def _data_check() -> dict:
 
 def sample_results(title: str = "COVID-QA knowledge questions", *, with_cache: bool = True,
                    with_data_check: bool = True, json_task: bool = False, n_cases: int = 60,
-                   seed: int = 0) -> dict:
-    """One bench results dict: 6 strategies (COVID-QA) or 4 (``json_task``: SNIPS intents), cached variants,
+                   seed: int = 0) -> BenchResult:
+    """One bench result (see `sample_dict`), validated."""
+    return BenchResult.model_validate(sample_dict(title, with_cache=with_cache, with_data_check=with_data_check,
+                                                  json_task=json_task, n_cases=n_cases, seed=seed))
+
+
+def sample_dict(title: str = "COVID-QA knowledge questions", *, with_cache: bool = True,
+                with_data_check: bool = True, json_task: bool = False, n_cases: int = 60, seed: int = 0) -> dict:
+    """One bench result as JSON: 6 strategies (COVID-QA) or 4 (``json_task``: SNIPS intents), cached variants,
     advice with a ranking and one excluded strategy, cache sweep rows, a data check and measurement notes."""
     rng = random.Random(seed)
     rows = JSON_TASK if json_task else KNOWLEDGE
@@ -196,7 +206,7 @@ def sample_results(title: str = "COVID-QA knowledge questions", *, with_cache: b
             "citation_precision": _metric(None, rng, n_cases, "Share of citations that support the answer"),
             "latency_ms": _metric(p50 * 1.05, rng, n_cases, "Wall time of one answer, milliseconds", 80.0),
         }
-        if family in ("rag", "hybrid"):
+        if family in ("rag", "finetuned_rag"):
             metrics["recall_at_5"] = _metric(0.83, rng, n_cases, "Gold passage among the top 5")
         quality[name] = metrics[metric]
         split = ({metric: {"hit": q - 0.02, "hit_n": 18, "miss": q + 0.01, "miss_n": n_cases - 18},
@@ -216,10 +226,10 @@ def sample_results(title: str = "COVID-QA knowledge questions", *, with_cache: b
         })
     excluded = "finetuned" if not json_task else "rag"
     return {
-        "kind": "adaptlab-bench", "schema": 1, "run_id": f"bench-{seed}-{'json' if json_task else 'qa'}",
+        "kind": "adaptlab-bench", "format_version": 2, "run_id": f"bench-{seed}-{'json' if json_task else 'qa'}",
         "created": "2026-11-23T08:10:32+00:00", "title": title, "config_path": "/x/adaptlab.toml",
-        "reproduce": "adaptlab bench --config /x/adaptlab.toml --seed 0",
-        "seconds": 1234.5,
+        "reproduce": "adaptlab bench --config /x/adaptlab.toml --seed 0", "out_dir": "/x/.adaptlab/bench/run",
+        "cases_path": "cases.jsonl", "cases_sha256": "c6c9a7ec9fffcb11", "seconds": 1234.5,
         "machine": {"cpu": "AMD EPYC 7B13", "cores": 2, "threads": 2, "python": "3.12.3", "adaptlab": "0.1.0"},
         "models": {"generator": "llama_cpp:SmolLM2-135M-Instruct.Q4_1.gguf", "embedder": "minilm"},
         "n_cases": n_cases, "repeats": 1, "seed": seed, "confidence": 0.95, "significance": 0.05, "k": 5,

@@ -11,10 +11,11 @@ import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 
 import pytest
-from sample_results import XSS, sample_results
+from sample_results import XSS, sample_dict, sample_results
 
-from adaptlab.bench.charts import Point, pareto
 from adaptlab.bench.html import render_bench_html, write_bench_html
+from adaptlab.bench.results import BenchResult
+from adaptlab.charts import Point, pareto
 
 KINDS = {"quality", "latency", "cost", "tco", "frontier", "cache-sweep"}
 SVG_RE = re.compile(r"<svg\b.*?</svg>", re.DOTALL)
@@ -127,12 +128,12 @@ def test_ids_are_unique_across_the_page(two):
 
 
 def test_user_strings_are_escaped():
-    results = sample_results()
+    data = sample_dict()
     evil = '<img src=x onerror="alert(2)">&'
-    results["strategies"][0]["name"] = evil
-    results["advice"]["strategies"][0]["reasons"].append(XSS)
-    results["warnings"].append(XSS)
-    page = render_bench_html([results], title="<b>bench</b>")
+    data["strategies"][0]["name"] = evil
+    data["advice"]["strategies"][0]["reasons"].append(XSS)
+    data["warnings"].append(XSS)
+    page = render_bench_html([BenchResult.model_validate(data)], title="<b>bench</b>")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert XSS not in page and "<img" not in page and "<b>bench</b>" not in page
     assert "&lt;img src=x onerror=&quot;alert(2)&quot;&gt;&amp;" in page
@@ -151,56 +152,100 @@ def test_nothing_is_loaded_from_elsewhere(two):
 
 
 def test_missing_and_nan_values_show_a_dash():
-    results = sample_results()
-    s0 = results["strategies"][0]
-    s0["metrics"]["token_f1"] = {"value": float("nan"), "low": None, "high": float("nan"), "n": 0}
-    s0["timing"] = {"seconds_per_case": None, "latency_ms_p50": float("nan"), "latency_ms_p95": None}
-    results["strategies"][1]["timing"] = None
-    results["strategies"][2]["traffic_hit_rate"] = {"value": None, "low": None, "high": None, "source": None}
-    results["strategies"][2]["cache_split"] = {"token_f1": {"hit": None, "hit_n": 0, "miss": float("nan")}}
-    entry = results["advice"]["strategies"][1]
+    nan = float("nan")
+    data = sample_dict()
+    s0 = data["strategies"][0]
+    s0["metrics"]["token_f1"] = {"value": nan, "low": None, "high": nan, "n": 0}
+    s0["timing"] = {"seconds_per_case": None, "latency_ms_p50": nan, "latency_ms_p95": None,
+                    "prompt_tokens_mean": None, "completion_tokens_mean": nan}
+    data["strategies"][1]["timing"] = dict.fromkeys(s0["timing"])
+    data["strategies"][2]["traffic_hit_rate"] = {"value": None, "low": None, "high": None, "source": "replay"}
+    data["strategies"][2]["cache_split"] = {"token_f1": {"hit": None, "hit_n": 0, "miss": nan, "miss_n": 0}}
+    entry = data["advice"]["strategies"][1]
     entry["quality"] = None
-    entry["total_usd"] = float("nan")
-    entry["tco"]["usd_per_answer"] = None
-    entry["tco"]["cumulative"] = [None] * 12
-    results["advice"]["strategies"][2]["tco"]["lines"]["inference"]["total"] = float("inf")
-    results["cache"]["sweep"][0]["hit_rate"] = {"value": None, "low": None, "high": None}
-    results["seconds"] = None
-    results["machine"] = None
-    results["created"] = None
-    results["confidence"] = float("nan")
-    results["data_check"]["lengths"] = None
-    results["inputs"] = None
-    page = render_bench_html([results])
+    entry["total_usd"] = nan
+    entry["tco"]["usd_per_answer"] = nan
+    entry["tco"]["cumulative"] = [nan] * 12
+    data["advice"]["strategies"][2]["tco"]["lines"]["inference"]["total"] = float("inf")
+    data["cache"]["sweep"][0]["hit_rate"] = {"value": None, "low": None, "high": None}
+    data["cache"]["warm"]["seconds"] = None
+    data["cache"]["pairs_sweep"]["target_false_hit_rate"] = None
+    data["seconds"] = nan
+    data["confidence"] = nan
+    data["data_check"]["lengths"] = None
+    data["inputs"].update(documents=None, train=None, query_log=None)
+    page = render_bench_html([BenchResult.model_validate(data)])
     text = re.sub(r"<[^>]+>", " ", page[page.index("<body>"):])  # what a reader sees
     shown = re.search(r".{0,60}\b(nan|inf|none)\b.{0,20}", text, re.IGNORECASE)
     assert shown is None, shown.group(0)
     assert not re.search(r'="[^"]*\b(nan|inf)\b', page, re.IGNORECASE)  # no NaN coordinates in the charts
     assert page.count("—") > 20
+    assert "total wall time —" in page and "confidence level —" in page and "target false-hit rate —" in page
+    assert "quality not measured" in page  # the advisor's entry without a quality
     quality_chart = re.search(r'<svg[^>]*data-chart="quality".*?</svg>', page, re.DOTALL).group(0)
     assert "not measured" in quality_chart
     for svg in SVG_RE.findall(page):
         ET.fromstring(svg)
 
 
-@pytest.mark.parametrize("results", [
-    {}, {"strategies": None, "advice": None}, {"strategies": [{}], "advice": {"strategies": [{}]}},
-    {"strategies": [{"name": "x", "metrics": {"m": None}, "cases": [None, {"scores": None}]}],
-     "advice": {"recommendation": "x", "strategies": [{"name": "x", "rank": 1, "tco": None}]},
-     "cache": {"sweep": [{"threshold": None}], "pairs_sweep": {"rows": None}}, "data_check": {"findings": [None]},
-     "stages": [None], "measurement": "not a list"},
-])
-def test_partial_results_still_render(results):
-    page = render_bench_html([results])
+def _bare(**changes) -> dict:
+    """A bench result with nothing but the run's identity: no strategy, advice, cache or data check."""
+    data = sample_dict(with_cache=False, with_data_check=False)
+    data.update(strategies=[], advice=None, cache=None, data_check=None, stages=[], skipped_strategies=[],
+                measurement=[], warnings=[], quality_metric=None)
+    data["inputs"].update(documents=None, train=None, query_log=None)
+    data.update(changes)
+    return data
+
+
+_TIMING = dict.fromkeys(["seconds_per_case", "latency_ms_p50", "latency_ms_p95", "prompt_tokens_mean",
+                         "completion_tokens_mean"])
+_BARE_STRATEGY = {"name": "x", "run_id": "", "params": {}, "family": None, "cached": False, "wraps": None,
+                  "metrics": {"m": {"value": None}}, "timing": _TIMING, "cache_split": {}, "cases": [],
+                  "traffic_hit_rate": None}
+_BARE_TCO = {"name": "x", "family": "prompt", "cached": False, "hit_rate": 0.0, "total": float("nan"),
+             "usd_per_answer": float("nan"), "prompt_tokens": 0.0, "completion_tokens": 0.0, "monthly_totals": [],
+             "cumulative": [], "lines": {}}
+_BARE_ENTRY = {"rank": 1, "name": "x", "family": "prompt", "cached": False, "hit_rate": 0.0, "hit_rate_source": "",
+               "tier": 1, "quality": None, "tokens_measured": False, "total_usd": float("nan"), "reasons": [],
+               "excluded": [], "tco": _BARE_TCO}
+_BARE_ADVICE = {"title": "", "estimate": True, "run_id": None, "metric": None, "months": 12, "queries_per_day": 0.0,
+                "recommendation": "x", "strategies": [_BARE_ENTRY], "break_even": [], "sensitivity": [],
+                "provenance": [], "notes": []}
+_BARE_CACHE = {"mode": "semantic", "threshold": 0.9, "guard": False, "warm": {"questions": 0}, "sweep": [],
+               "pairs_sweep": {"source": "", "n_non_duplicates": 0, "target_false_hit_rate": None,
+                               "recommended_threshold": None, "recommended_threshold_guard": None, "rows": []},
+               "n_queries": 0, "distinct": 0,
+               "log": {"verdict": "", "exact_repeat_rate": {"value": None}, "top_repeated": []}}
+_BARE_CHECK = {"ready": False, "reasons": [], "examples": 0, "clean": 0, "min_examples": 0, "has_eval": False,
+               "invalid_lines": 0, "dropped": {"duplicate": 0, "leak": 0}, "sets": [], "findings": []}
+
+
+@pytest.mark.parametrize("changes", [
+    {},
+    {"strategies": [_BARE_STRATEGY]},
+    {"strategies": [{**_BARE_STRATEGY, "cases": [{**sample_dict(n_cases=1)["strategies"][0]["cases"][0],
+                                                  "scores": {}}]}],
+     "advice": _BARE_ADVICE, "cache": _BARE_CACHE, "data_check": _BARE_CHECK},
+    {"strategies": [_BARE_STRATEGY], "advice": {**_BARE_ADVICE, "recommendation": None,
+                                                "strategies": [{**_BARE_ENTRY, "rank": None}]}},
+], ids=["bare", "one-strategy", "empty-parts", "nothing-qualifies"])
+def test_partial_results_still_render(changes):
+    page = render_bench_html([BenchResult.model_validate(_bare(**changes))])
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
     assert 'class="task" id="task-1"' in page
     for svg in SVG_RE.findall(page):
         ET.fromstring(svg)
 
 
-def test_no_results_and_a_single_dict():
+def test_no_results_and_a_single_result():
     assert "No bench results" in render_bench_html([])
     assert render_bench_html(sample_results()) == render_bench_html([sample_results()])
+
+
+def test_a_result_read_back_from_its_json_renders_the_same():
+    results = sample_results()
+    assert render_bench_html(BenchResult.model_validate_json(results.to_json())) == render_bench_html(results)
 
 
 def test_two_tasks_get_a_summary_and_two_sections(two, one):
@@ -224,8 +269,7 @@ def test_missing_cache_and_data_check_say_not_run():
 
 def test_no_advice_keeps_the_measurements():
     results = sample_results()
-    results["advice"] = None
-    page = render_bench_html([results])
+    page = render_bench_html([results.model_copy(update={"advice": None})])
     assert "No cost analysis" in page and "Not priced" in page
     assert 'data-chart="quality"' in page and 'data-chart="latency"' in page
     assert 'data-chart="cost"' not in page
@@ -243,7 +287,7 @@ def test_cases_are_collapsed_and_capped():
     cases = page[page.index('id="task-1-cases"'):]
     assert cases.index("<details") < cases.index("</summary>") < cases.index("Question 0:")
     assert "<details open" not in page
-    assert cases.count("First 50 of 60 case results") == len(results["strategies"])
+    assert cases.count("First 50 of 60 case results") == len(results.strategies)
     assert "Question 49:" in cases and "Question 50:" not in cases
 
 
@@ -264,10 +308,10 @@ def test_quality_section_has_every_metric_and_the_paired_tests(one):
 
 
 def test_cost_tco_and_cache_sections_carry_their_numbers(one):
-    results = sample_results()
-    winner = next(e for e in results["advice"]["strategies"] if e["rank"] == 1)
+    advice = sample_results().advice
+    assert advice is not None and advice.winner is not None
     cost = one[one.index('id="task-1-cost"'):one.index('id="task-1-tco"')]
-    assert f"${winner['tco']['usd_per_answer'] * 1000:.3g}" in cost and "31% hits" in cost
+    assert f"${advice.winner.tco.usd_per_answer * 1000:.3g}" in cost and "31% hits" in cost
     tco = one[one.index('id="task-1-tco"'):one.index('id="task-1-frontier"')]
     assert "vector db" in tco and "upstash &lt;pay-as-you-go&gt;" in tco and "total over 12 months" in tco
     cache = one[one.index('id="task-1-cache"'):one.index('id="task-1-data"')]
@@ -289,19 +333,34 @@ def test_pareto_frontier_and_log_axis():
     points = [Point("a", 100, 0.5), Point("b", 200, 0.4), Point("c", 300, 0.7), Point("d", 300, 0.6),
               Point("e", None, 0.9), Point("f", 50, float("nan"))]
     assert [p.name for p in pareto(points)] == ["a", "c"]
-    results = sample_results()
-    for e in results["advice"]["strategies"]:
+    data = sample_dict()
+    for e in data["advice"]["strategies"]:
         if e["name"] == "finetuned+rag":
             e["total_usd"] *= 100
-    page = render_bench_html([results])
+    page = render_bench_html([BenchResult.model_validate(data)])
     frontier = re.search(r'<svg[^>]*data-chart="frontier".*?</svg>', page, re.DOTALL).group(0)
     assert "log scale" in frontier
     assert not math.isnan(float(re.search(r'cx="([^"]+)"', frontier).group(1)))
 
 
+def test_estimated_quality_comes_from_the_advice():
+    """A strategy the bench did not score on the metric: the advisor's declared quality is shown, as an estimate."""
+    data = sample_dict()
+    del data["strategies"][1]["metrics"]["token_f1"]  # rag
+    entry = next(e for e in data["advice"]["strategies"] if e["name"] == "rag")
+    entry["quality"].update(value=0.5, low=0.4, high=0.6, measured=False)
+    data["advice"]["estimate"] = True
+    page = render_bench_html([BenchResult.model_validate(data)])
+    recommendation = page[page.index('id="task-1-recommendation"'):page.index('id="task-1-quality"')]
+    assert "0.500 [0.400, 0.600]" in recommendation and "estimates: declared inputs" in recommendation
+    frontier = re.search(r'<svg[^>]*data-chart="frontier".*?</svg>', page, re.DOTALL).group(0)
+    assert "rag: token_f1 0.500" in frontier and "(estimate)" in frontier
+
+
 def test_sample_is_reusable_and_independent():
-    a, b = sample_results(), sample_results()
+    a, b = sample_dict(), sample_dict()
     assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)  # NaN scores: compare as text
     a["strategies"].clear()
-    assert sample_results()["strategies"]
-    assert copy.deepcopy(sample_results(json_task=True))["quality_metric"] == "field.intent"
+    assert sample_dict()["strategies"]
+    assert sample_results().to_json() == sample_results().to_json()
+    assert copy.deepcopy(sample_results(json_task=True)).quality_metric == "field.intent"

@@ -17,8 +17,10 @@ from adaptlab.config import (
     FinetunedStrategyConfig,
     load_config,
 )
-from adaptlab.cost.evidence import load_run
+from adaptlab.cost.evidence import evidence_of, load_run
 from adaptlab.errors import ConfigError
+from adaptlab.eval.harness import CaseResult
+from adaptlab.eval.results import RunResult, StrategyResult, Timing, TrafficHitRate, family_of
 from adaptlab.project import Project
 
 CASE = {"question": "What is the capital of France?", "answers": ["Paris"]}
@@ -149,18 +151,28 @@ def test_adapter_is_trained_once_and_an_interrupted_build_is_redone(tmp_path: Pa
 
 
 def test_a_bench_runs_replayed_hit_rate_prices_the_cache(tmp_path: Path) -> None:
-    case = {"case_id": "c1", "repeat": 0, "seed": 0, "question": "q", "expected": "a", "answer": "a",
-            "refused": False, "latency_ms": 10.0, "prompt_tokens": 100, "completion_tokens": 10,
-            "cache_status": "miss", "cited": [], "retrieved": [], "scores": {"token_f1": 1.0}}
-    results = {"run_id": "b1", "n_cases": 1, "strategies": [
-        {"name": "prompt", "params": {"kind": "prompt"}, "metrics": {}, "cases": [case]},
-        {"name": "prompt+cache", "params": {"kind": "cached", "wraps": "prompt", "inner": {"kind": "prompt"}},
-         "metrics": {}, "cases": [case],
-         "traffic_hit_rate": {"value": 0.4, "low": 0.3, "high": 0.5, "source": "replayed over q.jsonl"}},
-    ]}
+    case = CaseResult(case_id="c1", repeat=0, seed=0, question="q", expected="a", answer="a", refused=False,
+                      latency_ms=10.0, prompt_tokens=100, completion_tokens=10, cache_status="miss", cited=[],
+                      retrieved=[], scores={"token_f1": 1.0})
+    timing = Timing(seconds_per_case=0.01, latency_ms_p50=10.0, latency_ms_p95=10.0, prompt_tokens_mean=100,
+                    completion_tokens_mean=10)
+
+    def entry(name: str, params: dict, **extra) -> StrategyResult:
+        family, cached, wraps = family_of(params)
+        return StrategyResult(name=name, run_id=name, params=params, family=family, cached=cached, wraps=wraps,
+                              metrics={}, timing=timing, cache_split={}, cases=[case], **extra)
+
+    result = RunResult(run_id="b1", created="2026-12-06T00:00:00+00:00", cases_path="cases.jsonl",
+                       cases_sha256="0" * 64, n_cases=1, repeats=1, seed=0, confidence=0.95, significance=0.05,
+                       k=5, warnings=[], strategies=[
+                           entry("prompt", {"kind": "prompt"}),
+                           entry("prompt+cache", {"kind": "cached", "wraps": "prompt", "inner": {"kind": "prompt"}},
+                                 traffic_hit_rate=TrafficHitRate(value=0.4, low=0.3, high=0.5, n=100,
+                                                                 source="replayed over q.jsonl"))])
     path = tmp_path / "results.json"
-    path.write_text(json.dumps(results))
-    run = load_run(path)
-    cached = run.strategy("prompt+cache")
-    assert cached is not None and cached.hit_rate == 0.4 and cached.hit_rate_source == "replayed over q.jsonl"
-    assert run.strategy("prompt").hit_rate is None
+    path.write_text(result.to_json())
+    for run in (evidence_of(result), load_run(path)):  # in process (the bench) and from the file (advise --from)
+        cached = run.strategy("prompt+cache")
+        assert cached is not None and cached.hit_rate == 0.4 and cached.hit_rate_source == "replayed over q.jsonl"
+        prompt = run.strategy("prompt")
+        assert prompt is not None and prompt.hit_rate is None and prompt.family == "prompt"

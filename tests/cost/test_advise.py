@@ -13,6 +13,7 @@ from adaptlab.cost.evidence import BenchRun, MeasuredStrategy, find_run, load_ru
 from adaptlab.cost.inputs import build_scenario
 from adaptlab.cost.workload import Workload, WorkloadError, load_workload
 from adaptlab.errors import InputError
+from adaptlab.eval.results import Estimate
 
 CATALOG = load_catalog()
 CASES = 60
@@ -25,8 +26,8 @@ def strategy(name: str, family: str, scores: list[float], *, prompt_tokens: floa
     return MeasuredStrategy(
         name=name, family=family, cached=cached, wraps=wraps, prompt_tokens=prompt_tokens,
         completion_tokens=completion, seconds_per_answer=0.5, hit_rate=hit_rate,
-        metrics={metric: {"value": mean, "low": max(0.0, mean - 0.1), "high": min(1.0, mean + 0.1),
-                          "n": len(scores)}},
+        metrics={metric: Estimate(value=mean, low=max(0.0, mean - 0.1), high=min(1.0, mean + 0.1),
+                                  n=len(scores))},
         per_case={f"c{i}": {metric: s} for i, s in enumerate(scores)})
 
 
@@ -66,14 +67,14 @@ def four_families(prompt=MOSTLY_RIGHT, rag=MOSTLY_RIGHT, ft=MOSTLY_RIGHT, hybrid
     return run_of(strategy("prompt", "prompt", prompt, prompt_tokens=300),
                   strategy("rag", "rag", rag, prompt_tokens=800),
                   strategy("ft", "finetuned", ft, prompt_tokens=60),
-                  strategy("ft_rag", "hybrid", hybrid, prompt_tokens=600))
+                  strategy("ft_rag", "finetuned_rag", hybrid, prompt_tokens=600))
 
 
 def test_citations_required_leaves_only_retrieving_strategies():
     advice = advise(build_scenario(workload(citations_required=True), CATALOG, four_families()))
     assert set(ranked_names(advice)) == {"rag", "ft_rag"}
     for name in ("prompt", "ft"):
-        assert "citations required → only RAG-family strategies (rag, hybrid) qualify" in excluded(advice)[name]
+        assert "citations required → only RAG-family strategies (rag, finetuned_rag) qualify" in excluded(advice)[name]
 
 
 def test_too_few_clean_examples_exclude_fine_tuning():
@@ -170,8 +171,8 @@ def test_without_a_hit_rate_the_cache_is_not_priced_and_the_advice_says_why():
 def test_without_a_run_every_figure_is_labelled_an_estimate():
     advice = advise(build_scenario(workload(cache={"hit_rate": 0.3}), CATALOG, None))
     assert advice.estimate
-    assert {r.name for r in advice.ranked} == {"prompt", "rag", "finetuned", "hybrid", "prompt+cache",
-                                               "rag+cache", "finetuned+cache", "hybrid+cache"}
+    assert {r.name for r in advice.ranked} == {"prompt", "rag", "finetuned", "finetuned_rag", "prompt+cache",
+                                               "rag+cache", "finetuned+cache", "finetuned_rag+cache"}
     assert any("estimate" in note for note in advice.notes)
     assert all(any("declared: estimate" in reason for reason in r.reasons) for r in advice.ranked)
 
@@ -221,7 +222,7 @@ def test_run_errors_name_the_file(tmp_path: Path):
     with pytest.raises(InputError, match=r"results.json:2: not valid JSON"):
         load_run(broken)
     broken.write_text(json.dumps({"runs": []}))
-    with pytest.raises(InputError, match="not an eval run"):
+    with pytest.raises(InputError, match="not the results.json of an eval or bench run"):
         load_run(broken)
 
 
@@ -242,3 +243,21 @@ def test_api_serving_prices_measured_tokens_at_the_catalogs_list_prices():
     rag = next(r for r in advise(scenario).ranked if r.name == "rag")
     assert rag.tco.usd_per_answer == pytest.approx((800 * price.input_per_mtok + 40 * price.output_per_mtok) / 1e6)
     assert any("openai/gpt-4o-mini" in p and str(price.as_of) in p for p in scenario.provenance)
+
+
+def test_workload_files_that_say_hybrid_still_load_as_finetuned_rag():
+    spec = workload(consider=["rag", "hybrid"], strategies={"hybrid": {"prompt_tokens": 500}})
+    assert spec.workload.consider == ["rag", "finetuned_rag"]
+    assert "finetuned_rag" in spec.strategies
+
+
+def test_a_benchs_measured_training_time_is_priced_as_the_serving_machine_not_as_gpu_hours():
+    run = BenchRun(None, "run1", CASES, [strategy("ft", "finetuned", MOSTLY_RIGHT)], 0.05, training_seconds=1800)
+    spec = workload(serving={"use_measured_latency": True, "gpu_usd_per_hour": 4.0},
+                    training={"measured_gpu_hours": None, "gpu_usd_per_hour": 3.0})
+    scenario = build_scenario(spec, CATALOG, run)
+    assert scenario.inputs.training.gpu_hours_per_run == pytest.approx(0.5)
+    assert scenario.inputs.training.gpu_usd_per_hour == 4.0  # the serving machine's price, not the GPU's
+    assert any("measured on the bench machine" in p for p in scenario.provenance)
+    declared = build_scenario(workload(serving={"use_measured_latency": True}), CATALOG, run)
+    assert declared.inputs.training.gpu_hours_per_run == 10  # a declared measured_gpu_hours wins

@@ -55,7 +55,7 @@ def test_advise_cli_on_both_article_scenarios(tmp_path: Path):
         assert "estimates" in result.stdout and "Recommendation:" in result.stdout
         data = json.loads((out / "advice.json").read_text())
         assert data["estimate"] is True and data["recommendation"]
-        assert {s["name"] for s in data["strategies"]} >= {"finetuned", "rag", "hybrid"}
+        assert {s["name"] for s in data["strategies"]} >= {"finetuned", "rag", "finetuned_rag"}
         assert "prompt" not in {s["name"] for s in data["strategies"]}  # workload.consider leaves it out
         for chart in ("tco_by_month.svg", "break_even.svg", "quality_vs_cost.svg"):
             assert (out / chart).read_text().lstrip().startswith(("<?xml", "<svg"))

@@ -83,8 +83,8 @@ def test_finetuned_pays_a_first_run_then_retrains():
     assert tco.total == pytest.approx(730 + 10 + 12 * 110)
 
 
-def test_hybrid_trains_once_and_pays_retrieval():
-    tco = variant_tco(inputs(), variant("hybrid"))
+def test_finetuned_rag_trains_once_and_pays_retrieval():
+    tco = variant_tco(inputs(), variant("finetuned_rag"))
     assert tco.line("retraining") is None  # knowledge stays fresh through retrieval
     # corpus 1M tokens × $0.1/M = $0.10 once; new 0.1M tokens a month = $0.01 a month; vector DB $5 a month
     assert tco.line("embedding").monthly[0] == pytest.approx(0.1 + 0.01)
@@ -158,7 +158,7 @@ def test_sensitivity_names_the_inputs_that_flip_the_winner():
 # ---------------------------------------------------------------------------------------------- properties
 
 volumes = st.floats(min_value=0, max_value=1e8, allow_nan=False)
-families = st.sampled_from(["prompt", "rag", "finetuned", "hybrid"])
+families = st.sampled_from(["prompt", "rag", "finetuned", "finetuned_rag"])
 servings = st.sampled_from([API, replace(API, prefix_cache=True), GPU, replace(GPU, billing="dedicated")])
 token_profiles = st.builds(TokenProfile, st.floats(0, 5000), st.floats(0, 1000), st.floats(0, 3000))
 
@@ -180,10 +180,10 @@ def test_zero_volume_leaves_only_fixed_costs(family, serving, tokens, cached, hi
     assert tco.line("inference").total == 0
     if cached:
         assert tco.line("cache_lookups").total == 0
-    fixed = {"training": 10.0 if family in ("finetuned", "hybrid") else 0.0,
+    fixed = {"training": 10.0 if family in ("finetuned", "finetuned_rag") else 0.0,
              "retraining": 12 * 110.0 if family == "finetuned" else 0.0,
-             "embedding": 0.1 + 12 * 0.01 if family in ("rag", "hybrid") else 0.0,
-             "vector_db": 60.0 if family in ("rag", "hybrid") else 0.0,
+             "embedding": 0.1 + 12 * 0.01 if family in ("rag", "finetuned_rag") else 0.0,
+             "vector_db": 60.0 if family in ("rag", "finetuned_rag") else 0.0,
              "cache_hosting": 120.0 if cached else 0.0}
     assert tco.total == pytest.approx(sum(fixed.values()))
 
@@ -199,5 +199,5 @@ def test_more_cache_hits_never_cost_more(q, family, serving, tokens, rate1, rate
 
 
 def test_totals_are_finite_for_extreme_inputs():
-    tco = variant_tco(inputs(GPU, 1e9), variant("hybrid", True, 0.99))
+    tco = variant_tco(inputs(GPU, 1e9), variant("finetuned_rag", True, 0.99))
     assert all(math.isfinite(x) for x in tco.monthly_totals)

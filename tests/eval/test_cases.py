@@ -19,7 +19,6 @@ from adaptlab.eval.cases import (
     import_squad_cases,
     load_cases,
 )
-from adaptlab.eval.html import render_html
 from adaptlab.types import FileProblem, line_problem
 
 
@@ -263,62 +262,3 @@ def test_cli_import_csv(tmp_path: Path) -> None:
     bad = CliRunner().invoke(app, ["import-csv", str(source), str(tmp_path / "x.jsonl")])
     assert bad.exit_code != 0 and isinstance(bad.exception, InputError)
     assert not (tmp_path / "x.jsonl").exists()
-
-
-# ---------------------------------------------------------------------------------------------------- HTML
-
-
-def sample_results() -> dict:
-    metric = {"value": 0.75, "low": 0.6, "high": 0.88, "n": 20, "description": "share of <exact> matches"}
-    return {
-        "run_id": "run-1", "created": "2025-01-02T03:04:05Z", "cases_path": "cases.jsonl",
-        "cases_sha256": "ab" * 32, "n_cases": 2, "repeats": 1, "seed": 0, "confidence": 0.95,
-        "warnings": ["only 2 cases: intervals are wide"],
-        "strategies": [
-            {"name": "baseline", "run_id": "r-a", "params": {"temperature": 0},
-             "metrics": {"exact_match": metric, "latency_score": {"value": 312.5, "low": 300.0, "high": 330.0,
-                                                                    "n": 2, "description": "ms"}},
-             "timing": {"seconds_per_case": 0.5, "latency_ms_p50": 400.0, "latency_ms_p95": 900.0,
-                        "prompt_tokens_mean": 120.0, "completion_tokens_mean": 30.0},
-             "cases": [{"case_id": "c1", "question": "<script>alert(1)</script> & more?", "answer": "Paris",
-                        "expected": "Paris", "scores": {"exact_match": 1.0, "f1": None}, "latency_ms": 400.0,
-                        "prompt_tokens": 120, "completion_tokens": 30, "refused": False, "repeat": 0}]},
-            {"name": "rag<b>", "run_id": "r-b", "params": {},
-             "metrics": {"exact_match": {"value": None, "low": None, "high": None, "n": 0, "description": ""}},
-             "timing": {}, "cases": []},
-        ],
-        "comparison": {"a": "baseline", "b": "rag<b>", "metrics": {
-            "exact_match": {"a": 0.75, "b": 0.9, "diff": 0.15, "low": 0.02, "high": 0.3, "p_value": 0.0004,
-                            "n": 20, "test": "paired bootstrap", "significant": True}}},
-        "regression": {"baseline_run_id": "run-0", "metrics": {
-            "exact_match": {"a": 0.9, "b": 0.75, "diff": -0.15, "low": -0.3, "high": -0.02, "p_value": 0.01,
-                            "n": 20, "test": "paired bootstrap", "significant": True, "regressed": True}}},
-    }
-
-
-def test_render_html_escapes_and_is_self_contained() -> None:
-    page = render_html(sample_results())
-    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
-    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more?" in page
-    assert "rag&lt;b&gt;" in page and "<b>" not in page
-    assert "http://" not in page and "https://" not in page
-    assert 'title="share of &lt;exact&gt; matches"' in page
-    assert "0.750 [0.600, 0.880]" in page and "n/a" in page
-    assert page.count("<svg") == 2  # exact_match has bars (0–1); latency_score (312.5) does not
-    assert "only 2 cases: intervals are wide" in page and 'class="warnings"' in page
-    assert 'class="significant"' in page and "+0.150 [+0.020, +0.300]" in page and "&lt;0.001" in page
-    assert 'class="regressed"' in page and "run-0" in page
-    assert "<details>" in page and "abababababab" in page
-
-
-def test_render_html_tolerates_missing_and_none() -> None:
-    assert "No strategies" in render_html({})
-    page = render_html({"run_id": None, "strategies": [{"name": None, "metrics": None, "cases": None}],
-                        "comparison": {"a": "x", "b": "y", "metrics": {"m": {"diff": None, "p_value": None}}},
-                        "regression": None, "warnings": None, "confidence": None})
-    assert "n/a" in page and "No metrics were computed" in page
-    many = sample_results()
-    case = many["strategies"][0]["cases"][0]
-    many["strategies"][0]["cases"] = [dict(case, case_id=f"c{i}") for i in range(600)]
-    page = render_html(many)
-    assert "first 500 of 600" in page and "c499" in page and "c500<" not in page

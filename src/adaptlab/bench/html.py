@@ -1,13 +1,14 @@
-"""The bench report: one self-contained HTML page for one or more bench results (results.json dicts).
+"""The bench report: one self-contained HTML page for one or more bench results (`BenchResult` records, what a
+bench writes as results.json).
 
 Read top to bottom, each task answers "what should we run, and why?" first, then shows the evidence: quality with
 confidence intervals, latency, cost per 1,000 answers, the 12-month TCO, the quality-vs-cost frontier, the cache
 sweep, the training-data check, how every number was measured, and finally the per-case answers.
 
-Inline CSS and inline SVG only (see bench/charts.py): no URLs, fonts or external scripts, so the file opens
+Inline CSS and inline SVG only (see adaptlab.charts): no URLs, fonts or external scripts, so the file opens
 offline and cannot leak anything. The one inline script only counts the charts that rendered with a size (for a
-browser test). Every value from a run is user text and is escaped; a missing, None or NaN value shows as "—" —
-a report of a partial run is still worth reading. The output depends only on the input: two renders are equal.
+browser test). Every value from a run is user text and is escaped; a missing (None) or NaN value shows as "—"
+— a report of a partial run is still worth reading. The output depends only on the input: two renders are equal.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
-from typing import Any
 
-from adaptlab.bench import charts
-from adaptlab.bench.charts import fmt_usd, num
+from adaptlab import charts
+from adaptlab.bench.results import BenchResult, Machine
 from adaptlab.bench.sections import (
     cache_section,
     cases_section,
@@ -30,6 +30,9 @@ from adaptlab.bench.sections import (
     measurement_section,
     table,
 )
+from adaptlab.cost.records import AdviceRecord, QualityRecord, RankedRecord
+from adaptlab.eval.results import MetricResult, StrategyResult
+from adaptlab.numbers import num, usd
 from adaptlab.textfiles import write_text_atomic
 
 __all__ = ["render_bench_html", "write_bench_html"]
@@ -90,9 +93,9 @@ COUNT_SCRIPT = ("<script>window.addEventListener('load',function(){var n=0;"
                 "if(r.width>0&&r.height>0){n++;}});document.body.dataset.charts=String(n);});</script>")
 
 
-def render_bench_html(results: Sequence[dict[str, Any]] | dict[str, Any], *, title: str = "adaptlab bench") -> str:
-    """The report page for one or more bench results dicts (the shape the bench writes as results.json)."""
-    tasks = [results] if isinstance(results, dict) else [r for r in results if isinstance(r, dict)]
+def render_bench_html(results: Sequence[BenchResult] | BenchResult, *, title: str = "adaptlab bench") -> str:
+    """The report page for one or more bench results (what the bench writes as results.json)."""
+    tasks = [results] if isinstance(results, BenchResult) else list(results)
     body = [_page_header(tasks, title)]
     if not tasks:
         body.append('<p class="note">No bench results to show.</p>')
@@ -105,7 +108,7 @@ def render_bench_html(results: Sequence[dict[str, Any]] | dict[str, Any], *, tit
             + f"\n</main>{COUNT_SCRIPT}</body></html>\n")
 
 
-def write_bench_html(results: Sequence[dict[str, Any]] | dict[str, Any], path: str | Path, *,
+def write_bench_html(results: Sequence[BenchResult] | BenchResult, path: str | Path, *,
                      title: str = "adaptlab bench") -> Path:
     """Render and write the page atomically (a failed write never leaves half a file); returns the path."""
     out = Path(path)
@@ -116,44 +119,46 @@ def write_bench_html(results: Sequence[dict[str, Any]] | dict[str, Any], path: s
 # ------------------------------------------------------------------------------------------------ page header
 
 
-def _page_header(tasks: list[dict[str, Any]], title: str) -> str:
-    created = sorted(str(t["created"]) for t in tasks if t.get("created"))
-    seconds = [s for s in (num(t.get("seconds")) for t in tasks) if s is not None]
-    machine = next((t["machine"] for t in tasks if isinstance(t.get("machine"), dict)), None)
+def _page_header(tasks: list[BenchResult], title: str) -> str:
+    created = sorted(t.created for t in tasks if t.created)
+    seconds = [s for s in (num(t.seconds) for t in tasks) if s is not None]
     facts = [f"created {dash(created[0] if created else None)}",
              f"total wall time {duration(sum(seconds)) if seconds else '—'}"]
     parts = [f"<header><h1>{escape(title)}</h1>", f'<p class="meta">{" · ".join(facts)}</p>']
-    if machine:
-        parts.append(f'<p class="meta">machine: {_machine(machine)}</p>')
+    if tasks:
+        parts.append(f'<p class="meta">machine: {_machine(tasks[0].machine)}</p>')
     if len(tasks) > 1:
-        links = "".join(f'<a href="#task-{i}">{i}. {dash(t.get("title") or f"task {i}")}</a>'
-                        for i, t in enumerate(tasks, start=1))
+        links = "".join(f'<a href="#task-{i}">{i}. {_title(t, i)}</a>' for i, t in enumerate(tasks, start=1))
         parts.append(f'<nav class="toc">Tasks: {links}</nav>')
         parts.append(_summary(tasks))
     parts.append("</header>")
     return "\n".join(parts)
 
 
-def _machine(machine: dict[str, Any]) -> str:
-    cores = f"{dash(machine.get('cores'))} cores / {dash(machine.get('threads'))} threads"
-    return " · ".join([dash(machine.get("cpu")), cores, f"Python {dash(machine.get('python'))}",
-                       f"adaptlab {dash(machine.get('adaptlab'))}"])
+def _title(task: BenchResult, index: int) -> str:
+    return dash(task.title or f"task {index}")
 
 
-def _summary(tasks: list[dict[str, Any]]) -> str:
+def _machine(machine: Machine) -> str:
+    cores = f"{dash(machine.cores)} cores / {dash(machine.threads)} threads"
+    return " · ".join([dash(machine.cpu), cores, f"Python {dash(machine.python)}",
+                       f"adaptlab {dash(machine.adaptlab)}"])
+
+
+def _summary(tasks: list[BenchResult]) -> str:
     rows = []
     for i, task in enumerate(tasks, start=1):
-        advice = _as_dict(task.get("advice"))
+        advice = task.advice
         winner = _winner(advice)
         metric = _metric(task)
-        quality = _quality_of(task, winner.get("name"), metric) if winner else None
-        kind = ("—" if not advice else '<span class="badge estimate">estimates</span>' if advice.get("estimate")
+        quality = _quality_of(task, winner.name, metric) if winner is not None else None
+        kind = ("—" if advice is None else '<span class="badge estimate">estimates</span>' if advice.estimate
                 else '<span class="badge measured">measured</span>')
-        rows.append([f'<a href="#task-{i}">{dash(task.get("title") or f"task {i}")}</a>',
-                     f"<strong>{dash(advice.get('recommendation'))}</strong>",
-                     fmt_usd(winner.get("total_usd")),
-                     f"{escape(metric)}: {ci_text(quality)}" if quality else "—", kind])
-    horizons = {_months(t["advice"]) for t in tasks if isinstance(t.get("advice"), dict)}
+        rows.append([f'<a href="#task-{i}">{_title(task, i)}</a>',
+                     f"<strong>{dash(advice.recommendation if advice is not None else None)}</strong>",
+                     usd(winner.total_usd if winner is not None else None),
+                     f"{escape(metric)}: {ci_text(quality)}" if quality is not None else "—", kind])
+    horizons = {_months(t.advice) for t in tasks if t.advice is not None}
     tco_head = f"{horizons.pop()}-month TCO" if len(horizons) == 1 else "TCO over the horizon"
     return "<h2>Summary</h2>" + table(["task", "recommendation", tco_head, "quality", "figures"], rows,
                                        num_cols={2})
@@ -162,12 +167,12 @@ def _summary(tasks: list[dict[str, Any]]) -> str:
 # ------------------------------------------------------------------------------------------------ one task
 
 
-def _task(task: dict[str, Any], index: int) -> str:
+def _task(task: BenchResult, index: int) -> str:
     uid = f"task-{index}"
-    advice = _as_dict(task.get("advice"))
-    strategies = [s for s in (task.get("strategies") or []) if isinstance(s, dict)]
+    advice, strategies = task.advice, task.strategies
     metric = _metric(task)
-    winner = _winner(advice).get("name")
+    best = _winner(advice)
+    winner = best.name if best is not None else None
     sections = [
         ("recommendation", "Recommendation", _recommendation(task, advice, metric)),
         ("quality", "Quality per strategy", _quality(task, strategies, advice, metric, uid, winner)),
@@ -176,14 +181,13 @@ def _task(task: dict[str, Any], index: int) -> str:
         ("tco", f"{_months(advice)}-month total cost of ownership", _tco(advice, uid, winner)),
         ("frontier", "Quality against cost", _frontier(task, advice, metric, uid, winner)),
         ("cache", "Cache threshold sweep", cache_section(task, strategies, metric, uid)),
-        ("data", "Training-data check", data_check_section(task.get("data_check"))),
+        ("data", "Training-data check", data_check_section(task.data_check)),
         ("how", "How each number was measured", measurement_section(task, advice)),
     ]
     toc = "".join(f'<a href="#{uid}-{key}">{escape(name)}</a>' for key, name, _ in sections)
-    head = [f'<section class="task" id="{uid}">',
-            f"<h2>{index}. {dash(task.get('title') or f'task {index}')}</h2>", _task_meta(task),
+    head = [f'<section class="task" id="{uid}">', f"<h2>{index}. {_title(task, index)}</h2>", _task_meta(task),
             f'<nav class="toc">{toc}<a href="#{uid}-cases">Per-case answers</a></nav>']
-    warnings = [w for w in (task.get("warnings") or []) if w]
+    warnings = [w for w in task.warnings if w]
     if warnings:
         head.append(f'<p class="callout">{len(warnings)} warning{"s" if len(warnings) != 1 else ""} — listed '
                     f'under <a href="#{uid}-how">How each number was measured</a>.</p>')
@@ -192,140 +196,136 @@ def _task(task: dict[str, Any], index: int) -> str:
     return "\n".join(head + body + ["</section>"])
 
 
-def _task_meta(task: dict[str, Any]) -> str:
-    models = _as_dict(task.get("models"))
-    level = num(task.get("confidence"))
-    facts = [f"run <code>{dash(task.get('run_id'))}</code>", f"created {dash(task.get('created'))}",
-             f"wall time {duration(task.get('seconds'))}",
-             f"{dash(task.get('n_cases'))} cases × {dash(task.get('repeats'))} repeat(s)",
-             f"seed {dash(task.get('seed'))}",
+def _task_meta(task: BenchResult) -> str:
+    models = task.models
+    level = num(task.confidence)
+    facts = [f"run <code>{dash(task.run_id)}</code>", f"created {dash(task.created)}",
+             f"wall time {duration(task.seconds)}",
+             f"{dash(task.n_cases)} cases × {dash(task.repeats)} repeat(s)",
+             f"seed {dash(task.seed)}",
              f"{level * 100:g}% confidence intervals" if level is not None else "confidence level —"]
-    line2 = (f"generator <code>{dash(models.get('generator'))}</code> · "
-             f"embedder <code>{dash(models.get('embedder'))}</code>")
+    line2 = f"generator <code>{dash(models.generator)}</code> · embedder <code>{dash(models.embedder)}</code>"
     return f'<p class="meta">{" · ".join(facts)}</p><p class="meta">{line2}</p>'
 
 
 # ------------------------------------------------------------------------------------------------ a. advice
 
 
-def _recommendation(task: dict[str, Any], advice: dict[str, Any], metric: str) -> str:
-    if not advice:
+def _recommendation(task: BenchResult, advice: AdviceRecord | None, metric: str) -> str:
+    if advice is None:
         return ('<p class="note">No cost analysis in this run, so no recommendation: the quality and latency '
                 "below are measured, but nothing was priced.</p>")
     winner = _winner(advice)
     months = _months(advice)
-    badge = ('<span class="badge estimate">estimates: declared inputs, not measured</span>' if advice.get("estimate")
+    badge = ('<span class="badge estimate">estimates: declared inputs, not measured</span>' if advice.estimate
              else '<span class="badge measured">priced from this run\'s measurements</span>')
-    if not winner:
+    if winner is None:
         parts = [f'<div class="rec"><div class="winner">No strategy qualifies</div> {badge}']
     else:
-        quality = _quality_of(task, winner.get("name"), metric)
-        facts = [f"{months}-month TCO {fmt_usd(winner.get('total_usd'))}",
-                 f"at {_count(advice.get('queries_per_day'))} queries/day"]
-        if quality:
+        quality = _quality_of(task, winner.name, metric)
+        facts = [f"{months}-month TCO {usd(winner.total_usd)}", f"at {_count(advice.queries_per_day)} queries/day"]
+        if quality is not None:
             facts.append(f"{escape(metric)} {ci_text(quality)}")
-        parts = [f'<div class="rec"><div class="winner">Recommendation: {dash(winner.get("name"))}</div>',
+        parts = [f'<div class="rec"><div class="winner">Recommendation: {dash(winner.name)}</div>',
                  f'<p class="meta">{" · ".join(facts)} {badge}</p>', "<strong>Why</strong>",
-                 _list(winner.get("reasons"), "no reasons recorded")]
-    changing = [r for r in (advice.get("sensitivity") or []) if isinstance(r, dict) and r.get("changes_winner")]
+                 _list(winner.reasons, "no reasons recorded")]
+    changing = [r for r in advice.sensitivity if r.changes_winner]
     if changing:
-        items = [f"{dash(r.get('input'))}: −50% → {dash(r.get('minus_50'))}, +50% → {dash(r.get('plus_50'))}"
-                 for r in changing]
+        items = [f"{dash(r.input)}: −50% → {dash(r.minus_50)}, +50% → {dash(r.plus_50)}" for r in changing]
         parts.append("<strong>The pick changes if</strong>" + _list(items, "", escaped=True))
-    elif advice.get("sensitivity"):
-        parts.append(f'<p class="note">Robust: moving any of the {len(advice["sensitivity"])} cost inputs by ±50% '
+    elif advice.sensitivity:
+        parts.append(f'<p class="note">Robust: moving any of the {len(advice.sensitivity)} cost inputs by ±50% '
                      "does not change the pick.</p>")
     parts.append("</div>")
     ranked, excluded = _ranked(advice), _excluded(advice)
     if ranked:
         rows = []
         for e in ranked:
-            q = e.get("quality") if isinstance(e.get("quality"), dict) else None
-            rows.append(([dash(e.get("rank")), f"<strong>{dash(e.get('name'))}</strong>",
-                          _tier(e, q), ci_text(q) if q else "—",
-                          fmt_usd(e.get("total_usd")), _list(e.get("reasons"), "—")],
-                         "winner" if e.get("name") == winner.get("name") else ""))
+            q = e.quality
+            rows.append(([dash(e.rank), f"<strong>{dash(e.name)}</strong>", _tier(e, q),
+                          ci_text(q) if q is not None else "—", usd(e.total_usd), _list(e.reasons, "—")],
+                         "winner" if winner is not None and e.name == winner.name else ""))
         parts.append("<h4>Ranking</h4>" + table(
-            ["rank", "strategy", "quality tier", f"quality ({escape(advice.get('metric') or metric)})",
+            ["rank", "strategy", "quality tier", f"quality ({escape(advice.metric or metric)})",
              f"{months}-month TCO", "reasons"], rows, num_cols={0, 3, 4}))
     if excluded:
         parts.append("<h4>Excluded</h4>" + _list(
-            [f"<strong>{dash(e.get('name'))}</strong>: {'; '.join(dash(r) for r in e.get('excluded') or []) or '—'}"
-             for e in excluded], "", escaped=True))
-    if advice.get("notes"):
-        parts.append("<h4>Notes</h4>" + _list(advice.get("notes"), ""))
+            [f"<strong>{dash(e.name)}</strong>: {'; '.join(dash(r) for r in e.excluded) or '—'}" for e in excluded],
+            "", escaped=True))
+    if advice.notes:
+        parts.append("<h4>Notes</h4>" + _list(advice.notes, ""))
     return "\n".join(parts)
 
 
 # ------------------------------------------------------------------------------------------------ b. quality
 
 
-def _quality(task: dict[str, Any], strategies: list[dict[str, Any]], advice: dict[str, Any], metric: str,
+def _quality(task: BenchResult, strategies: list[StrategyResult], advice: AdviceRecord | None, metric: str,
              uid: str, winner: str | None) -> str:
     if not strategies:
         return '<p class="note">No strategy was evaluated.</p>'
     rows = []
     for s in strategies:
-        stat = _stat(s, metric)
-        rows.append(charts.Interval(str(s.get("name")), stat.get("value"), stat.get("low"), stat.get("high"),
-                                    highlight=s.get("name") == winner))
-    level = num(task.get("confidence"))
+        stat = s.metric(metric)
+        value, low, high = (stat.value, stat.low, stat.high) if stat is not None else (None, None, None)
+        rows.append(charts.Interval(s.name, value, low, high, highlight=s.name == winner))
+    level = num(task.confidence)
     level_text = f"{level * 100:g}%" if level is not None else "the configured"
-    description = next((str(_stat(s, metric).get("description")) for s in strategies
-                        if _stat(s, metric).get("description")), "")
+    description = _description(strategies, metric)
     caption = (f"<strong>{escape(metric)}</strong>{': ' + escape(description) if description else ''}. Dot: mean "
-               f"over {dash(task.get('n_cases'))} cases × {dash(task.get('repeats'))} repeat(s); whiskers: "
+               f"over {dash(task.n_cases)} cases × {dash(task.repeats)} repeat(s); whiskers: "
                f"{level_text} percentile-bootstrap confidence interval over cases. ★ marks the recommendation.")
     parts = [_figure(charts.quality_chart(rows, uid=f"{uid}-quality-chart", metric=metric), caption)]
-    tests = [(e.get("name"), r) for e in _ranked(advice) for r in (e.get("reasons") or [])
-             if isinstance(r, str) and any(m in r for m in QUALITY_MARKERS)]
+    tests = [(e.name, r) for e in _ranked(advice) for r in e.reasons if any(m in r for m in QUALITY_MARKERS)]
     if tests:
         parts.append("<h4>Paired tests on the same cases</h4>" + _list(
             [f"<strong>{dash(name)}</strong>: {dash(reason)}" for name, reason in tests], "", escaped=True))
     names = _metric_names(strategies, metric)
     table_rows = []
     for name in names:
-        desc = next((str(_stat(s, name).get("description")) for s in strategies if _stat(s, name).get("description")),
-                    "")
+        desc = _description(strategies, name)
         label = f'<span title="{escape(desc)}">{escape(name)}</span>' if desc else escape(name)
         cells = [label + (" ★" if name == metric else "")]
         for s in strategies:
-            st = _stat(s, name)
-            spread = num(st.get("repeat_spread"))
-            notes = [f"n={dash(st.get('n'))}"] if st and st.get("n") != task.get("n_cases") else []
+            st = s.metric(name)
+            spread = num(st.repeat_spread) if st is not None else None
+            notes = [f"n={dash(st.n)}"] if st is not None and st.n != task.n_cases else []
             notes += [f"repeat spread {spread:.3f}"] if spread is not None else []
             cells.append(ci_text(st) + (f'<div class="note">{", ".join(notes)}</div>' if notes else ""))
         table_rows.append(cells)
-    heads = ["metric"] + [dash(s.get("name")) for s in strategies]
-    parts.append(f'<p class="note">Every metric: value [{level_text} CI] over {dash(task.get("n_cases"))} cases '
+    heads = ["metric"] + [dash(s.name) for s in strategies]
+    parts.append(f'<p class="note">Every metric: value [{level_text} CI] over {dash(task.n_cases)} cases '
                  "unless an n says otherwise; ★ = the metric the recommendation uses; hover a metric for its "
                  "definition.</p>"
                  + table(heads, table_rows, num_cols=set(range(1, len(heads)))))
     return "\n".join(parts)
 
 
+def _description(strategies: list[StrategyResult], metric: str) -> str:
+    """The metric's definition, from the first strategy that states it."""
+    return next((st.description for s in strategies if (st := s.metric(metric)) is not None and st.description), "")
+
+
 # ------------------------------------------------------------------------------------------------ c. latency
 
 
-def _latency(strategies: list[dict[str, Any]], uid: str, winner: str | None) -> str:
+def _latency(strategies: list[StrategyResult], uid: str, winner: str | None) -> str:
     if not strategies:
         return '<p class="note">No strategy was evaluated.</p>'
-    timing = [(s, _as_dict(s.get("timing"))) for s in strategies]
-    chart = charts.latency_chart([(str(s.get("name")), t.get("latency_ms_p50"), t.get("latency_ms_p95"))
-                                  for s, t in timing], uid=f"{uid}-latency-chart", highlight=winner)
+    chart = charts.latency_chart([(s.name, s.timing.latency_ms_p50, s.timing.latency_ms_p95) for s in strategies],
+                                 uid=f"{uid}-latency-chart", highlight=winner)
     caption = ("Wall time of one answer on this machine, measured around each call of the strategy over every case "
                "and repeat: median (p50) and 95th percentile. Cached strategies include cache lookups; hits "
                "are much faster than misses.")
     rows = []
-    for s, t in timing:
-        prompt, completion = num(t.get("prompt_tokens_mean")), num(t.get("completion_tokens_mean"))
+    for s in strategies:
+        t = s.timing
+        prompt, completion = num(t.prompt_tokens_mean), num(t.completion_tokens_mean)
         total = prompt + completion if prompt is not None and completion is not None else None
-        cases = [c for c in (s.get("cases") or []) if isinstance(c, dict)]
-        hits = sum(1 for c in cases if c.get("cache_status") == "hit")
-        hit_text = f"{hits}/{len(cases)}" if s.get("cached") and cases else "—"
-        rows.append(([dash(s.get("name")), fmt(t.get("seconds_per_case"), 3), fmt(t.get("latency_ms_p50"), 0),
-                      fmt(t.get("latency_ms_p95"), 0), fmt(prompt, 1), fmt(completion, 1), fmt(total, 1), hit_text],
-                     "winner" if s.get("name") == winner else ""))
+        hit_text = f"{s.hits}/{len(s.cases)}" if s.cached and s.cases else "—"
+        rows.append(([dash(s.name), fmt(t.seconds_per_case, 3), fmt(t.latency_ms_p50, 0),
+                      fmt(t.latency_ms_p95, 0), fmt(prompt, 1), fmt(completion, 1), fmt(total, 1), hit_text],
+                     "winner" if s.name == winner else ""))
     listing = table(["strategy", "s / case", "p50 (ms)", "p95 (ms)", "prompt tokens", "completion tokens",
                     "tokens / answer", "cache hits in eval"], rows, num_cols=set(range(1, 8)))
     return _figure(chart, caption) + listing
@@ -334,34 +334,34 @@ def _latency(strategies: list[dict[str, Any]], uid: str, winner: str | None) -> 
 # ------------------------------------------------------------------------------------------------ d. cost
 
 
-def _cost(advice: dict[str, Any], uid: str, winner: str | None) -> str:
+def _cost(advice: AdviceRecord | None, uid: str, winner: str | None) -> str:
     entries = _ranked(advice) + _excluded(advice)
-    if not entries:
+    if advice is None or not entries:
         return '<p class="note">Not priced: this run has no cost analysis.</p>'
-    months, qpd = _months(advice), num(advice.get("queries_per_day"))
+    months, qpd = _months(advice), num(advice.queries_per_day)
     bars, rows = [], []
     for e in entries:
-        tco = _as_dict(e.get("tco"))
-        per_answer = num(tco.get("usd_per_answer"))
+        tco = e.tco
+        per_answer = num(tco.usd_per_answer)
         per_1k = per_answer * 1000 if per_answer is not None else None
-        hit = num(e.get("hit_rate")) if e.get("cached") else None
-        text = fmt_usd(per_1k) + (f" · {hit:.0%} hits" if hit is not None else "")
-        bars.append((str(e.get("name")), per_1k, text))
-        total = num(e.get("total_usd"))
+        hit = num(e.hit_rate) if e.cached else None
+        text = usd(per_1k) + (f" · {hit:.0%} hits" if hit is not None else "")
+        bars.append((e.name, per_1k, text))
+        total = num(e.total_usd)
         queries = qpd * DAYS_PER_MONTH * months if qpd else None
         all_in = total / queries * 1000 if total is not None and queries else None
-        tokens = f"{fmt(tco.get('prompt_tokens'), 0)} + {fmt(tco.get('completion_tokens'), 0)}"
-        rows.append(([dash(e.get("name")), fmt_usd(per_1k), tokens,
-                      "measured" if e.get("tokens_measured") else "declared (estimate)",
-                      (f'{hit:.1%}<div class="note">{dash(e.get("hit_rate_source") or None)}</div>'
+        tokens = f"{fmt(tco.prompt_tokens, 0)} + {fmt(tco.completion_tokens, 0)}"
+        rows.append(([dash(e.name), usd(per_1k), tokens,
+                      "measured" if e.tokens_measured else "declared (estimate)",
+                      (f'{hit:.1%}<div class="note">{dash(e.hit_rate_source or None)}</div>'
                        if hit is not None else "—"),
-                      fmt_usd(all_in), fmt_usd(total)], "winner" if e.get("name") == winner else ""))
+                      usd(all_in), usd(total)], "winner" if e.name == winner else ""))
     caption = ("Cost of one <em>generated</em> answer × 1,000, from the tokens per answer and the serving price "
                "(see provenance below). A cache hit generates nothing, so a cached variant's cost per query is "
                "lower by its hit rate (shown after the bar); the table's all-in column spreads the whole "
                f"{months}-month TCO (hosting, training, cache, vector DB) over every query.")
     chart = charts.bar_chart(bars, uid=f"{uid}-cost-chart", kind="cost", title="USD per 1,000 generated answers",
-                             axis="USD per 1,000 generated answers", fmt=lambda v: fmt_usd(v), highlight=winner)
+                             axis="USD per 1,000 generated answers", fmt=lambda v: usd(v), highlight=winner)
     listing = table(["strategy", "$ / 1k generated answers", "tokens priced (in + out)", "token counts",
                      "cache hit rate", "all-in $ / 1k queries", f"{months}-month TCO"], rows, num_cols={1, 2, 4, 5, 6})
     return _figure(chart, caption) + listing
@@ -370,64 +370,62 @@ def _cost(advice: dict[str, Any], uid: str, winner: str | None) -> str:
 # ------------------------------------------------------------------------------------------------ e. tco
 
 
-def _tco(advice: dict[str, Any], uid: str, winner: str | None) -> str:
+def _tco(advice: AdviceRecord | None, uid: str, winner: str | None) -> str:
     entries = _ranked(advice) + _excluded(advice)
-    if not entries:
+    if advice is None or not entries:
         return '<p class="note">Not priced: this run has no cost analysis.</p>'
     months = _months(advice)
-    tcos = [(str(e.get("name")), _as_dict(e.get("tco"))) for e in entries]
-    chart = charts.line_chart([(name, t.get("cumulative") or []) for name, t in tcos], uid=f"{uid}-tco-chart",
+    tcos = [(e.name, e.tco) for e in entries]
+    chart = charts.line_chart([(name, t.cumulative) for name, t in tcos], uid=f"{uid}-tco-chart",
                               kind="tco", title=f"Cumulative cost over {months} months", x_label="month",
-                              y_label="cumulative USD", fmt=lambda v: "$" + charts.short(v), label_fmt=fmt_usd,
+                              y_label="cumulative USD", fmt=lambda v: "$" + charts.short(v), label_fmt=usd,
                               highlight=winner)
-    caption = (f"Cumulative total cost of ownership by month at {_count(advice.get('queries_per_day'))} queries/day: "
+    caption = (f"Cumulative total cost of ownership by month at {_count(advice.queries_per_day)} queries/day: "
                "inference, one-off and repeated training, embedding, vector DB and cache hosting, as itemised "
                "below. Dashed lines are cached variants.")
     line_names: dict[str, None] = {}
     for _, t in tcos:
-        if isinstance(t.get("lines"), dict):
-            line_names.update(dict.fromkeys(str(k) for k in t["lines"]))
+        line_names.update(dict.fromkeys(t.lines))
     rows: list[list[str] | tuple[list[str], str]] = []
     for line in line_names:
         cells = [escape(line.replace("_", " "))]
         for _, t in tcos:
-            item = (t.get("lines") or {}).get(line)
-            if not isinstance(item, dict):
+            item = t.lines.get(line)
+            if item is None:
                 cells.append("—")
                 continue
-            note = f'<div class="note">{dash(item["note"])}</div>' if item.get("note") else ""
-            cells.append(fmt_usd(item.get("total")) + note)
+            note = f'<div class="note">{dash(item.note)}</div>' if item.note else ""
+            cells.append(usd(item.total) + note)
         rows.append(cells)
-    rows.append(([f"total over {months} months"] + [fmt_usd(t.get("total")) for _, t in tcos], "total"))
+    rows.append(([f"total over {months} months"] + [usd(t.total) for _, t in tcos], "total"))
     heads = ["cost line"] + [escape(name) for name, _ in tcos]
     parts = [_figure(chart, caption), table(heads, rows, num_cols=set(range(1, len(heads))))]
-    notes = [f"<strong>{escape(name)}</strong>: {dash(t['prefix_cache_note'])}" for name, t in tcos
-             if t.get("prefix_cache_note")]
+    notes = [f"<strong>{escape(name)}</strong>: {dash(t.prefix_cache_note)}" for name, t in tcos
+             if t.prefix_cache_note]
     if notes:
         parts.append(_list(notes, "", escaped=True))
-    evens = [b for b in (advice.get("break_even") or []) if isinstance(b, dict)]
-    if evens:
+    if advice.break_even:
         parts.append("<h4>Break-even volumes</h4>" + table(
             ["between", "and", "break-even queries/day", "cheaper below it"],
-            [[dash(b.get("a")), dash(b.get("b")), _count(b.get("queries_per_day")), dash(b.get("cheaper_below"))]
-             for b in evens], num_cols={2}))
+            [[dash(b.a), dash(b.b), _count(b.queries_per_day), dash(b.cheaper_below)] for b in advice.break_even],
+            num_cols={2}))
     return "\n".join(parts)
 
 
 # ------------------------------------------------------------------------------------------------ f. frontier
 
 
-def _frontier(task: dict[str, Any], advice: dict[str, Any], metric: str, uid: str, winner: str | None) -> str:
+def _frontier(task: BenchResult, advice: AdviceRecord | None, metric: str, uid: str, winner: str | None) -> str:
     entries = _ranked(advice) + _excluded(advice)
     if not entries:
         return '<p class="note">Not priced: this run has no cost analysis, so there is no frontier.</p>'
     points = []
     for e in entries:
-        name = str(e.get("name"))
-        q = _quality_of(task, name, metric) or {}
-        points.append(charts.Point(name, num(e.get("total_usd")), num(q.get("value")), num(q.get("low")),
-                                   num(q.get("high")), estimate=q.get("measured") is False,
-                                   highlight=name == winner))
+        q = _quality_of(task, e.name, metric)
+        value, low, high = (num(q.value), num(q.low), num(q.high)) if q is not None else (None, None, None)
+        points.append(charts.Point(e.name, num(e.total_usd), value, low, high,
+                                   estimate=isinstance(q, QualityRecord) and not q.measured,
+                                   highlight=e.name == winner))
     months = _months(advice)
     chart = charts.frontier_chart(points, uid=f"{uid}-frontier-chart", metric=metric, months=months)
     best = charts.pareto(points)
@@ -445,70 +443,59 @@ def _frontier(task: dict[str, Any], advice: dict[str, Any], metric: str, uid: st
 # ------------------------------------------------------------------------------------------------ lookups
 
 
-def _as_dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+def _ranked(advice: AdviceRecord | None) -> list[RankedRecord]:
+    entries = [e for e in advice.strategies if e.rank is not None] if advice is not None else []
+    return sorted(entries, key=lambda e: e.rank or 0)
 
 
-def _ranked(advice: dict[str, Any]) -> list[dict[str, Any]]:
-    entries = [e for e in (advice.get("strategies") or []) if isinstance(e, dict) and e.get("rank") is not None]
-    return sorted(entries, key=lambda e: (num(e.get("rank")) or 0))
+def _excluded(advice: AdviceRecord | None) -> list[RankedRecord]:
+    return [e for e in advice.strategies if e.rank is None] if advice is not None else []
 
 
-def _excluded(advice: dict[str, Any]) -> list[dict[str, Any]]:
-    return [e for e in (advice.get("strategies") or []) if isinstance(e, dict) and e.get("rank") is None]
-
-
-def _tier(entry: dict[str, Any], quality: dict[str, Any] | None) -> str:
+def _tier(entry: RankedRecord, quality: QualityRecord | None) -> str:
     """The advisor's quality tier in words; "quality not measured" whenever the entry has no quality (with no
     quality anywhere, the advisor puts every strategy in tier 1 and ranks by cost alone)."""
-    if quality is None or num(quality.get("value")) is None:
+    if quality is None or num(quality.value) is None:
         return TIER_NAMES[3]
-    return dash(TIER_NAMES.get(entry.get("tier"), entry.get("tier")))
+    return dash(TIER_NAMES.get(entry.tier, entry.tier))
 
 
-def _winner(advice: dict[str, Any]) -> dict[str, Any]:
-    name = advice.get("recommendation")
-    return next((e for e in _ranked(advice) if name is not None and e.get("name") == name), {})
+def _winner(advice: AdviceRecord | None) -> RankedRecord | None:
+    name = advice.recommendation if advice is not None else None
+    return next((e for e in _ranked(advice) if name is not None and e.name == name), None)
 
 
-def _months(advice: dict[str, Any]) -> int:
-    months = num(advice.get("months"))
+def _months(advice: AdviceRecord | None) -> int:
+    months = num(advice.months) if advice is not None else None
     return int(months) if months else 12
 
 
-def _metric(task: dict[str, Any]) -> str:
+def _metric(task: BenchResult) -> str:
     """The quality metric: the run's choice, else the advisor's, else a usual one the strategies have."""
-    advice = _as_dict(task.get("advice"))
-    chosen = task.get("quality_metric") or advice.get("metric")
+    chosen = task.quality_metric or (task.advice.metric if task.advice is not None else None)
     if chosen:
-        return str(chosen)
-    names = _metric_names([s for s in (task.get("strategies") or []) if isinstance(s, dict)], None)
+        return chosen
+    names = _metric_names(task.strategies, None)
     return next((m for m in FALLBACK_METRICS if m in names), names[0] if names else "quality")
 
 
-def _metric_names(strategies: list[dict[str, Any]], first: str | None) -> list[str]:
+def _metric_names(strategies: list[StrategyResult], first: str | None) -> list[str]:
     names: dict[str, None] = dict.fromkeys([first] if first else [])
     for s in strategies:
-        if isinstance(s.get("metrics"), dict):
-            names.update(dict.fromkeys(str(k) for k in s["metrics"]))
+        names.update(dict.fromkeys(s.metrics))
     return list(names)
 
 
-def _stat(strategy: dict[str, Any], metric: str) -> dict[str, Any]:
-    metrics = _as_dict(strategy.get("metrics"))
-    stat = metrics.get(metric)
-    return stat if isinstance(stat, dict) else {}
-
-
-def _quality_of(task: dict[str, Any], name: Any, metric: str) -> dict[str, Any] | None:
-    """A strategy's quality: measured by this bench when it has the metric, else what the advisor used."""
-    for s in task.get("strategies") or []:
-        if isinstance(s, dict) and s.get("name") == name and num(_stat(s, metric).get("value")) is not None:
-            return {**_stat(s, metric), "measured": True}
-    advice = _as_dict(task.get("advice"))
-    entry = next((e for e in advice.get("strategies") or [] if isinstance(e, dict) and e.get("name") == name), {})
-    quality = entry.get("quality")
-    return quality if isinstance(quality, dict) and num(quality.get("value")) is not None else None
+def _quality_of(task: BenchResult, name: str, metric: str) -> MetricResult | QualityRecord | None:
+    """A strategy's quality: measured by this bench when it has the metric, else what the advisor used (a
+    `QualityRecord`, which says whether it was measured or declared)."""
+    for s in task.strategies:
+        stat = s.metric(metric)
+        if s.name == name and stat is not None and num(stat.value) is not None:
+            return stat
+    entry = task.advice.ranked(name) if task.advice is not None else None
+    quality = entry.quality if entry is not None else None
+    return quality if quality is not None and num(quality.value) is not None else None
 
 
 # ------------------------------------------------------------------------------------------------ html bits
@@ -518,14 +505,13 @@ def _figure(svg: str, caption: str) -> str:
     return f"<figure>{svg}<figcaption>{caption}</figcaption></figure>"
 
 
-def _list(items: Any, empty: str, *, escaped: bool = False) -> str:
-    values = [i for i in (items or []) if i is not None] if isinstance(items, list) else ([items] if items else [])
-    if not values:
+def _list(items: Sequence[str], empty: str, *, escaped: bool = False) -> str:
+    if not items:
         return f'<p class="note">{escape(empty)}</p>' if empty else ""
-    return '<ul class="plain">' + "".join(f"<li>{i if escaped else dash(i)}</li>" for i in values) + "</ul>"
+    return '<ul class="plain">' + "".join(f"<li>{i if escaped else dash(i)}</li>" for i in items) + "</ul>"
 
 
-def _count(value: Any) -> str:
+def _count(value: float | None) -> str:
     v = num(value)
     if v is None:
         return "—"

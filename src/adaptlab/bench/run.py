@@ -9,7 +9,6 @@ never leaves a half-written report behind; the eval runs already finished stay i
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import resource
@@ -22,59 +21,79 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from adaptlab import __version__
 from adaptlab.bench.plan import CACHED_SUFFIX, BenchPlan, bench_strategies, plan_bench
+from adaptlab.bench.results import (
+    BenchResult,
+    CacheMeasurement,
+    DataCheck,
+    DocumentsInput,
+    FileInput,
+    Inputs,
+    LogSummary,
+    Machine,
+    Measurement,
+    Models,
+    PairsSweep,
+    QueryLogInput,
+    Rate,
+    Repeated,
+    SkippedStrategy,
+    StageRecord,
+    SweepPoint,
+    WarmRecord,
+    WorkloadInput,
+)
 from adaptlab.config import AdaptlabConfig, PromptStrategyConfig
+from adaptlab.eval.results import StrategyResult, TrafficHitRate
 from adaptlab.project import Project
+
+if TYPE_CHECKING:
+    from adaptlab.cache.analyze import QueryLog
+    from adaptlab.cost.advise import Advice
+    from adaptlab.cost.catalog import PriceCatalog
+    from adaptlab.cost.workload import Workload
+    from adaptlab.eval.cases import EvalCase
+    from adaptlab.eval.session import EvalReport
 
 ProgressCallback = Callable[[str, int, int], None]  # stage label, done, total
 StageCallback = Callable[[str], None]
 
 
 @dataclass
-class StageRecord:
-    name: str
-    status: str  # built | reused | skipped | done
-    seconds: float
-    detail: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "status": self.status, "seconds": round(self.seconds, 2), "detail": self.detail}
-
-
-@dataclass
 class BenchOutcome:
-    results: dict[str, Any]
+    results: BenchResult
     out_dir: Path
     results_path: Path
     report_path: Path | None
-    advice: Any = None  # adaptlab.cost.advise.Advice
+    advice: Advice
 
     @property
     def recommendation(self) -> str | None:
-        return (self.results.get("advice") or {}).get("recommendation")
+        return self.results.advice.recommendation if self.results.advice else None
 
 
 @dataclass
 class _Context:
     project: Project
     plan: BenchPlan
-    cases: list  # the eval cases (adaptlab.eval.cases.EvalCase), read once
-    query_log: Any  # adaptlab.cache.analyze.QueryLog, read once; None without bench.query_log
+    cases: list[EvalCase]  # read once
+    query_log: QueryLog | None  # read once; None without bench.query_log
     progress: ProgressCallback
     on_stage: StageCallback
     stages: list[StageRecord] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    measurement: list[dict[str, str]] = field(default_factory=list)
+    measurement: list[Measurement] = field(default_factory=list)
     training_seconds: float | None = None  # of the adapter's training run (built now or earlier)
 
     def stage(self, name: str, status: str, started: float, detail: str = "") -> None:
-        self.stages.append(StageRecord(name, status, time.perf_counter() - started, detail))
+        self.stages.append(StageRecord(name=name, status=status,
+                                       seconds=round(time.perf_counter() - started, 2), detail=detail))
 
     def measured(self, what: str, how: str) -> None:
-        self.measurement.append({"what": what, "how": how})
+        self.measurement.append(Measurement(what=what, how=how))
 
 
 def run_bench(config: AdaptlabConfig, *, progress: ProgressCallback | None = None,
@@ -121,8 +140,8 @@ def run_bench(config: AdaptlabConfig, *, progress: ProgressCallback | None = Non
     return outcome
 
 
-def _run(context: _Context, workload, catalog, run_id: str, partial: Path, final: Path, *, render: bool,
-         started: float) -> BenchOutcome:
+def _run(context: _Context, workload: Workload, catalog: PriceCatalog, run_id: str, partial: Path, final: Path, *,
+         render: bool, started: float) -> BenchOutcome:
     project, plan = context.project, context.plan
     config = project.config
     data_check = _data_check(context, workload)
@@ -132,16 +151,15 @@ def _run(context: _Context, workload, catalog, run_id: str, partial: Path, final
     eval_report, hit_rates, cache_info = _measure(context, run_id)
 
     results = _results(context, eval_report, run_id, final, started, documents, data_check, cache_info, hit_rates)
+    advice = _price(context, workload, catalog, results)
+    results.advice = advice.record()
+    results.quality_metric = advice.metric
+    results.stages = list(context.stages)
+    results.measurement = list(context.measurement)
+    results.seconds = round(time.perf_counter() - started, 1)
+    results.peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     results_path = partial / "results.json"
-    write_json(results_path, results)
-
-    advice = _price(context, workload, catalog, results_path)
-    results["advice"] = advice.to_dict() if advice is not None else None
-    results["quality_metric"] = advice.metric if advice is not None else None
-    results["seconds"] = round(time.perf_counter() - started, 1)
-    results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    results["stages"] = [s.to_dict() for s in context.stages]
-    write_json(results_path, results)
+    write_results(results_path, results)
 
     report_path = None
     if render:
@@ -155,7 +173,7 @@ def _run(context: _Context, workload, catalog, run_id: str, partial: Path, final
 # ------------------------------------------------------------------------------------------------ stages
 
 
-def _data_check(context: _Context, workload) -> dict[str, Any] | None:
+def _data_check(context: _Context, workload: Workload) -> DataCheck | None:
     plan, config = context.plan, context.project.config
     if plan.train is None:
         return None
@@ -180,10 +198,10 @@ def _data_check(context: _Context, workload) -> dict[str, Any] | None:
                      f"`adaptlab data check` on {plan.train.name}: {report.clean} of {report.examples} examples "
                      f"after duplicates and eval leaks; the advisor's fine-tuning bar is "
                      f"{facts.min_examples_for_finetune}")
-    return report.to_dict()
+    return DataCheck.model_validate(report.to_dict())
 
 
-def _index(context: _Context) -> dict[str, Any] | None:
+def _index(context: _Context) -> DocumentsInput | None:
     plan, project = context.plan, context.project
     if not plan.documents:
         return None
@@ -204,7 +222,7 @@ def _index(context: _Context) -> dict[str, Any] | None:
     if report.problems:
         context.warnings.append(f"{len(report.problems)} files could not be indexed: "
                                 + "; ".join(f"{p.path}: {p.reason}" for p in report.problems[:5]))
-    return {"paths": [str(p) for p in plan.documents], "documents": documents, "chunks": report.total_chunks}
+    return DocumentsInput(paths=[str(p) for p in plan.documents], documents=documents, chunks=report.total_chunks)
 
 
 def _adapter(context: _Context) -> Path | None:
@@ -226,7 +244,7 @@ def _adapter(context: _Context) -> Path | None:
     return build.gguf_path
 
 
-def _warm_questions(log, limit: int) -> list[str]:
+def _warm_questions(log: QueryLog, limit: int) -> list[str]:
     """The log's most frequent distinct questions (ties: first asked first) — what a deployed cache holds."""
     from adaptlab.cache.keys import normalise_question
 
@@ -240,19 +258,13 @@ def _warm_questions(log, limit: int) -> list[str]:
     return [first[key] for key in ranked[:limit]]
 
 
-def _measure(context: _Context, run_id: str):
-    """Every strategy through the harness (its cached variant right after it), then the query-log replay."""
-    from adaptlab.eval.cases import cases_sha256
-    from adaptlab.eval.harness import Scorer
-    from adaptlab.eval.session import (
-        EvalReport,
-        EvalRequest,
-        held_out_check,
-        index_warnings,
-        make_judge,
-        run_and_record,
-    )
-    from adaptlab.eval.store import EvalStore
+def _measure(context: _Context, run_id: str
+             ) -> tuple[EvalReport, dict[str, TrafficHitRate], CacheMeasurement | None]:
+    """Every strategy through the one evaluation runner (each cached variant right after the strategy it wraps,
+    its cache warmed first), then the query-log replay."""
+    from adaptlab.eval.harness import StrategyRun
+    from adaptlab.eval.session import EvalRequest, EvalRunner
+    from adaptlab.strategies.base import Strategy
     from adaptlab.strategies.factory import build_strategy
 
     project, plan = context.project, context.plan
@@ -261,60 +273,37 @@ def _measure(context: _Context, run_id: str):
     request = EvalRequest(strategies=names, cases_path=plan.cases, limit=config.bench.limit,
                           repeats=config.bench.repeats, train_paths=[plan.train] if plan.train else [])
     cases = context.cases
-    sha = cases_sha256(plan.cases)
-    seed = config.eval.seed
-    strategies = {name: build_strategy(project, name) for name in names}
-    overlaps = held_out_check(list(strategies.values()), cases, request, config.eval.near_duplicate_jaccard)
-    if overlaps:
-        context.warnings.append(f"{len(overlaps)} of {len(cases)} eval questions were already seen by a strategy "
-                                f"(few-shot examples or training data); their scores are inflated: "
-                                + "; ".join(str(o) for o in overlaps[:5]))
-    context.warnings.extend(index_warnings(project, list(strategies.values())))
-    labels = sorted({c.label for c in cases if c.label is not None})
-    embed = project.embedder.embed if any(s.retrieves for s in strategies.values()) else None
-    scorer = Scorer(k=config.eval.k, refusal_text=config.answer.refusal_text, embed=embed,
-                    groundedness_threshold=config.eval.groundedness_threshold, labels=labels,
-                    judge=make_judge(project, request))
-    tracker = None
-    if config.tracking.enabled:
-        from adaptlab.tracking import MlflowTracker
+    strategies = [build_strategy(project, name) for name in names]
+    warm = (_warm_questions(context.query_log, config.bench.warm_questions)
+            if plan.cached and context.query_log is not None else [])
+    measuring = {"started": time.perf_counter()}
 
-        tracker = MlflowTracker(config.tracking.uri, config.tracking.eval_experiment, project.home)
-    store = EvalStore(project.log_path)
-    warm = _warm_questions(context.query_log, config.bench.warm_questions) if plan.cached else []
-    runs = []
-    try:
-        for name, strategy in strategies.items():
-            if name.endswith(CACHED_SUFFIX) and warm:
-                started = time.perf_counter()
-                context.on_stage(f"Warming {name}'s cache with the log's {len(warm)} most frequent questions")
-                for done, question in enumerate(warm, start=1):
-                    strategy.answer(question, seed=seed)
-                    context.progress(f"Warm {name}", done, len(warm))
-                context.stage(f"warm {name}", "done", started, f"{len(warm)} questions answered into a fresh cache")
+    def before_each(strategy: Strategy) -> None:
+        if strategy.name.endswith(CACHED_SUFFIX) and warm:
             started = time.perf_counter()
-            context.on_stage(f"Measuring {name} on {len(cases)} cases")
-            strategy_run = run_and_record(
-                strategy, cases, scorer, request, seed=seed, sha=sha, eval_id=run_id,
-                resamples=config.eval.bootstrap_resamples, confidence=config.eval.confidence, store=store,
-                tracker=tracker, progress=lambda label, done, total: context.progress(f"Eval {label}", done, total))
-            context.warnings.extend(strategy_run.warnings)
-            runs.append(strategy_run)
-            timing = strategy_run.timing()
-            context.stage(f"eval {name}", "done", started,
-                          f"{len(cases)} cases × {request.repeats}; p50 {timing['latency_ms_p50']:.0f} ms")
-    finally:
-        store.close()
-    report = EvalReport(
-        eval_id=run_id, created=datetime.now(UTC).isoformat(timespec="seconds"), cases_path=str(plan.cases),
-        cases_sha256=sha, n_cases=len(cases), repeats=request.repeats, seed=seed,
-        confidence=config.eval.confidence, significance=config.eval.significance, k=config.eval.k, runs=runs,
-        warnings=[], overlaps=overlaps, tracking_uri=tracker.tracking_uri if tracker else None)
+            context.on_stage(f"Warming {strategy.name}'s cache with the log's {len(warm)} most frequent questions")
+            for done, question in enumerate(warm, start=1):
+                strategy.answer(question, seed=config.eval.seed)
+                context.progress(f"Warm {strategy.name}", done, len(warm))
+            context.stage(f"warm {strategy.name}", "done", started,
+                          f"{len(warm)} questions answered into a fresh cache")
+        measuring["started"] = time.perf_counter()
+        context.on_stage(f"Measuring {strategy.name} on {len(cases)} cases")
+
+    def after_each(strategy_run: StrategyRun) -> None:
+        timing = strategy_run.timing()
+        context.stage(f"eval {strategy_run.name}", "done", measuring["started"],
+                      f"{len(cases)} cases × {request.repeats}; p50 {timing['latency_ms_p50']:.0f} ms")
+
+    with EvalRunner(project, request, eval_id=run_id) as runner:
+        report = runner.run(strategies, cases, before_each=before_each, after_each=after_each,
+                            progress=lambda label, done, total: context.progress(f"Eval {label}", done, total))
+    context.warnings.extend(report.warnings)
     hit_rates, cache_info = _replay_log(context, len(warm)) if plan.cached else ({}, None)
     return report, hit_rates, cache_info
 
 
-def _replay_log(context: _Context, warmed: int) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+def _replay_log(context: _Context, warmed: int) -> tuple[dict[str, TrafficHitRate], CacheMeasurement]:
     """The cache's hit rate on the team's traffic: the query log replayed through the configured cache, as
     `adaptlab cache analyze` does; also the hit rate at every threshold (the sweep) and, with labelled pairs,
     the false-hit rate."""
@@ -322,55 +311,58 @@ def _replay_log(context: _Context, warmed: int) -> tuple[dict[str, dict[str, Any
 
     project, plan = context.project, context.plan
     settings = project.config.cache
-    assert plan.query_log is not None
+    assert plan.query_log is not None and context.query_log is not None
     started = time.perf_counter()
     context.on_stage(f"Replaying {plan.query_log.name} through the cache")
-    log = context.query_log
     ttl = float(settings.ttl_seconds) if settings.ttl_seconds else None
-    analysis = analyze_log(log, project.embedder, threshold=settings.semantic_threshold, guard=settings.guard,
-                           ttls=[ttl], progress=context.progress)
+    analysis = analyze_log(context.query_log, project.embedder, threshold=settings.semantic_threshold,
+                           guard=settings.guard, ttls=[ttl], progress=context.progress)
     rate = analysis.ttl_results[0].hit_rate
     source = (f"replayed over {plan.query_log.name}: {analysis.n_queries:,} queries, {analysis.n_distinct:,} "
               f"distinct; semantic ≥ {settings.semantic_threshold:.2f}"
               f"{', guard on' if settings.guard else ''}")
-    hit_rate = {"value": rate.value, "low": rate.low, "high": rate.high, "source": source}
-    sweep = [{"threshold": float(t), "hit_rate": r.to_dict(), "hits": r.k, "n": r.n}
+    hit_rate = TrafficHitRate(value=rate.value, low=rate.low, high=rate.high, n=rate.n, source=source)
+    sweep = [SweepPoint(threshold=float(t), hit_rate=Rate(value=r.value, low=r.low, high=r.high, k=r.k, n=r.n),
+                        hits=r.k, n=r.n)
              for t, r in sorted(analysis.near_duplicate_curve.items())]
     pairs_sweep = None
     if plan.cache_pairs is not None:
         from adaptlab.cache.sweep import load_pairs
         from adaptlab.cache.sweep import sweep as sweep_pairs
 
-        pairs_sweep = sweep_pairs(load_pairs(plan.cache_pairs), project.embedder, source=str(plan.cache_pairs),
-                                  confidence=project.config.eval.confidence).to_dict()
+        pairs_sweep = PairsSweep.model_validate(
+            sweep_pairs(load_pairs(plan.cache_pairs), project.embedder, source=str(plan.cache_pairs),
+                        confidence=project.config.eval.confidence).to_dict())
     context.stage("query-log replay", "done", started, f"hit rate {rate.value or 0:.1%} on "
                   f"{analysis.n_queries:,} logged queries")
     context.measured("cache hit rate", f"{source}: {rate.value or 0:.1%} "
                      f"[{rate.low or 0:.1%}, {rate.high or 0:.1%}]; this prices every cached variant")
     names = [n for n in context.plan.measured() if n.endswith(CACHED_SUFFIX)]
-    info = {"mode": "semantic", "threshold": settings.semantic_threshold, "guard": settings.guard,
-            "warm": {"questions": warmed}, "sweep": sweep, "pairs_sweep": pairs_sweep,
-            "n_queries": analysis.n_queries, "distinct": analysis.n_distinct,
-            "log": {"verdict": analysis.verdict, "exact_repeat_rate": analysis.exact_repeat_rate.to_dict(),
-                    "top_repeated": [{"question": q, "count": c} for q, c in analysis.top_repeated]}}
+    repeat = analysis.exact_repeat_rate
+    info = CacheMeasurement(
+        mode="semantic", threshold=settings.semantic_threshold, guard=settings.guard,
+        warm=WarmRecord(questions=warmed), sweep=sweep, pairs_sweep=pairs_sweep, n_queries=analysis.n_queries,
+        distinct=analysis.n_distinct,
+        log=LogSummary(verdict=analysis.verdict,
+                       exact_repeat_rate=Rate(value=repeat.value, low=repeat.low, high=repeat.high,
+                                                         k=repeat.k, n=repeat.n),
+                       top_repeated=[Repeated(question=q, count=c) for q, c in analysis.top_repeated]))
     return {name: hit_rate for name in names}, info
 
 
-def _price(context: _Context, workload, catalog, results_path: Path):
+def _price(context: _Context, workload: Workload, catalog: PriceCatalog, results: BenchResult) -> Advice:
+    """The measured run priced in process: the cost model reads the same typed record results.json holds."""
     from adaptlab.cost.advise import advise
-    from adaptlab.cost.evidence import load_run
+    from adaptlab.cost.evidence import evidence_of
     from adaptlab.cost.inputs import build_scenario
 
     started = time.perf_counter()
     context.on_stage("Pricing every strategy over the workload's horizon")
-    training = workload.training
-    if workload.serving.use_measured_latency and training.measured_gpu_hours is None and context.training_seconds:
-        # The bench machine is priced as the production machine: so is its training run.
-        training.measured_gpu_hours = context.training_seconds / 3600
-        context.measured("training cost", f"the adapter's measured training time "
-                         f"({context.training_seconds:.0f} s on this machine) per training run, at the workload's "
-                         f"hourly price")
-    scenario = build_scenario(workload, catalog, load_run(results_path))
+    if (workload.serving.mode == "self_hosted" and workload.serving.use_measured_latency
+            and workload.training.measured_gpu_hours is None and context.training_seconds):
+        context.measured("training cost", f"the adapter's measured training time ({context.training_seconds:.0f} s "
+                         f"on this machine) per training run, priced as the serving machine")
+    scenario = build_scenario(workload, catalog, evidence_of(results))
     advice = advise(scenario)
     winner = advice.winner.name if advice.winner else "none qualifies"
     context.stage("cost model", "done", started, f"{len(scenario.candidates)} variants priced; recommendation: "
@@ -381,20 +373,14 @@ def _price(context: _Context, workload, catalog, results_path: Path):
 # ------------------------------------------------------------------------------------------------ results
 
 
-def _results(context: _Context, report, run_id: str, final: Path, started: float, documents, data_check,
-             cache_info, hit_rates: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    from adaptlab.cost.evidence import KIND_FAMILY
-
+def _results(context: _Context, report: EvalReport, run_id: str, final: Path, started: float,
+             documents: DocumentsInput | None, data_check: DataCheck | None, cache_info: CacheMeasurement | None,
+             hit_rates: dict[str, TrafficHitRate]) -> BenchResult:
     project, plan = context.project, context.plan
     config = project.config
-    strategies = report.to_dict()["strategies"]
+    strategies = [StrategyResult.of(run, report.k) for run in report.runs]
     for entry in strategies:
-        params = entry["params"]
-        cached = params.get("kind") == "cached"
-        kind = (params.get("inner") or {}).get("kind") if cached else params.get("kind")
-        entry.update({"family": KIND_FAMILY.get(kind or "", kind), "cached": cached,
-                      "wraps": params.get("wraps") if cached else None,
-                      "traffic_hit_rate": hit_rates.get(entry["name"])})
+        entry.traffic_hit_rate = hit_rates.get(entry.name)
     generator = config.generator
     model = generator.model if generator.backend == "openai" else (generator.model_path or "SmolLM2-135M-Instruct "
                                                                    "Q4_1 (bundled)")
@@ -406,34 +392,32 @@ def _results(context: _Context, report, run_id: str, final: Path, started: float
     if plan.train is not None:
         from adaptlab.finetune.data import fingerprint
 
-        train_info = {"path": str(plan.train), "sha256": fingerprint(plan.train),
-                      "n": sum(1 for line in plan.train.read_text(encoding="utf-8").splitlines() if line.strip())}
+        train_info = FileInput(path=str(plan.train), sha256=fingerprint(plan.train),
+                               n=sum(1 for line in plan.train.read_text(encoding="utf-8").splitlines()
+                                     if line.strip()))
     log_info = None
     if plan.query_log is not None and cache_info is not None:
-        log_info = {"path": str(plan.query_log), "n_queries": cache_info["n_queries"],
-                    "distinct": cache_info["distinct"]}
+        log_info = QueryLogInput(path=str(plan.query_log), n_queries=cache_info.n_queries,
+                                 distinct=cache_info.distinct)
     _describe_measurement(context, report.n_cases)
-    return {
-        "kind": "adaptlab-bench", "schema": 1, "run_id": run_id,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"), "title": plan.title,
-        "config_path": str(plan.config_path or ""), "reproduce": reproduce, "out_dir": str(final),
-        "seconds": round(time.perf_counter() - started, 1),
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count() or 0,
-                    "threads": config.runtime.threads, "python": platform.python_version(),
-                    "adaptlab": __version__},
-        "models": {"generator": f"{generator.backend}: {model}", "embedder": project.embedder.name},
-        "n_cases": report.n_cases, "repeats": report.repeats, "seed": report.seed,
-        "confidence": report.confidence, "significance": report.significance, "k": report.k,
-        "cases_path": str(plan.cases), "cases_sha256": report.cases_sha256, "quality_metric": None,
-        "inputs": {"documents": documents,
-                   "cases": {"path": str(plan.cases), "sha256": report.cases_sha256, "n": report.n_cases},
-                   "train": train_info, "query_log": log_info, "workload": {"path": str(plan.workload)}},
-        "stages": [s.to_dict() for s in context.stages],
-        "skipped_strategies": [{"name": s.name, "reason": s.reason} for s in plan.skipped],
-        "warnings": list(dict.fromkeys(context.warnings)),
-        "strategies": strategies, "advice": None, "cache": cache_info, "data_check": data_check,
-        "measurement": context.measurement, "tracking_uri": report.tracking_uri,
-    }
+    return BenchResult(
+        run_id=run_id, created=datetime.now(UTC).isoformat(timespec="seconds"), title=plan.title,
+        config_path=str(plan.config_path or ""), reproduce=reproduce, out_dir=str(final),
+        seconds=round(time.perf_counter() - started, 1),
+        machine=Machine(cpu=platform.processor() or platform.machine(), cores=os.cpu_count() or 0,
+                        threads=config.runtime.threads, python=platform.python_version(), adaptlab=__version__),
+        models=Models(generator=f"{generator.backend}: {model}", embedder=project.embedder.name),
+        n_cases=report.n_cases, repeats=report.repeats, seed=report.seed, confidence=report.confidence,
+        significance=report.significance, k=report.k, cases_path=str(plan.cases), cases_sha256=report.cases_sha256,
+        quality_metric=None,
+        inputs=Inputs(documents=documents,
+                      cases=FileInput(path=str(plan.cases), sha256=report.cases_sha256, n=report.n_cases),
+                      train=train_info, query_log=log_info, workload=WorkloadInput(path=str(plan.workload))),
+        stages=list(context.stages),
+        skipped_strategies=[SkippedStrategy(name=s.name, reason=s.reason) for s in plan.skipped],
+        warnings=list(dict.fromkeys(context.warnings)), strategies=strategies, advice=None, cache=cache_info,
+        data_check=data_check, measurement=list(context.measurement), tracking_uri=report.tracking_uri,
+        training_seconds=context.training_seconds)
 
 
 def _describe_measurement(context: _Context, n_cases: int) -> None:
@@ -455,32 +439,7 @@ def _describe_measurement(context: _Context, n_cases: int) -> None:
         "(`adaptlab prices`), over the workload's horizon, by `adaptlab advise`'s cost model")
 
 
-def summary(results: dict[str, Any]) -> dict[str, Any]:
-    """The headline numbers of one bench run (what --json prints and the demo summarises)."""
-    advice = results.get("advice") or {}
-    metric = results.get("quality_metric")
-    priced = {entry["name"]: entry for entry in advice.get("strategies", [])}
-    rows = []
-    for entry in results.get("strategies", []):
-        quality = (entry.get("metrics") or {}).get(metric or "", {})
-        price = priced.get(entry["name"], {})
-        tco = price.get("tco") or {}
-        rows.append({
-            "name": entry["name"], "rank": price.get("rank"), "quality": quality.get("value"),
-            "quality_low": quality.get("low"), "quality_high": quality.get("high"),
-            "latency_ms_p50": entry["timing"].get("latency_ms_p50"),
-            "latency_ms_p95": entry["timing"].get("latency_ms_p95"),
-            "usd_per_1k_answers": 1000 * tco["usd_per_answer"] if "usd_per_answer" in tco else None,
-            "tco_usd": price.get("total_usd"),
-            "hit_rate": (entry.get("traffic_hit_rate") or {}).get("value"),
-        })
-    return {"title": results.get("title"), "recommendation": advice.get("recommendation"), "metric": metric,
-            "months": advice.get("months"), "queries_per_day": advice.get("queries_per_day"),
-            "seconds": results.get("seconds"), "peak_rss_mb": results.get("peak_rss_mb"),
-            "strategies": rows, "out_dir": results.get("out_dir")}
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
+def write_results(path: Path, results: BenchResult) -> None:
     from adaptlab.textfiles import write_text_atomic
 
-    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    write_text_atomic(path, results.to_json())

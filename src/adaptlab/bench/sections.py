@@ -1,13 +1,18 @@
 """The later sections of a bench report task (cache sweep, data check, measurement, per-case answers) and the
-small HTML helpers the page shares. Every value is escaped; missing, None and NaN values show as "—"."""
+small HTML helpers the page shares. They read the typed records of a `BenchResult`; every value is escaped;
+missing, None and NaN values show as "—"."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
-from typing import Any
+from typing import Any, Protocol
 
-from adaptlab.bench import charts
-from adaptlab.bench.charts import num
+from adaptlab import charts
+from adaptlab.bench.results import BenchResult, DataCheck, Rate
+from adaptlab.cost.records import AdviceRecord
+from adaptlab.eval.results import StrategyResult
+from adaptlab.numbers import num
 
 MISSING = "—"
 MAX_CASES = 50  # per strategy in the per-case table
@@ -33,26 +38,40 @@ def fmt(value: Any, digits: int = 3) -> str:
     return f"{v:,.{digits}f}"
 
 
-def ci_text(stat: dict[str, Any] | None, digits: int | None = None) -> str:
+class Valued(Protocol):
+    """A value with its interval: `Estimate`, `MetricResult`, `TrafficHitRate`, `QualityRecord`, a cache `Rate`."""
+
+    @property
+    def value(self) -> float | None: ...
+
+    @property
+    def low(self) -> float | None: ...
+
+    @property
+    def high(self) -> float | None: ...
+
+
+def ci_text(stat: Valued | None, digits: int | None = None) -> str:
     """"0.412 [0.350, 0.470]"; the interval left out when it is missing. Digits: 3 for values below 10, fewer
     for larger ones (latencies, token counts) unless given."""
-    if not isinstance(stat, dict) or num(stat.get("value")) is None:
+    value = num(stat.value) if stat is not None else None
+    if stat is None or value is None:
         return MISSING
-    value = float(stat["value"])
     if digits is None:
         digits = 3 if abs(value) < 10 else 1 if abs(value) < 100 else 0
-    low, high = num(stat.get("low")), num(stat.get("high"))
+    low, high = num(stat.low), num(stat.high)
     interval = f" [{low:,.{digits}f}, {high:,.{digits}f}]" if low is not None and high is not None else ""
     return f"{value:,.{digits}f}{interval}"
 
 
-def rate_text(rate: dict[str, Any] | None) -> str:
-    """"12.5% [3.4%, 36.0%]" for a {value, low, high} rate."""
-    if not isinstance(rate, dict) or num(rate.get("value")) is None:
+def rate_text(rate: Valued | None) -> str:
+    """"12.5% [3.4%, 36.0%]" for a rate with its interval."""
+    value = num(rate.value) if rate is not None else None
+    if rate is None or value is None:
         return MISSING
-    low, high = num(rate.get("low")), num(rate.get("high"))
+    low, high = num(rate.low), num(rate.high)
     interval = f" [{low:.1%}, {high:.1%}]" if low is not None and high is not None else ""
-    return f"{rate['value']:.1%}{interval}"
+    return f"{value:.1%}{interval}"
 
 
 def duration(seconds: Any) -> str:
@@ -78,89 +97,88 @@ def table(heads: list[str], rows: list[Any], *, num_cols: set[int] | frozenset[i
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 
 
-def items(values: Any) -> str:
-    values = [v for v in values if v] if isinstance(values, list) else []
-    return '<ul class="plain">' + "".join(f"<li>{dash(v)}</li>" for v in values) + "</ul>" if values else ""
+def items(values: Sequence[str | None]) -> str:
+    shown = [v for v in values if v]
+    return '<ul class="plain">' + "".join(f"<li>{dash(v)}</li>" for v in shown) + "</ul>" if shown else ""
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _rate_row(row: dict[str, Any], key: str) -> tuple[Any, Any, Any, Any]:
+def _rate_row(threshold: float, rate: Rate) -> tuple[float, float | None, float | None, float | None]:
     """(threshold, value, low, high) of one sweep row's rate."""
-    rate = _dict(row.get(key))
-    return row.get("threshold"), rate.get("value"), rate.get("low"), rate.get("high")
+    return threshold, rate.value, rate.low, rate.high
 
 
 # ------------------------------------------------------------------------------------------------ g. cache
 
 
-def cache_section(task: dict[str, Any], strategies: list[dict[str, Any]], metric: str, uid: str) -> str:
-    cache = task.get("cache")
-    if not isinstance(cache, dict):
+def cache_section(task: BenchResult, strategies: Sequence[StrategyResult], metric: str, uid: str) -> str:
+    cache = task.cache
+    if cache is None:
         return '<p class="note">Not run: no cache was warmed or swept in this bench.</p>'
-    warm = _dict(cache.get("warm"))
-    log = _dict(_dict(task.get("inputs")).get("query_log"))
-    took = f" in {duration(warm['seconds'])}" if num(warm.get("seconds")) is not None else ""
-    facts = [f"mode {dash(cache.get('mode'))}", f"threshold {fmt(cache.get('threshold'), 2)}",
-             f"guard {'on' if cache.get('guard') else 'off'}",
-             f"warmed with {dash(warm.get('questions'))} questions{took}"]
+    warm, log = cache.warm, task.inputs.query_log
+    took = f" in {duration(warm.seconds)}" if num(warm.seconds) is not None else ""
+    facts = [f"mode {dash(cache.mode)}", f"threshold {fmt(cache.threshold, 2)}",
+             f"guard {'on' if cache.guard else 'off'}",
+             f"warmed with {dash(warm.questions)} questions{took}"]
     parts = [f'<p class="meta">{" · ".join(facts)}</p>']
-    analysis = _dict(cache.get("log"))
-    if analysis:
-        repeated = [r for r in (analysis.get("top_repeated") or []) if isinstance(r, dict)][:5]
-        parts.append(f"<p>Query log: {dash(analysis.get('verdict') or None)} Exact repeats "
-                     f"{rate_text(_dict(analysis.get('exact_repeat_rate')))}.</p>")
-        if repeated:
-            parts.append("<details><summary>Most repeated questions</summary>" + table(
-                ["question", "times"], [[f'<span class="text">{dash(r.get("question"))}</span>', dash(r.get("count"))]
-                                        for r in repeated], num_cols={1}) + "</details>")
-    sweep = [r for r in (cache.get("sweep") or []) if isinstance(r, dict)]
-    hits = [_rate_row(r, "hit_rate") for r in sweep]
-    pairs = _dict(cache.get("pairs_sweep"))
-    guard = bool(cache.get("guard"))
-    pair_rows = [r for r in (pairs.get("rows") or []) if isinstance(r, dict)]
-    chosen = [r for r in pair_rows if bool(r.get("guard")) == guard] or [r for r in pair_rows if not r.get("guard")]
-    false_hits = [_rate_row(r, "false_hit_rate") for r in chosen]
-    recommended = pairs.get("recommended_threshold_guard" if guard else "recommended_threshold") if pairs else None
+    analysis = cache.log
+    repeated = analysis.top_repeated[:5]
+    parts.append(f"<p>Query log: {dash(analysis.verdict or None)} Exact repeats "
+                 f"{rate_text(analysis.exact_repeat_rate)}.</p>")
+    if repeated:
+        parts.append("<details><summary>Most repeated questions</summary>" + table(
+            ["question", "times"], [[f'<span class="text">{dash(r.question)}</span>', dash(r.count)]
+                                    for r in repeated], num_cols={1}) + "</details>")
+    sweep = cache.sweep
+    hits = [_rate_row(r.threshold, r.hit_rate) for r in sweep]
+    pairs = cache.pairs_sweep
+    guard = cache.guard
+    pair_rows = pairs.rows if pairs is not None else []
+    chosen = [r for r in pair_rows if r.guard == guard] or [r for r in pair_rows if not r.guard]
+    false_hits = [_rate_row(r.threshold, r.false_hit_rate) for r in chosen]
+    recommended = None
+    if pairs is not None:
+        recommended = pairs.recommended_threshold_guard if guard else pairs.recommended_threshold
     if sweep or false_hits:
         chart = charts.sweep_chart(hits, false_hits, uid=f"{uid}-cache-sweep-chart",
-                                   threshold=num(cache.get("threshold")), recommended=num(recommended))
-        caption = (f"Hit rate: share of the {dash(log.get('n_queries'))} queries of the query log "
-                   f"(<code>{dash(log.get('path'))}</code>, {dash(log.get('distinct'))} distinct) that the warmed "
-                   "cache would answer at each similarity threshold, with its Wilson confidence band.")
-        if pairs:
-            caption += (f" False-hit rate: share of the {dash(pairs.get('n_non_duplicates'))} labelled "
-                        f"non-duplicate pairs ({dash(pairs.get('source'))}) the cache would wrongly match"
-                        f"{' with the guard on' if guard and chosen and chosen[0].get('guard') else ''}.")
+                                   threshold=num(cache.threshold), recommended=num(recommended))
+        n_queries, path, distinct = (log.n_queries, log.path, log.distinct) if log is not None else (None, None, None)
+        caption = (f"Hit rate: share of the {dash(n_queries)} queries of the query log (<code>{dash(path)}</code>, "
+                   f"{dash(distinct)} distinct) that the warmed cache would answer at each similarity threshold, "
+                   "with its Wilson confidence band.")
+        if pairs is not None:
+            caption += (f" False-hit rate: share of the {dash(pairs.n_non_duplicates)} labelled "
+                        f"non-duplicate pairs ({dash(pairs.source)}) the cache would wrongly match"
+                        f"{' with the guard on' if guard and chosen and chosen[0].guard else ''}.")
         parts.append(f"<figure>{chart}<figcaption>{caption}</figcaption></figure>")
     else:
         parts.append('<p class="note">No threshold sweep rows were recorded.</p>')
-    at = next((r for r in sweep if num(r.get("threshold")) is not None and num(cache.get("threshold")) is not None
-               and abs(r["threshold"] - cache["threshold"]) < 1e-9), None)
-    if at:
-        parts.append(f"<p>At the configured threshold {fmt(cache.get('threshold'), 2)}: hit rate "
-                     f"{rate_text(at.get('hit_rate'))} ({dash(at.get('hits'))} of {dash(at.get('n'))} queries).</p>")
-    recommendation = _dict(pairs.get("recommendation"))
-    if recommendation:
-        target = num(pairs.get("target_false_hit_rate"))
+    configured = num(cache.threshold)
+    at = next((r for r in sweep if num(r.threshold) is not None and configured is not None
+               and abs(r.threshold - configured) < 1e-9), None)
+    if at is not None:
+        parts.append(f"<p>At the configured threshold {fmt(cache.threshold, 2)}: hit rate "
+                     f"{rate_text(at.hit_rate)} ({dash(at.hits)} of {dash(at.n)} queries).</p>")
+    recommendation = pairs.recommendation if pairs is not None else None
+    if pairs is not None and recommendation is not None:
+        target = num(pairs.target_false_hit_rate)
         parts.append("<p>Threshold from the labelled pairs (target false-hit rate "
                      f"{f'{target:.1%}' if target is not None else MISSING}):</p>"
-                     + items([recommendation.get("no_guard"), recommendation.get("guard")]))
-    cached = [s for s in strategies if s.get("cached") or _dict(s.get("params")).get("kind") == "cached"]
+                     + items([recommendation.no_guard, recommendation.guard]))
+    cached = [s for s in strategies if s.cached]
     if cached:
         shown = [metric, *SPLIT_EXTRA]
         rows = []
         for s in cached:
-            split, traffic = _dict(s.get("cache_split")), _dict(s.get("traffic_hit_rate"))
-            cells = [dash(s.get("name")), dash(s.get("wraps")),
-                     f'{rate_text(traffic)}<div class="note">{dash(traffic.get("source"))}</div>' if traffic
+            traffic = s.traffic_hit_rate
+            cells = [dash(s.name), dash(s.wraps),
+                     f'{rate_text(traffic)}<div class="note">{dash(traffic.source)}</div>' if traffic is not None
                      else MISSING]
             for name in shown:
-                row, digits = _dict(split.get(name)), 0 if name == "latency_ms" else 3
-                cells += [f"{fmt(row.get('hit'), digits)} <span class=note>(n={dash(row.get('hit_n'))})</span>",
-                          f"{fmt(row.get('miss'), digits)} <span class=note>(n={dash(row.get('miss_n'))})</span>"]
+                row, digits = s.cache_split.get(name), 0 if name == "latency_ms" else 3
+                hit, hit_n, miss, miss_n = ((row.hit, row.hit_n, row.miss, row.miss_n) if row is not None
+                                            else (None, None, None, None))
+                cells += [f"{fmt(hit, digits)} <span class=note>(n={dash(hit_n)})</span>",
+                          f"{fmt(miss, digits)} <span class=note>(n={dash(miss_n)})</span>"]
             rows.append(cells)
         heads = ["strategy", "wraps", "hit rate on traffic"]
         heads += [f"{escape(name)} on {side}" for name in shown for side in ("hits", "misses")]
@@ -175,37 +193,35 @@ def cache_section(task: dict[str, Any], strategies: list[dict[str, Any]], metric
 # ------------------------------------------------------------------------------------------------ h. data check
 
 
-def data_check_section(check: Any) -> str:
-    if not isinstance(check, dict):
+def data_check_section(check: DataCheck | None) -> str:
+    if check is None:
         return '<p class="note">Not run: no training data was checked in this bench.</p>'
-    ready = bool(check.get("ready"))
-    badge = ('<span class="badge good">ready to train</span>' if ready
+    badge = ('<span class="badge good">ready to train</span>' if check.ready
              else '<span class="badge bad">not ready to train</span>')
-    dropped = _dict(check.get("dropped"))
-    facts = [f"{dash(check.get('clean'))} clean of {dash(check.get('examples'))} valid examples",
-             f"minimum {dash(check.get('min_examples'))}", f"{dash(check.get('invalid_lines'))} invalid lines",
-             f"dropped {dash(dropped.get('duplicate'))} duplicates and {dash(dropped.get('leak'))} leaked into eval",
-             f"eval set {'given' if check.get('has_eval') else 'not given'}"]
+    dropped = check.dropped
+    facts = [f"{dash(check.clean)} clean of {dash(check.examples)} valid examples",
+             f"minimum {dash(check.min_examples)}", f"{dash(check.invalid_lines)} invalid lines",
+             f"dropped {dash(dropped.duplicate)} duplicates and {dash(dropped.leak)} leaked into eval",
+             f"eval set {'given' if check.has_eval else 'not given'}"]
     parts = [f"<p>{badge}</p>", f'<p class="meta">{" · ".join(facts)}</p>']
-    if check.get("reasons"):
-        parts.append("<strong>Why not ready</strong>" + items(check.get("reasons")))
-    sets = [s for s in (check.get("sets") or []) if isinstance(s, dict)]
-    if sets:
+    if check.reasons:
+        parts.append("<strong>Why not ready</strong>" + items(check.reasons))
+    if check.sets:
         parts.append(table(["role", "file", "records", "version", "format", "invalid"],
-                           [[dash(s.get("role")), f"<code>{dash(s.get('path'))}</code>", dash(s.get("records")),
-                             f"<code>{dash(s.get('version'))}</code>", dash(s.get("kind")), dash(s.get("invalid"))]
-                            for s in sets], num_cols={2, 5}))
-    lengths = _dict(check.get("lengths"))
-    if lengths:
-        parts.append(f'<p class="meta">Tokens per example after the chat template: min {dash(lengths.get("min"))}, '
-                     f'p50 {dash(lengths.get("p50"))}, p95 {dash(lengths.get("p95"))}, max {dash(lengths.get("max"))}'
-                     f'; {dash(lengths.get("over_limit"))} over the limit of {dash(lengths.get("max_tokens"))}.</p>')
-    findings = [f for f in (check.get("findings") or []) if isinstance(f, dict)]
+                           [[dash(s.role), f"<code>{dash(s.path)}</code>", dash(s.records),
+                             f"<code>{dash(s.version)}</code>", dash(s.kind), dash(s.invalid)]
+                            for s in check.sets], num_cols={2, 5}))
+    lengths = check.lengths
+    if lengths is not None:
+        parts.append(f'<p class="meta">Tokens per example after the chat template: min {dash(lengths.min)}, '
+                     f"p50 {dash(lengths.p50)}, p95 {dash(lengths.p95)}, max {dash(lengths.max)}"
+                     f"; {dash(lengths.over_limit)} over the limit of {dash(lengths.max_tokens)}.</p>")
+    findings = check.findings
     if findings:
-        rows = [[(f'<span class="badge {"bad" if f.get("severity") == "error" else "estimate"}">'
-                  f'{dash(f.get("severity"))}</span>'), dash(f.get("check")),
-                 f"<code>{dash(f.get('where'))}</code>" if f.get("where") else MISSING,
-                 f'<span class="text">{dash(f.get("message"))}</span>', dash(f.get("fix") or None)]
+        rows = [[(f'<span class="badge {"bad" if f.severity == "error" else "estimate"}">'
+                  f"{dash(f.severity)}</span>"), dash(f.check),
+                 f"<code>{dash(f.where)}</code>" if f.where else MISSING,
+                 f'<span class="text">{dash(f.message)}</span>', dash(f.fix or None)]
                 for f in findings[:MAX_FINDINGS]]
         more = (f'<p class="note">First {MAX_FINDINGS} of {len(findings)} findings; results.json has all.</p>'
                 if len(findings) > MAX_FINDINGS else "")
@@ -219,86 +235,78 @@ def data_check_section(check: Any) -> str:
 # ------------------------------------------------------------------------------------------------ i. measurement
 
 
-def measurement_section(task: dict[str, Any], advice: dict[str, Any]) -> str:
+def measurement_section(task: BenchResult, advice: AdviceRecord | None) -> str:
     parts = []
-    measurement = [m for m in (task.get("measurement") or []) if isinstance(m, dict)]
-    if measurement:
-        parts.append('<dl class="how">' + "".join(f"<dt>{dash(m.get('what'))}</dt><dd>{dash(m.get('how'))}</dd>"
-                                                  for m in measurement) + "</dl>")
-    inputs = _dict(task.get("inputs"))
+    if task.measurement:
+        parts.append('<dl class="how">' + "".join(f"<dt>{dash(m.what)}</dt><dd>{dash(m.how)}</dd>"
+                                                  for m in task.measurement) + "</dl>")
+    inputs = task.inputs
     rows = []
-    docs, cases, train = _dict(inputs.get("documents")), _dict(inputs.get("cases")), _dict(inputs.get("train"))
-    log, workload = _dict(inputs.get("query_log")), _dict(inputs.get("workload"))
-    if docs:
-        rows.append(["documents", ", ".join(f"<code>{dash(p)}</code>" for p in docs.get("paths") or []) or MISSING,
-                     f"{dash(docs.get('documents'))} documents, {dash(docs.get('chunks'))} chunks"])
-    for label, item in (("eval cases", cases), ("training data", train)):
-        if item:
-            sha = str(item.get("sha256") or "")
-            digest = f", sha256 <code>{escape(sha[:12])}</code>" if sha else ""
-            rows.append([label, f"<code>{dash(item.get('path'))}</code>", f"{dash(item.get('n'))} records{digest}"])
-    if log:
-        rows.append(["query log", f"<code>{dash(log.get('path'))}</code>",
-                     f"{dash(log.get('n_queries'))} queries, {dash(log.get('distinct'))} distinct"])
-    if workload:
-        rows.append(["workload", f"<code>{dash(workload.get('path'))}</code>", ""])
-    if rows:
-        parts.append("<h4>Inputs</h4>" + table(["input", "file", "size"], rows))
-    stages = [s for s in (task.get("stages") or []) if isinstance(s, dict)]
-    if stages:
+    docs, log, workload = inputs.documents, inputs.query_log, inputs.workload
+    if docs is not None:
+        rows.append(["documents", ", ".join(f"<code>{dash(p)}</code>" for p in docs.paths) or MISSING,
+                     f"{dash(docs.documents)} documents, {dash(docs.chunks)} chunks"])
+    for label, item in (("eval cases", inputs.cases), ("training data", inputs.train)):
+        if item is not None:
+            digest = f", sha256 <code>{escape(item.sha256[:12])}</code>" if item.sha256 else ""
+            rows.append([label, f"<code>{dash(item.path)}</code>", f"{dash(item.n)} records{digest}"])
+    if log is not None:
+        rows.append(["query log", f"<code>{dash(log.path)}</code>",
+                     f"{dash(log.n_queries)} queries, {dash(log.distinct)} distinct"])
+    rows.append(["workload", f"<code>{dash(workload.path)}</code>", ""])
+    parts.append("<h4>Inputs</h4>" + table(["input", "file", "size"], rows))
+    if task.stages:
         parts.append("<h4>Stages</h4>" + table(
             ["stage", "status", "seconds", "detail"],
-            [[dash(s.get("name")), dash(s.get("status")), fmt(s.get("seconds"), 1),
-              f'<span class="text">{dash(s.get("detail"))}</span>'] for s in stages], num_cols={2}))
-    skipped = [s for s in (task.get("skipped_strategies") or []) if isinstance(s, dict)]
-    if skipped:
+            [[dash(s.name), dash(s.status), fmt(s.seconds, 1), f'<span class="text">{dash(s.detail)}</span>']
+             for s in task.stages], num_cols={2}))
+    if task.skipped_strategies:
         parts.append("<h4>Strategies not run</h4>" + '<ul class="plain">' + "".join(
-            f"<li><strong>{dash(s.get('name'))}</strong>: {dash(s.get('reason'))}</li>" for s in skipped) + "</ul>")
-    warnings = [w for w in (task.get("warnings") or []) if w]
+            f"<li><strong>{dash(s.name)}</strong>: {dash(s.reason)}</li>" for s in task.skipped_strategies)
+            + "</ul>")
+    warnings = [w for w in task.warnings if w]
     if warnings:
         parts.append(f'<div class="callout"><strong>Warnings</strong>{items(warnings)}</div>')
-    if advice.get("provenance"):
-        parts.append("<h4>Where the prices and volumes come from</h4>" + items(advice.get("provenance")))
-    params = [s for s in (task.get("strategies") or []) if isinstance(s, dict) and isinstance(s.get("params"), dict)]
-    if params:
+    if advice is not None and advice.provenance:
+        parts.append("<h4>Where the prices and volumes come from</h4>" + items(advice.provenance))
+    if task.strategies:
         parts.append("<h4>Strategy settings</h4>" + table(
             ["strategy", "family", "tracking run", "params"],
-            [[dash(s.get("name")), dash(s.get("family")), f"<code>{dash(s.get('run_id'))}</code>",
-              '<code class="text">' + ", ".join(f"{escape(str(k))}={dash(v)}" for k, v in s["params"].items())
-              + "</code>"] for s in params]))
-    parts.append(f'<p class="meta">config <code>{dash(task.get("config_path"))}</code> · seed {dash(task.get("seed"))}'
-                 f' · significance {dash(task.get("significance"))} · retrieval k {dash(task.get("k"))}</p>')
-    parts.append(f'<p>Reproduce this task:</p><pre class="cmd"><code>{dash(task.get("reproduce"))}</code></pre>')
+            [[dash(s.name), dash(s.family), f"<code>{dash(s.run_id)}</code>",
+              '<code class="text">' + ", ".join(f"{escape(str(k))}={dash(v)}" for k, v in s.params.items())
+              + "</code>"] for s in task.strategies]))
+    parts.append(f'<p class="meta">config <code>{dash(task.config_path)}</code> · seed {dash(task.seed)}'
+                 f" · significance {dash(task.significance)} · retrieval k {dash(task.k)}</p>")
+    parts.append(f'<p>Reproduce this task:</p><pre class="cmd"><code>{dash(task.reproduce)}</code></pre>')
     return "\n".join(parts)
 
 
 # ------------------------------------------------------------------------------------------------ j. cases
 
 
-def cases_section(strategies: list[dict[str, Any]], metric: str) -> str:
+def cases_section(strategies: Sequence[StrategyResult], metric: str) -> str:
     if not strategies:
         return ""
     blocks = []
     for s in strategies:
-        cases = [c for c in (s.get("cases") or []) if isinstance(c, dict)]
+        cases = s.cases
         note = (f'<p class="note">First {MAX_CASES} of {len(cases)} case results; results.json has all.</p>'
                 if len(cases) > MAX_CASES else "")
         rows = []
         for c in cases[:MAX_CASES]:
-            scores = _dict(c.get("scores"))
+            scores = c.scores
             ordered = [metric] + [k for k in scores if k != metric] if metric in scores else list(scores)
             score_text = "<br>".join(f"{escape(str(k))}: {fmt(scores[k])}" for k in ordered)
-            flags = [t for t, on in (("refused", c.get("refused")), ("cache hit", c.get("cache_status") == "hit"))
-                     if on]
-            error = f'<div class="note">error: {dash(c.get("error"))}</div>' if c.get("error") else ""
-            rows.append([f"<code>{dash(c.get('case_id'))}</code>", dash(c.get("repeat")),
-                         f'<span class="text">{dash(c.get("question"))}</span>',
-                         f'<span class="text">{dash(c.get("expected"))}</span>',
-                         f'<span class="text">{dash(c.get("answer"))}</span>'
+            flags = [t for t, on in (("refused", c.refused), ("cache hit", c.cache_status == "hit")) if on]
+            error = f'<div class="note">error: {dash(c.error)}</div>' if c.error else ""
+            rows.append([f"<code>{dash(c.case_id)}</code>", dash(c.repeat),
+                         f'<span class="text">{dash(c.question)}</span>',
+                         f'<span class="text">{dash(c.expected)}</span>',
+                         f'<span class="text">{dash(c.answer)}</span>'
                          + (f' <span class="note">({", ".join(flags)})</span>' if flags else "") + error,
-                         score_text or MISSING, fmt(c.get("latency_ms"), 0)])
+                         score_text or MISSING, fmt(c.latency_ms, 0)])
         body = table(["case", "repeat", "question", "expected", "answer", "scores", "latency (ms)"], rows,
                      num_cols={1, 5, 6}) if rows else '<p class="note">No per-case results.</p>'
-        blocks.append(f"<h4>{dash(s.get('name'))} ({len(cases)} case results)</h4>{note}{body}")
+        blocks.append(f"<h4>{dash(s.name)} ({len(cases)} case results)</h4>{note}{body}")
     return ('<details class="cases"><summary>Per-case answers of each strategy (first '
             f"{MAX_CASES} per strategy)</summary>{''.join(blocks)}</details>")

@@ -22,9 +22,8 @@ def register(app: typer.Typer) -> None:
         charts: bool = typer.Option(True, "--charts/--no-charts", help="Draw the three SVG charts."),
         as_json: bool = typer.Option(False, "--json", help="Print advice.json to stdout instead of the tables."),
     ) -> None:
-        """Rank prompt, RAG, fine-tuned and hybrid strategies (with and without the answer cache) by measured
-        quality and 12-month cost of ownership, and say why."""
-        import json
+        """Rank prompt, RAG, fine-tuned and fine-tuned + RAG strategies (with and without the answer cache) by
+        measured quality and 12-month cost of ownership, and say why."""
 
         from adaptlab.cli.main import console, err_console
         from adaptlab.config import load_config
@@ -50,7 +49,7 @@ def register(app: typer.Typer) -> None:
         variants = [c.variant for c in scenario.candidates]
         paths = write_report(advice, scenario.inputs, variants, out_dir, charts=charts)
         if as_json:
-            print(json.dumps(advice.to_dict(), indent=2, ensure_ascii=False, default=str))
+            print(advice.record().model_dump_json(indent=2))
             return
         _print(console, advice)
         console.print(f"\nWritten: {', '.join(str(p) for p in paths)}", highlight=False, soft_wrap=True)
@@ -74,8 +73,8 @@ def _print(console, advice) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from adaptlab.cost.advise import usd
     from adaptlab.cost.report import quality_text
+    from adaptlab.numbers import usd
 
     label = " — [yellow]estimates[/]" if advice.estimate else ""
     table = Table(title=f"{escape(advice.title)}: {advice.queries_per_day:,.0f} queries/day, "

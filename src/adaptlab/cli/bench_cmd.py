@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from adaptlab.bench.results import BenchResult
 
 
 def register(app: typer.Typer) -> None:
@@ -21,9 +26,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Measure prompt, RAG, fine-tuned and fine-tuned+RAG strategies (each with and without the answer cache)
         on your data with one harness, price them over 12 months and recommend one, with its reasons."""
-        import json
-
-        from adaptlab.bench.run import run_bench, summary
+        from adaptlab.bench.run import run_bench
         from adaptlab.cli.common import stage_progress
         from adaptlab.cli.main import console
         from adaptlab.config import load_config
@@ -38,7 +41,7 @@ def register(app: typer.Typer) -> None:
         except KeyboardInterrupt:
             interrupted()
         if as_json:
-            print(json.dumps(summary(outcome.results), indent=2, ensure_ascii=False))
+            print(outcome.results.summary().model_dump_json(indent=2))
             return
         print_results(console, outcome.results)
         console.print(f"\nReport: {outcome.report_path}\nResults: {outcome.results_path}", highlight=False,
@@ -55,41 +58,37 @@ def interrupted() -> None:
     raise typer.Exit(130)
 
 
-def print_results(console, results: dict[str, Any]) -> None:
+def print_results(console: Console, results: BenchResult) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from adaptlab.bench.run import summary
-    from adaptlab.cost.advise import usd
+    from adaptlab.numbers import usd
 
-    head = summary(results)
-    metric = head["metric"] or "quality"
-    table = Table(title=f"{escape(str(head['title']))}: {results.get('n_cases')} cases, "
-                        f"{head['queries_per_day'] or 0:,.0f} queries/day, {head['months']} months")
+    head = results.summary()
+    metric = head.metric or "quality"
+    table = Table(title=f"{escape(head.title)}: {results.n_cases} cases, "
+                        f"{head.queries_per_day or 0:,.0f} queries/day, {head.months} months")
     for column in ("rank", "strategy", f"{metric} [95% CI]", "p50 ms", "$/1k answers", "hit rate", "TCO"):
         table.add_column(column, overflow="fold")
-    for row in sorted(head["strategies"], key=lambda r: (r["rank"] is None, r["rank"] or 0)):
-        quality = "—" if row["quality"] is None else (
-            f"{row['quality']:.3f}" + (f" [{row['quality_low']:.3f}, {row['quality_high']:.3f}]"
-                                       if row["quality_low"] is not None and row["quality_high"] is not None
-                                       else ""))
-        table.add_row(str(row["rank"]) if row["rank"] is not None else "[dim]excl.[/]", escape(row["name"]),
-                      quality, f"{row['latency_ms_p50']:.0f}" if row["latency_ms_p50"] is not None else "—",
-                      usd(row["usd_per_1k_answers"]) if row["usd_per_1k_answers"] is not None else "—",
-                      f"{row['hit_rate']:.0%}" if row["hit_rate"] is not None else "—",
-                      usd(row["tco_usd"]) if row["tco_usd"] is not None else "—")
+    for row in sorted(head.strategies, key=lambda r: (r.rank is None, r.rank or 0)):
+        quality = "—" if row.quality is None else (
+            f"{row.quality:.3f}" + (f" [{row.quality_low:.3f}, {row.quality_high:.3f}]"
+                                    if row.quality_low is not None and row.quality_high is not None else ""))
+        table.add_row(str(row.rank) if row.rank is not None else "[dim]excl.[/]", escape(row.name),
+                      quality, f"{row.latency_ms_p50:.0f}" if row.latency_ms_p50 is not None else "—",
+                      usd(row.usd_per_1k_answers), f"{row.hit_rate:.0%}" if row.hit_rate is not None else "—",
+                      usd(row.tco_usd))
     console.print(table)
-    advice = results.get("advice") or {}
-    winner = next((s for s in advice.get("strategies", []) if s.get("rank") == 1), None)
-    if winner is None:
+    advice = results.advice
+    winner = advice.winner if advice else None
+    if advice is None or winner is None:
         console.print("[bold red]No strategy qualifies[/] under the workload's constraints.")
     else:
-        console.print(f"[bold green]Recommendation:[/] {escape(winner['name'])} "
-                      f"({usd(winner['total_usd'])} over {advice.get('months')} months)", highlight=False)
-        for reason in winner.get("reasons", []):
+        console.print(f"[bold green]Recommendation:[/] {escape(winner.name)} "
+                      f"({usd(winner.total_usd)} over {advice.months} months)", highlight=False)
+        for reason in winner.reasons:
             console.print(f"   • {escape(reason)}", highlight=False)
-    for skipped in results.get("skipped_strategies", []):
-        console.print(f"[yellow]not built:[/] {escape(skipped['name'])} — {escape(skipped['reason'])}",
-                      highlight=False)
-    for warning in results.get("warnings", []):
+    for skipped in results.skipped_strategies:
+        console.print(f"[yellow]not built:[/] {escape(skipped.name)} — {escape(skipped.reason)}", highlight=False)
+    for warning in results.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)

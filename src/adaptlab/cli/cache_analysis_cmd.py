@@ -60,12 +60,6 @@ def _print_json(payload: dict[str, Any]) -> None:
     print(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
 
 
-def _money(value: float | None) -> str:
-    if value is None:
-        return "–"
-    return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.4f}"
-
-
 def register(cache_app: typer.Typer) -> None:
     @cache_app.command("sweep")
     def sweep_command(
@@ -279,6 +273,7 @@ def print_analysis(analysis: LogAnalysis, token_source: str) -> None:
 
     from adaptlab.cache.analyze import format_ttl
     from adaptlab.cli.main import console
+    from adaptlab.numbers import usd
 
     span = analysis.span_seconds
     console.print(f"{analysis.n_queries} queries, {analysis.n_distinct} distinct"
@@ -298,7 +293,7 @@ def print_analysis(analysis: LogAnalysis, token_source: str) -> None:
     for row in analysis.ttl_results:
         table.add_row(format_ttl(row.ttl_seconds), row.hit_rate.show(), str(row.exact_hits),
                       str(row.semantic_hits), "–" if row.tokens_saved is None else f"{row.tokens_saved:,}",
-                      _money(row.money_saved), _money(row.money_saved_per_month))
+                      usd(row.money_saved, missing="–"), usd(row.money_saved_per_month, missing="–"))
     console.print(table)
     if analysis.prompt_tokens is not None or analysis.completion_tokens is not None:
         console.print(f"Tokens per query: {analysis.prompt_tokens or 0} prompt + {analysis.completion_tokens or 0} "
@@ -318,6 +313,7 @@ def print_prompt_sim(results: list[PromptCacheResult], layout: Any, traffic: str
 
     from adaptlab.cache.analyze import format_ttl
     from adaptlab.cli.main import console
+    from adaptlab.numbers import usd
 
     console.print(f"Prompt: {layout.input_tokens} input tokens ({layout.prefix_tokens} static prefix) + "
                   f"{layout.output_tokens} output; traffic: {traffic}", highlight=False)
@@ -329,9 +325,10 @@ def print_prompt_sim(results: list[PromptCacheResult], layout: Any, traffic: str
         monthly = _monthly(result, requests_per_month)
         pct = "–" if result.savings_pct is None else f"{result.savings_pct:.1f}%"
         table.add_row(format_ttl(result.ttl_seconds), str(result.writes), str(result.reads),
-                      _money(result.cost_without_cache), _money(result.cost_with_cache),
-                      f"{_money(result.savings)} ({pct})", _money(monthly["cost_without_cache_per_month"]),
-                      _money(monthly["cost_with_cache_per_month"]))
+                      usd(result.cost_without_cache, missing="–"), usd(result.cost_with_cache, missing="–"),
+                      usd(result.savings, missing="–") + f" ({pct})",
+                      usd(monthly["cost_without_cache_per_month"], missing="–"),
+                      usd(monthly["cost_with_cache_per_month"], missing="–"))
     console.print(table)
     for note in dict.fromkeys(r.note for r in results if r.note):
         console.print(f"[yellow]note:[/] {note}", highlight=False)

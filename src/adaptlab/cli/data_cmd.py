@@ -101,7 +101,7 @@ def convert_snips(
     from rich.table import Table
 
     from adaptlab.cli.main import console
-    from adaptlab.finetune.data import convert_snips as run_convert
+    from adaptlab.datasets.snips import convert_snips as run_convert
 
     split = run_convert(snips_dir, out_dir, train_per_intent=train_per_intent, eval_per_intent=eval_per_intent,
                         fewshot_per_intent=fewshot_per_intent, seed=seed)
@@ -131,7 +131,7 @@ def convert_csv(
 ) -> None:
     """CSV rows → chat training examples (every bad row is reported at once; nothing written until all are good)."""
     from adaptlab.cli.main import console
-    from adaptlab.finetune.data import convert_csv as run_convert
+    from adaptlab.datasets.intents import convert_csv as run_convert
 
     count = run_convert(source, out, prompt_column=prompt_column, completion_column=completion_column,
                         label_column=label_column, system_prompt=system_prompt, delimiter=_delimiter(delimiter))
@@ -148,7 +148,7 @@ def convert_intents(
 ) -> None:
     """Labelled intents → chat training examples (system prompt lists the labels; the reply is the label)."""
     from adaptlab.cli.main import console
-    from adaptlab.finetune.data import convert_intents as run_convert
+    from adaptlab.datasets.intents import convert_intents as run_convert
 
     count = run_convert(source, out, split=split, limit=limit, seed=seed)
     console.print(f"{count} examples → {out}", highlight=False)

@@ -16,7 +16,6 @@ def register(app: typer.Typer) -> None:
         """Bench prompt, RAG and fine-tuned strategies, each with and without the answer cache, on bundled
         sample data (COVID-QA articles, Apache-2.0; SNIPS voice requests, CC0), price them and recommend one per
         task — the whole of `adaptlab bench`, written to one HTML report."""
-        import json
 
         from adaptlab.cli.bench_cmd import interrupted, print_results
         from adaptlab.cli.common import stage_progress
@@ -35,7 +34,7 @@ def register(app: typer.Typer) -> None:
         except KeyboardInterrupt:
             interrupted()
         if as_json:
-            print(json.dumps(outcome.to_dict(), indent=2, ensure_ascii=False))
+            print(outcome.summary().model_dump_json(indent=2))
             return
         for task in outcome.tasks:
             console.print()

@@ -51,9 +51,8 @@ def register(app: typer.Typer) -> None:
             report = evaluate(project, request,
                               progress=lambda name, done, total: on_progress(f"Answering with {name}", done, total))
         if as_json:
-            import json
 
-            print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str))
+            print(report.record().model_dump_json(indent=2))
         else:
             print_report(report)
         if report.regressed:

@@ -14,10 +14,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 from adaptlab.cost.evidence import Quality
 from adaptlab.cost.inputs import Candidate, Scenario
+from adaptlab.cost.records import (
+    AdviceRecord,
+    BreakEvenRecord,
+    CostLineRecord,
+    QualityRecord,
+    RankedRecord,
+    SensitivityRecord,
+    TcoRecord,
+)
 from adaptlab.cost.tco import (
     BreakEven,
     CostInputs,
@@ -30,6 +38,7 @@ from adaptlab.cost.tco import (
 )
 from adaptlab.cost.workload import FINETUNED_FAMILIES, RAG_FAMILIES
 from adaptlab.eval.stats import PairedResult, mcnemar, paired_bootstrap
+from adaptlab.numbers import usd
 
 TIER_NAMES = {1: "best quality (not significantly worse than the best)", 2: "significantly worse quality",
               3: "quality not measured"}
@@ -55,18 +64,25 @@ class Ranked:
     def name(self) -> str:
         return self.candidate.variant.name
 
-    def to_dict(self) -> dict[str, Any]:
+    def record(self) -> RankedRecord:
         quality = self.candidate.quality
-        return {
-            "rank": self.rank, "name": self.name, "family": self.candidate.variant.family,
-            "cached": self.candidate.variant.cached, "hit_rate": self.candidate.variant.hit_rate,
-            "hit_rate_source": self.candidate.hit_rate_source, "tier": self.tier,
-            "quality": None if quality is None else {
-                "metric": quality.metric, "value": quality.value, "low": quality.low, "high": quality.high,
-                "n": quality.n, "measured": quality.measured},
-            "tokens_measured": self.candidate.tokens_measured, "total_usd": self.tco.total,
-            "reasons": self.reasons, "excluded": self.excluded, "tco": self.tco.to_dict(),
-        }
+        variant, tco = self.candidate.variant, self.tco
+        return RankedRecord(
+            rank=self.rank, name=self.name, family=variant.family, cached=variant.cached, hit_rate=variant.hit_rate,
+            hit_rate_source=self.candidate.hit_rate_source, tier=self.tier,
+            quality=None if quality is None else QualityRecord(
+                metric=quality.metric, value=quality.value, low=quality.low, high=quality.high, n=quality.n,
+                measured=quality.measured),
+            tokens_measured=self.candidate.tokens_measured, total_usd=tco.total, reasons=self.reasons,
+            excluded=self.excluded,
+            tco=TcoRecord(
+                name=variant.name, family=variant.family, cached=variant.cached, hit_rate=variant.hit_rate,
+                total=tco.total, usd_per_answer=tco.usd_per_answer, prompt_tokens=variant.tokens.prompt_tokens,
+                completion_tokens=variant.tokens.completion_tokens, monthly_totals=tco.monthly_totals,
+                cumulative=tco.cumulative,
+                lines={line.name: CostLineRecord(total=line.total, monthly=list(line.monthly), note=line.note)
+                       for line in tco.lines},
+                prefix_cache_note=tco.prefix_cache_note))
 
 
 @dataclass
@@ -87,26 +103,17 @@ class Advice:
     def winner(self) -> Ranked | None:
         return next((r for r in self.ranked if r.rank == 1), None)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "title": self.title, "estimate": self.estimate, "run_id": self.run_id, "metric": self.metric,
-            "months": self.months, "queries_per_day": self.queries_per_day,
-            "recommendation": self.winner.name if self.winner else None,
-            "strategies": [r.to_dict() for r in self.ranked],
-            "break_even": [b.to_dict() for b in self.break_evens],
-            "sensitivity": [s.to_dict() for s in self.sensitivity],
-            "provenance": self.provenance, "notes": self.notes,
-        }
-
-
-def usd(value: float) -> str:
-    sign = "−" if value < 0 else ""
-    value = abs(value)
-    if value >= 100:
-        return f"{sign}${value:,.0f}"
-    if value >= 1:
-        return f"{sign}${value:,.2f}"
-    return f"{sign}${value:.4g}"
+    def record(self) -> AdviceRecord:
+        return AdviceRecord(
+            title=self.title, estimate=self.estimate, run_id=self.run_id, metric=self.metric, months=self.months,
+            queries_per_day=self.queries_per_day, recommendation=self.winner.name if self.winner else None,
+            strategies=[r.record() for r in self.ranked],
+            break_even=[BreakEvenRecord(a=b.a, b=b.b, queries_per_day=b.queries_per_day,
+                                        cheaper_below=b.cheaper_below) for b in self.break_evens],
+            sensitivity=[SensitivityRecord(input=s.label, minus_50=s.low_winner, base=s.base_winner,
+                                           plus_50=s.high_winner, changes_winner=s.changes_winner)
+                         for s in self.sensitivity],
+            provenance=self.provenance, notes=self.notes)
 
 
 # ----------------------------------------------------------------------------------------------- exclusions
@@ -118,7 +125,7 @@ def hard_exclusions(scenario: Scenario, candidate: Candidate) -> list[str]:
     family = candidate.variant.family
     reasons = []
     if facts.citations_required and family not in RAG_FAMILIES:
-        reasons.append("citations required → only RAG-family strategies (rag, hybrid) qualify")
+        reasons.append("citations required → only RAG-family strategies (rag, finetuned_rag) qualify")
     if family in FINETUNED_FAMILIES and facts.clean_labelled_examples is not None \
             and facts.clean_labelled_examples < facts.min_examples_for_finetune:
         reasons.append(f"{facts.clean_labelled_examples} clean labelled examples < "

@@ -22,7 +22,8 @@ from adaptlab.cost.tco import (
     TrainingCost,
     Variant,
 )
-from adaptlab.cost.workload import FAMILIES, Workload
+from adaptlab.cost.workload import RAG_FAMILIES, Workload
+from adaptlab.eval.results import FAMILIES
 
 SELF_HOSTED = "self-hosted"
 SELF_HOSTED_DIMENSION = 384  # all-MiniLM-L6-v2, the bundled embedder
@@ -95,8 +96,17 @@ def retrains_per_year(workload: Workload) -> float:
     return 365.0 / every if every else 0.0
 
 
-def _training(workload: Workload, catalog: PriceCatalog, provenance: list[str]) -> TrainingCost:
+def _training(workload: Workload, catalog: PriceCatalog, provenance: list[str], run: BenchRun | None,
+              serving: ApiServing | GpuServing) -> TrainingCost:
     training = workload.training
+    if (isinstance(serving, GpuServing) and workload.serving.use_measured_latency and run is not None
+            and run.training_seconds and training.measured_gpu_hours is None):
+        # The bench machine is priced as the production machine (as its latency is): so is its training run.
+        hours = run.training_seconds / 3600
+        provenance.append(f"training: {run.training_seconds:.0f} s per run, measured on the bench machine and "
+                          f"priced as the serving machine at ${serving.gpu_usd_per_hour:g}/h")
+        return TrainingCost(hours, serving.gpu_usd_per_hour, training.usd_per_run, training.data_prep_hours,
+                            training.hours_per_retrain, retrains_per_year(workload))
     if training.gpu_usd_per_hour is not None:
         price, peak = training.gpu_usd_per_hour, None
         label = f"${price:g}/h (declared)"
@@ -176,7 +186,7 @@ def declared_tokens(workload: Workload, family: str) -> TokenProfile:
     """Tokens of one answer from the workload's declared prompt parts (no bench run)."""
     facts = workload.workload
     fewshot = facts.fewshot_tokens if family == "prompt" else 0  # a fine-tuned model needs no examples
-    context = workload.rag.context_tokens if family in ("rag", "hybrid") else 0
+    context = workload.rag.context_tokens if family in RAG_FAMILIES else 0
     prompt = facts.system_tokens + fewshot + context + facts.question_tokens
     declared = workload.strategies.get(family)  # type: ignore[call-overload]
     completion = facts.completion_tokens
@@ -262,10 +272,10 @@ def build_scenario(workload: Workload, catalog: PriceCatalog, run: BenchRun | No
 
     hit_rates = [c.variant.hit_rate for c in candidates if c.variant.cached]
     cache_rate = max(hit_rates) if hit_rates else 0.0
+    serving = _serving(workload, catalog, run, provenance)
     inputs = CostInputs(
-        queries_per_day=facts.queries_per_day, months=facts.months,
-        serving=_serving(workload, catalog, run, provenance),
-        training=_training(workload, catalog, provenance),
+        queries_per_day=facts.queries_per_day, months=facts.months, serving=serving,
+        training=_training(workload, catalog, provenance, run, serving),
         rag=_rag(workload, catalog, provenance),
         cache=_cache(workload, catalog, cache_rate, provenance),
         engineer_usd_per_hour=facts.engineer_usd_per_hour, growth_per_month=facts.growth_per_month)

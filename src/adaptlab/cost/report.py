@@ -4,12 +4,12 @@ Files are written under temporary names first, so an interrupted write never lea
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from adaptlab.cost.advise import Advice, Ranked, usd
+from adaptlab.cost.advise import Advice, Ranked
 from adaptlab.cost.tco import CostInputs, Variant, total_at, volume_grid
+from adaptlab.numbers import usd
 from adaptlab.textfiles import write_text_atomic
 
 LINE_ORDER = ("inference", "training", "retraining", "engineering", "embedding", "vector_db", "rag_setup",
@@ -78,7 +78,7 @@ def write_report(advice: Advice, scenario_inputs: CostInputs, variants: Sequence
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     json_path = out_dir / "advice.json"
-    write_text_atomic(json_path, json.dumps(advice.to_dict(), indent=2, ensure_ascii=False, default=str))
+    write_text_atomic(json_path, advice.record().model_dump_json(indent=2) + "\n")
     md_path = out_dir / "advice.md"
     write_text_atomic(md_path, to_markdown(advice))
     written += [json_path, md_path]
@@ -88,37 +88,41 @@ def write_report(advice: Advice, scenario_inputs: CostInputs, variants: Sequence
 
 
 def write_charts(advice: Advice, inputs: CostInputs, variants: Sequence[Variant], out_dir: Path) -> list[Path]:
-    from adaptlab.cost.charts import (
-        QualityPoint,
-        breakeven_chart,
-        quality_cost_chart,
-        tco_chart,
-    )
+    """tco_by_month.svg, break_even.svg and quality_vs_cost.svg (standalone SVG files) in out_dir; none when no
+    strategy qualifies."""
+    from adaptlab.charts import Point, breakeven_chart, quality_cost_chart, tco_chart
 
     ranked = [r for r in advice.ranked if r.rank is not None]
     if not ranked:
         return []
     winner = advice.winner.name if advice.winner else None
     months = list(range(1, advice.months + 1))
-    paths = [tco_chart(months, {r.name: r.tco.cumulative for r in ranked}, out_dir / "tco_by_month.svg",
-                       title=f"Cumulative cost — {advice.title}", estimate=advice.estimate, highlight=winner)]
     by_name = {v.name: v for v in variants}
     grid = volume_grid(41)
     totals = {r.name: [total_at(inputs, by_name[r.name], q) for q in grid] for r in ranked}
     # The chart marks the recommendation's crossings (every pair's are in advice.md): more labels would overlap.
     crossings = [(b.a, b.b, b.queries_per_day) for b in advice.break_evens
                  if b.a in totals and b.b in totals and winner in (b.a, b.b)]
-    paths.append(breakeven_chart(grid, totals, out_dir / "break_even.svg",
-                                 title=f"Cost over {advice.months} months by volume — {advice.title}",
-                                 marker_volume=advice.queries_per_day, crossings=crossings,
-                                 estimate=advice.estimate))
     points = []
     for r in ranked:
         quality = r.candidate.quality
-        points.append(QualityPoint(r.name, r.tco.total, quality.value if quality else None,
-                                   quality.low if quality else None, quality.high if quality else None,
-                                   estimate=advice.estimate or (quality is not None and not quality.measured),
-                                   recommended=r.name == winner))
-    paths.append(quality_cost_chart(points, out_dir / "quality_vs_cost.svg", metric=advice.metric or "quality",
-                                    title=f"Quality vs cost — {advice.title}"))
+        points.append(Point(r.name, r.tco.total, quality.value if quality else None,
+                            quality.low if quality else None, quality.high if quality else None,
+                            estimate=advice.estimate or (quality is not None and not quality.measured),
+                            highlight=r.name == winner))
+    charts = {
+        "tco_by_month.svg": tco_chart(months, {r.name: r.tco.cumulative for r in ranked},
+                                      title=f"Cumulative cost — {advice.title}", estimate=advice.estimate,
+                                      highlight=winner),
+        "break_even.svg": breakeven_chart(grid, totals,
+                                          title=f"Cost over {advice.months} months by volume — {advice.title}",
+                                          marker_volume=advice.queries_per_day, crossings=crossings,
+                                          estimate=advice.estimate, highlight=winner),
+        "quality_vs_cost.svg": quality_cost_chart(points, metric=advice.metric or "quality",
+                                                  title=f"Quality vs cost — {advice.title}", months=advice.months),
+    }
+    paths = []
+    for name, document in charts.items():
+        write_text_atomic(out_dir / name, document)
+        paths.append(out_dir / name)
     return paths

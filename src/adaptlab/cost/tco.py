@@ -31,6 +31,7 @@ from adaptlab.cache.prompt_caching import (
     simulate,
     steady_timestamps,
 )
+from adaptlab.eval.results import Family
 
 DAYS_PER_MONTH = 365.0 / 12.0
 SECONDS_PER_DAY = 86_400.0
@@ -77,7 +78,7 @@ class Variant:
     """One priced candidate: a strategy family, with or without the answer cache."""
 
     name: str  # e.g. "rag" or "rag+cache", or a bench run's strategy name
-    family: str  # prompt | rag | finetuned | hybrid
+    family: Family
     cached: bool
     tokens: TokenProfile
     hit_rate: float = 0.0  # share of queries the answer cache serves (cached variants)
@@ -90,7 +91,7 @@ class TrainingCost:
     usd_per_run: float = 0.0
     data_prep_hours: float = 0.0
     hours_per_retrain: float = 0.0
-    retrains_per_year: float = 0.0  # the fine-tuned-only family (hybrid keeps knowledge fresh through retrieval)
+    retrains_per_year: float = 0.0  # the fine-tuned-only family (finetuned_rag keeps knowledge fresh through retrieval)
 
     @property
     def compute_usd(self) -> float:
@@ -178,15 +179,6 @@ class VariantTco:
     def line(self, name: str) -> CostLine | None:
         return next((line for line in self.lines if line.name == name), None)
 
-    def to_dict(self) -> dict:
-        return {"name": self.variant.name, "family": self.variant.family, "cached": self.variant.cached,
-                "hit_rate": self.variant.hit_rate, "total": self.total, "usd_per_answer": self.usd_per_answer,
-                "prompt_tokens": self.variant.tokens.prompt_tokens,
-                "completion_tokens": self.variant.tokens.completion_tokens,
-                "monthly_totals": self.monthly_totals, "cumulative": self.cumulative,
-                "lines": {line.name: {"total": line.total, "monthly": list(line.monthly), "note": line.note}
-                          for line in self.lines},
-                "prefix_cache_note": self.prefix_cache_note}
 
 
 # ----------------------------------------------------------------------------------------------- inference
@@ -263,7 +255,7 @@ def variant_tco(inputs: CostInputs, variant: Variant) -> VariantTco:
 
     inference, per_answer, prefix_note = inference_by_month(inputs, variant)
     lines = [CostLine("inference", tuple(inference), prefix_note)]
-    if variant.family in ("finetuned", "hybrid"):
+    if variant.family in ("finetuned", "finetuned_rag"):
         training = inputs.training
         # The first run's engineering is data preparation (its own line), not a retrain's hours.
         lines.append(CostLine("training", spread(training.compute_usd),
@@ -274,7 +266,7 @@ def variant_tco(inputs: CostInputs, variant: Variant) -> VariantTco:
                                   f"{retrains:.3g} retrains a year"))
         if training.data_prep_hours:
             lines.append(CostLine("engineering", spread(training.data_prep_hours * rate), "data preparation"))
-    if variant.family in ("rag", "hybrid"):
+    if variant.family in ("rag", "finetuned_rag"):
         rag = inputs.rag
         embed = tuple(((rag.corpus_tokens if m == 0 else 0.0) + rag.new_tokens_per_month) * rag.embed_usd_per_mtok
                       / 1e6 for m in range(months))
@@ -321,8 +313,6 @@ class BreakEven:
     queries_per_day: float  # where the two totals cross
     cheaper_below: str  # the one cheaper at lower volume
 
-    def to_dict(self) -> dict:
-        return {"a": self.a, "b": self.b, "queries_per_day": self.queries_per_day, "cheaper_below": self.cheaper_below}
 
 
 def break_even(inputs: CostInputs, a: Variant, b: Variant, *, grid: Sequence[float] | None = None
@@ -383,8 +373,8 @@ def _context_tokens(inputs: CostInputs, variants: list[Variant], factor: float) 
     base_ft = {v.cached: v.tokens.prompt_tokens for v in variants if v.family == "finetuned"}
     out = []
     for v in variants:
-        ref = (base if v.family == "rag" else base_ft if v.family == "hybrid" else {}).get(v.cached)
-        if ref is None or v.family not in ("rag", "hybrid"):
+        ref = (base if v.family == "rag" else base_ft if v.family == "finetuned_rag" else {}).get(v.cached)
+        if ref is None or v.family not in ("rag", "finetuned_rag"):
             out.append(v)
             continue
         extra = max(0.0, v.tokens.prompt_tokens - ref)
@@ -469,9 +459,6 @@ class SensitivityRow:
     def changes_winner(self) -> bool:
         return self.low_winner != self.base_winner or self.high_winner != self.base_winner
 
-    def to_dict(self) -> dict:
-        return {"input": self.label, "minus_50": self.low_winner, "base": self.base_winner,
-                "plus_50": self.high_winner, "changes_winner": self.changes_winner}
 
 
 def sensitivity(inputs: CostInputs, variants: Sequence[Variant],

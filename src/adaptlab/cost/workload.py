@@ -13,15 +13,20 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from adaptlab.errors import ConfigError
+from adaptlab.eval.results import FAMILIES, Family
 
-Family = Literal["prompt", "rag", "finetuned", "hybrid"]
-# hybrid: the fine-tuned model answering with retrieval
-FAMILIES: tuple[Family, ...] = ("prompt", "rag", "finetuned", "hybrid")
-RAG_FAMILIES = frozenset({"rag", "hybrid"})
-FINETUNED_FAMILIES = frozenset({"finetuned", "hybrid"})
+# finetuned_rag: the fine-tuned model answering with retrieval (the same name as the strategy kind).
+RAG_FAMILIES = frozenset({"rag", "finetuned_rag"})
+FINETUNED_FAMILIES = frozenset({"finetuned", "finetuned_rag"})
+# Workload files written before the family took the strategy kind's name call it "hybrid".
+_FAMILY_ALIASES = {"hybrid": "finetuned_rag"}
+
+
+def _family_alias(value: object) -> object:
+    return _FAMILY_ALIASES.get(value, value) if isinstance(value, str) else value
 
 
 class WorkloadError(ConfigError):
@@ -45,7 +50,7 @@ class WorkloadFacts(_Section):
         "a fine-tuned model is trained once. Set: the fine-tuned-only strategy is retrained that often.")
     citations_required: bool = Field(
         False, description="Answers must cite their sources (traceability, compliance): only strategies that "
-        "retrieve (rag, hybrid) qualify.")
+        "retrieve (rag, finetuned_rag) qualify.")
     clean_labelled_examples: int | None = Field(
         None, ge=0, description="Clean labelled examples available for fine-tuning (after `adaptlab data check "
         "--fix`). Unset: unknown, fine-tuning is assumed possible and the advice says so.")
@@ -65,6 +70,11 @@ class WorkloadFacts(_Section):
     fewshot_tokens: int = Field(
         0, ge=0, description="Declared tokens of few-shot examples the prompt strategies send (a fine-tuned model "
         "needs none).")
+
+    @field_validator("consider", mode="before")
+    @classmethod
+    def _old_family_names(cls, value: object) -> object:
+        return [_family_alias(v) for v in value] if isinstance(value, list) else value
     question_tokens: int = Field(40, ge=0, description="Declared tokens of a question (no bench run).")
     completion_tokens: int = Field(80, ge=0, description="Declared tokens of an answer (no bench run).")
 
@@ -168,9 +178,15 @@ class Workload(_Section):
     rag: RagInputs = Field(default_factory=RagInputs)
     cache: CacheInputs = Field(default_factory=CacheInputs)
     strategies: dict[Family, DeclaredStrategy] = Field(
-        default_factory=dict, description="Declared numbers per strategy family (prompt, rag, finetuned, hybrid).")
+        default_factory=dict,
+        description="Declared numbers per strategy family (prompt, rag, finetuned, finetuned_rag).")
     name: str = Field("", description="A title for the report (default: the file name).")
     source_path: str = Field("", exclude=True)
+
+    @field_validator("strategies", mode="before")
+    @classmethod
+    def _old_family_sections(cls, value: object) -> object:
+        return {_family_alias(k): v for k, v in value.items()} if isinstance(value, dict) else value
 
 
 def load_workload(path: str | Path) -> Workload:

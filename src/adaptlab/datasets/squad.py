@@ -1,4 +1,5 @@
-"""SQuAD-format question answering data (e.g. COVID-QA): articles out as files, questions with gold sources.
+"""SQuAD-format question answering data (e.g. COVID-QA): articles out as files, questions with gold sources;
+and SQuAD v1.1 answer normalisation (`normalize_answer`).
 
 Each article is written to `<out>/<document_id>.txt` (title on the first line, as in COVID-QA's contexts),
 so retrieval can be scored at article level: a question's gold source is its article's file.
@@ -7,6 +8,8 @@ so retrieval can be scored at article level: a question's gold source is its art
 from __future__ import annotations
 
 import json
+import re
+import string
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +18,19 @@ from adaptlab.errors import InputError
 BUNDLED_COVID_QA = Path(__file__).parent / "covid_qa" / "covid_qa_public.json"
 BUNDLED_SNIPS = Path(__file__).parent / "snips"  # SNIPS 2017 (CC0): train_<Intent>_full.json, validate_<Intent>.json
 BUNDLED_CLINC150_SAMPLE = Path(__file__).parent / "clinc150" / "data_small.json"  # CC BY 3.0 excerpt
+
+_PUNCT = frozenset(string.punctuation)
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD v1.1 normalisation: lower-case, drop punctuation, drop articles, collapse whitespace.
+
+    The eval metrics (exact match, F1) score with it, and the data checks and converters compare texts with it."""
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in _PUNCT)
+    text = _ARTICLES.sub(" ", text)
+    return " ".join(text.split())
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 Inline CSS and SVG only — no scripts, fonts or URLs — so the file opens offline, can be mailed or attached to a
 ticket, and cannot leak anything by loading remote content. Every value from the run (questions, answers,
-strategy names, params) is user-controlled text and is escaped. Missing keys and None values render as "n/a"
-instead of failing: a report of a partial or failed run is still worth looking at.
+strategy names, params) is user-controlled text and is escaped. The page reads the typed run record
+(`adaptlab.eval.results.EvalRunResult`); values that were not measured (None) render as "n/a": a report of a
+partial or failed run is still worth looking at.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from __future__ import annotations
 import json
 import math
 from html import escape
-from typing import Any, TypeGuard
+from typing import Any, Literal, TypeGuard
+
+from adaptlab.eval.harness import CaseResult
+from adaptlab.eval.results import EvalRunResult, MetricResult, PairedComparison, StrategyResult, Timing
 
 MAX_CASES_SHOWN = 500
 BAR_WIDTH = 160  # px of the 0–1 scale in a CI bar
@@ -38,25 +42,27 @@ code { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 1
 """
 
 
-def render_html(results: dict[str, Any]) -> str:
-    """The report page for one run's results dict (the shape results.json holds)."""
-    strategies = [s for s in (results.get("strategies") or []) if isinstance(s, dict)]
-    run_id = str(results.get("run_id") or "eval run")
+def render_html(result: EvalRunResult) -> str:
+    """The report page for one eval run's record (what results.json holds)."""
+    strategies = result.strategies
+    run_id = result.run_id or "eval run"
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>adaptlab eval {escape(run_id)}</title>",
         f"<style>{CSS}</style></head><body>",
-        _header(results),
-        _warnings(results.get("warnings")),
+        _header(result),
+        _warnings(result.warnings),
     ]
     if not strategies:
         parts.append('<p class="note">No strategies in this run.</p>')
     else:
-        parts += [_metrics_table(strategies, results.get("confidence")), _params(strategies), _timing(strategies)]
-    parts.append(_comparison(results.get("comparison")))
-    parts.append(_regression(results.get("regression")))
+        parts += [_metrics_table(strategies, result.confidence), _params(strategies), _timing(strategies)]
+    if result.comparison is not None:
+        parts.append(_comparison(result.comparison.a, result.comparison.b, result.comparison.metrics))
+    if result.regression is not None:
+        parts.append(_regression(result.regression.baseline_run_id, result.regression.metrics))
     if strategies:
         parts.append("<h2>Per-case results</h2>")
         parts += [_cases(strategy) for strategy in strategies]
@@ -67,162 +73,159 @@ def render_html(results: dict[str, Any]) -> str:
 # ----------------------------------------------------------------------------------------------- sections
 
 
-def _header(results: dict[str, Any]) -> str:
-    sha = str(results.get("cases_sha256") or "")
+def _header(result: EvalRunResult) -> str:
+    sha = result.cases_sha256
     facts = [
-        ("date", _text(results.get("created"))),
-        ("cases", f"<code>{_text(results.get('cases_path'))}</code>"
+        ("date", _text(result.created)),
+        ("cases", f"<code>{_text(result.cases_path)}</code>"
                   + (f' <span title="sha256 {escape(sha)}">(sha256 {escape(sha[:12])}…)</span>' if sha else "")),
-        ("cases scored", _text(results.get("n_cases"))),
-        ("repeats", _text(results.get("repeats"))),
-        ("seed", _text(results.get("seed"))),
+        ("cases scored", _text(result.n_cases)),
+        ("repeats", _text(result.repeats)),
+        ("seed", _text(result.seed)),
     ]
     meta = " · ".join(f"{name}: {value}" for name, value in facts)
-    return (f"<h1>Eval run <code>{_text(results.get('run_id'))}</code></h1>"
+    return (f"<h1>Eval run <code>{_text(result.run_id)}</code></h1>"
             f'<p class="meta">{meta}</p>')
 
 
-def _warnings(warnings: Any) -> str:
+def _warnings(warnings: list[str]) -> str:
     if not warnings:
         return ""
-    items = warnings if isinstance(warnings, list) else [warnings]
-    lines = "".join(f"<li>{_text(w)}</li>" for w in items)
+    lines = "".join(f"<li>{_text(w)}</li>" for w in warnings)
     return f'<div class="warnings"><strong>Warnings</strong><ul>{lines}</ul></div>'
 
 
-def _metrics_table(strategies: list[dict[str, Any]], confidence: Any) -> str:
+def _metrics_table(strategies: list[StrategyResult], confidence: float) -> str:
     names = _metric_names(strategies)
     level = f"{confidence * 100:g}% CI" if _finite(confidence) else "CI"
     if not names:
         return '<h2>Metrics</h2><p class="note">No metrics were computed.</p>'
-    head = "".join(f"<th>{_text(s.get('name'))}</th>" for s in strategies)
+    head = "".join(f"<th>{_text(s.name)}</th>" for s in strategies)
     rows = []
     for name in names:
-        stats = [(s.get("metrics") or {}).get(name) or {} for s in strategies]
-        description = next((str(st["description"]) for st in stats if st.get("description")), "")
+        stats = [s.metric(name) for s in strategies]  # None: this strategy did not compute the metric
+        description = next((st.description for st in stats if st is not None and st.description), "")
         title = f' title="{escape(description)}"' if description else ""
         bars = _unit_interval(stats)
         cells = []
         for st in stats:
-            cell = f"{_fmt(st.get('value'))} {_interval(st.get('low'), st.get('high'))}".strip()
-            if st.get("n") is not None:
-                cell += f' <span class="note">n={_text(st.get("n"))}</span>'
+            value, low, high = (None, None, None) if st is None else (st.value, st.low, st.high)
+            cell = f"{_fmt(value)} {_interval(low, high)}".strip()
+            if st is not None:
+                cell += f' <span class="note">n={_text(st.n)}</span>'
             if bars:
-                cell += _ci_bar(st.get("value"), st.get("low"), st.get("high"))
+                cell += _ci_bar(value, low, high)
             cells.append(f'<td class="num">{cell}</td>')
         rows.append(f"<tr><th{title}>{escape(name)}</th>{''.join(cells)}</tr>")
     return (f"<h2>Metrics</h2><p class=\"meta\">value [{escape(level)}]; hover a metric for its definition.</p>"
             f"<table><tr><th>metric</th>{head}</tr>{''.join(rows)}</table>")
 
 
-def _params(strategies: list[dict[str, Any]]) -> str:
+def _params(strategies: list[StrategyResult]) -> str:
     rows = []
     for s in strategies:
-        params = s.get("params") or {}
-        shown = ", ".join(f"{escape(str(k))}={_text(_compact(v))}" for k, v in params.items()) if isinstance(
-            params, dict) else _text(_compact(params))
-        rows.append(f"<tr><th>{_text(s.get('name'))}</th><td><code>{_text(s.get('run_id'))}</code></td>"
+        shown = ", ".join(f"{escape(str(k))}={_text(_compact(v))}" for k, v in s.params.items())
+        rows.append(f"<tr><th>{_text(s.name)}</th><td><code>{_text(s.run_id)}</code></td>"
                     f"<td><code>{shown or 'none'}</code></td></tr>")
     return f"<h2>Strategies</h2><table><tr><th>strategy</th><th>run</th><th>params</th></tr>{''.join(rows)}</table>"
 
 
-def _timing(strategies: list[dict[str, Any]]) -> str:
-    columns = [("seconds_per_case", "s / case"), ("latency_ms_p50", "latency p50 (ms)"),
-               ("latency_ms_p95", "latency p95 (ms)"), ("prompt_tokens_mean", "prompt tokens (mean)"),
-               ("completion_tokens_mean", "completion tokens (mean)")]
-    head = "".join(f"<th>{label}</th>" for _, label in columns)
+TIMING_COLUMNS = ("s / case", "latency p50 (ms)", "latency p95 (ms)", "prompt tokens (mean)",
+                  "completion tokens (mean)")
+
+
+def _timing_cells(t: Timing) -> list[tuple[float | None, int]]:
+    """The timing row's values with their decimals, in TIMING_COLUMNS' order."""
+    return [(t.seconds_per_case, 3), (t.latency_ms_p50, 1), (t.latency_ms_p95, 1), (t.prompt_tokens_mean, 1),
+            (t.completion_tokens_mean, 1)]
+
+
+def _timing(strategies: list[StrategyResult]) -> str:
+    head = "".join(f"<th>{label}</th>" for label in TIMING_COLUMNS)
     rows = []
     for s in strategies:
-        timing = s.get("timing") or {}
-        cells = "".join(f'<td class="num">{_fmt(timing.get(key), 3 if key == "seconds_per_case" else 1)}</td>'
-                        for key, _ in columns)
-        rows.append(f"<tr><th>{_text(s.get('name'))}</th>{cells}</tr>")
+        cells = "".join(f'<td class="num">{_fmt(value, digits)}</td>' for value, digits in _timing_cells(s.timing))
+        rows.append(f"<tr><th>{_text(s.name)}</th>{cells}</tr>")
     return f"<h2>Timing</h2><table><tr><th>strategy</th>{head}</tr>{''.join(rows)}</table>"
 
 
-def _comparison(comparison: Any) -> str:
-    if not isinstance(comparison, dict):
-        return ""
-    a, b = _text(comparison.get("a")), _text(comparison.get("b"))
-    table = _diff_table(comparison.get("metrics"), a, b, flag="significant")
+def _comparison(a_name: str, b_name: str, metrics: dict[str, PairedComparison]) -> str:
+    a, b = _text(a_name), _text(b_name)
+    table = _diff_table(metrics, a, b, flag="significant")
     return (f"<h2>Comparison: {b} − {a}</h2>"
             f'<p class="meta">Paired difference (b − a) with its CI; highlighted rows are significant.</p>{table}')
 
 
-def _regression(regression: Any) -> str:
-    if not isinstance(regression, dict):
-        return ""
-    table = _diff_table(regression.get("metrics"), "baseline", "this run", flag="regressed")
-    return (f"<h2>Regression check against <code>{_text(regression.get('baseline_run_id'))}</code></h2>"
+def _regression(baseline_run_id: str, metrics: dict[str, PairedComparison]) -> str:
+    table = _diff_table(metrics, "baseline", "this run", flag="regressed")
+    return (f"<h2>Regression check against <code>{_text(baseline_run_id)}</code></h2>"
             f'<p class="meta">Red rows got significantly worse than the baseline.</p>{table}')
 
 
-def _diff_table(metrics: Any, a_label: str, b_label: str, *, flag: str) -> str:
-    if not isinstance(metrics, dict) or not metrics:
+def _diff_table(metrics: dict[str, PairedComparison], a_label: str, b_label: str, *,
+                flag: Literal["significant", "regressed"]) -> str:
+    if not metrics:
         return '<p class="note">No metrics to compare.</p>'
     rows = []
     for name, m in metrics.items():
-        m = m if isinstance(m, dict) else {}
-        marked = bool(m.get(flag))
+        marked = m.significant if flag == "significant" else m.regressed
         row_class = f' class="{flag}"' if marked else ""
         rows.append(
-            f"<tr{row_class}><th>{escape(str(name))}</th><td class=\"num\">{_fmt(m.get('a'))}</td>"
-            f"<td class=\"num\">{_fmt(m.get('b'))}</td>"
-            f"<td class=\"num\">{_fmt(m.get('diff'), signed=True)} {_interval(m.get('low'), m.get('high'), True)}</td>"
-            f"<td class=\"num\">{_p_value(m.get('p_value'))}</td><td class=\"num\">{_text(m.get('n'))}</td>"
-            f"<td>{_text(m.get('test'))}</td><td>{'yes' if marked else 'no'}</td></tr>"
+            f"<tr{row_class}><th>{escape(name)}</th><td class=\"num\">{_fmt(m.a)}</td>"
+            f"<td class=\"num\">{_fmt(m.b)}</td>"
+            f"<td class=\"num\">{_fmt(m.diff, signed=True)} {_interval(m.low, m.high, True)}</td>"
+            f"<td class=\"num\">{_p_value(m.p_value)}</td><td class=\"num\">{_text(m.n)}</td>"
+            f"<td>{_text(m.test)}</td><td>{'yes' if marked else 'no'}</td></tr>"
         )
     return (f"<table><tr><th>metric</th><th>{a_label}</th><th>{b_label}</th><th>diff [CI]</th><th>p</th>"
             f"<th>n</th><th>test</th><th>{escape(flag)}</th></tr>{''.join(rows)}</table>")
 
 
-def _cases(strategy: dict[str, Any]) -> str:
-    cases = [c for c in (strategy.get("cases") or []) if isinstance(c, dict)]
-    name = _text(strategy.get("name"))
+def _cases(strategy: StrategyResult) -> str:
+    cases = strategy.cases
+    name = _text(strategy.name)
     if not cases:
         return f'<details><summary>{name}: no per-case results</summary></details>'
     shown = cases[:MAX_CASES_SHOWN]
     note = (f'<p class="note">Showing the first {MAX_CASES_SHOWN} of {len(cases)} case results; '
             "results.json has all of them.</p>") if len(cases) > MAX_CASES_SHOWN else ""
-    rows = []
-    for c in shown:
-        scores = c.get("scores") or {}
-        score_text = "<br>".join(f"{escape(str(k))}: {_fmt(v)}" for k, v in scores.items()) if isinstance(
-            scores, dict) else _text(scores)
-        refused = ' <span class="note">(refused)</span>' if c.get("refused") else ""
-        rows.append(
-            f"<tr><td><code>{_text(c.get('case_id'))}</code></td><td class=\"num\">{_text(c.get('repeat'))}</td>"
-            f"<td class=\"text\">{_text(c.get('question'))}</td><td class=\"text\">{_text(c.get('expected'))}</td>"
-            f"<td class=\"text\">{_text(c.get('answer'))}{refused}</td><td class=\"num\">{score_text}</td>"
-            f"<td class=\"num\">{_fmt(c.get('latency_ms'), 0)}</td>"
-            f"<td class=\"num\">{_text(c.get('prompt_tokens'))} / {_text(c.get('completion_tokens'))}</td></tr>"
-        )
+    rows = [_case_row(c) for c in shown]
     return (f"<details><summary>{name}: {len(cases)} case results</summary>{note}"
             "<table><tr><th>case</th><th>repeat</th><th>question</th><th>expected</th><th>answer</th>"
             f"<th>scores</th><th>latency (ms)</th><th>tokens in / out</th></tr>{''.join(rows)}</table></details>")
 
 
+def _case_row(c: CaseResult) -> str:
+    score_text = "<br>".join(f"{escape(k)}: {_fmt(v)}" for k, v in c.scores.items())
+    refused = ' <span class="note">(refused)</span>' if c.refused else ""
+    return (
+        f"<tr><td><code>{_text(c.case_id)}</code></td><td class=\"num\">{_text(c.repeat)}</td>"
+        f"<td class=\"text\">{_text(c.question)}</td><td class=\"text\">{_text(c.expected)}</td>"
+        f"<td class=\"text\">{_text(c.answer)}{refused}</td><td class=\"num\">{score_text}</td>"
+        f"<td class=\"num\">{_fmt(c.latency_ms, 0)}</td>"
+        f"<td class=\"num\">{_text(c.prompt_tokens)} / {_text(c.completion_tokens)}</td></tr>"
+    )
+
+
 # ------------------------------------------------------------------------------------------------ helpers
 
 
-def _metric_names(strategies: list[dict[str, Any]]) -> list[str]:
+def _metric_names(strategies: list[StrategyResult]) -> list[str]:
     """Metric names in first-seen order across strategies (a metric one strategy lacks shows n/a there)."""
     names: dict[str, None] = {}
     for s in strategies:
-        metrics = s.get("metrics")
-        if isinstance(metrics, dict):
-            names.update(dict.fromkeys(str(k) for k in metrics))
+        names.update(dict.fromkeys(s.metrics))
     return list(names)
 
 
-def _unit_interval(stats: list[dict[str, Any]]) -> bool:
+def _unit_interval(stats: list[MetricResult | None]) -> bool:
     """Whether a metric's numbers all lie in [0, 1], so a bar on a fixed 0–1 scale is meaningful."""
-    values = [st.get(key) for st in stats for key in ("value", "low", "high")]
+    values = [v for st in stats if st is not None for v in (st.value, st.low, st.high)]
     numbers = [v for v in values if _finite(v)]
     return bool(numbers) and all(0.0 <= v <= 1.0 for v in numbers)
 
 
-def _ci_bar(value: Any, low: Any, high: Any) -> str:
+def _ci_bar(value: float | None, low: float | None, high: float | None) -> str:
     """A 0–1 axis with the CI as a whisker and the value as a dot; empty axis when the value is missing."""
     w, h, mid = BAR_WIDTH, BAR_HEIGHT, BAR_HEIGHT / 2
 
@@ -242,25 +245,25 @@ def _ci_bar(value: Any, low: Any, high: Any) -> str:
             f"{''.join(shapes)}</svg>")
 
 
-def _finite(value: Any) -> TypeGuard[float]:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+def _finite(value: float | None) -> TypeGuard[float]:
+    return value is not None and math.isfinite(value)
 
 
-def _fmt(value: Any, digits: int = 3, signed: bool = False) -> str:
+def _fmt(value: float | None, digits: int = 3, signed: bool = False) -> str:
     if value is None:
         return "n/a"
     if _finite(value):
         return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
-    return escape(str(value))  # NaN, inf, bools, strings: shown as they are rather than hidden
+    return escape(str(value))  # NaN, inf: shown as they are rather than hidden
 
 
-def _interval(low: Any, high: Any, signed: bool = False) -> str:
+def _interval(low: float | None, high: float | None, signed: bool = False) -> str:
     if low is None and high is None:
         return ""
     return f"[{_fmt(low, signed=signed)}, {_fmt(high, signed=signed)}]"
 
 
-def _p_value(p: Any) -> str:
+def _p_value(p: float | None) -> str:
     if _finite(p) and p < 0.001:
         return "&lt;0.001"
     return _fmt(p)
@@ -275,6 +278,6 @@ def _compact(value: Any) -> str:
         return str(value)
 
 
-def _text(value: Any) -> str:
+def _text(value: str | int | None) -> str:
     """User text, escaped; None as n/a."""
     return "n/a" if value is None else escape(str(value))

@@ -19,20 +19,14 @@ from typing import Any
 import jsonschema
 import numpy as np
 
+from adaptlab.datasets.squad import normalize_answer as normalize_answer
+
 # --------------------------------------------------------------------------------------------------
 # Extractive QA (SQuAD v1.1 official definitions, so numbers are comparable with published ones)
 # --------------------------------------------------------------------------------------------------
 
-_PUNCT = frozenset(string.punctuation)
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-
-
-def normalize_answer(text: str) -> str:
-    """SQuAD v1.1 normalisation: lower-case, drop punctuation, drop articles, collapse whitespace."""
-    text = text.lower()
-    text = "".join(ch for ch in text if ch not in _PUNCT)
-    text = _ARTICLES.sub(" ", text)
-    return " ".join(text.split())
+# normalize_answer (SQuAD v1.1 normalisation) lives with the SQuAD data in adaptlab.datasets.squad: the
+# dataset converters, below eval in the import layers, dedupe with it too.
 
 
 def _require_answers(answers: Sequence[str]) -> None:

@@ -5,15 +5,13 @@ evaluate(project, EvalRequest) → EvalReport. The CLI only parses options and p
 
 from __future__ import annotations
 
-import json
-import math
 import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 from adaptlab.errors import InputError
 from adaptlab.eval.cases import EvalCase, cases_sha256, load_cases
@@ -24,13 +22,19 @@ from adaptlab.eval.harness import (
     StrategyRun,
     compare,
     run,
-    spec_for,
 )
 from adaptlab.eval.heldout import Overlap, SeenText, find_overlaps, training_questions
+from adaptlab.eval.results import (
+    ComparisonResult,
+    EvalRunResult,
+    PairedComparison,
+    RegressionResult,
+    StrategyResult,
+    finite,
+)
 from adaptlab.eval.store import EvalStore
 from adaptlab.project import Project
 from adaptlab.strategies.base import Strategy
-from adaptlab.types import Interval
 
 if TYPE_CHECKING:
     from adaptlab.eval.judge import Judge
@@ -94,124 +98,133 @@ class EvalReport:
     def regressed(self) -> list[str]:
         return [m for m, c in (self.regression or {}).items() if c.regressed]
 
-    def to_dict(self) -> dict[str, Any]:
-        def interval(value: Interval) -> dict[str, Any]:
-            return {"value": _finite(value.value), "low": _finite(value.low), "high": _finite(value.high),
-                    "n": value.n}
-
-        return {
-            "run_id": self.eval_id, "created": self.created, "cases_path": self.cases_path,
-            "cases_sha256": self.cases_sha256, "n_cases": self.n_cases, "repeats": self.repeats, "seed": self.seed,
-            "confidence": self.confidence, "significance": self.significance, "k": self.k, "warnings": self.warnings,
-            "strategies": [
-                {
-                    "name": r.name, "run_id": r.run_id, "params": r.params,
-                    "metrics": {m: {**interval(v), "description": _description(m, self.k),
-                                    "repeat_spread": r.repeat_spread.get(m)} for m, v in r.metrics.items()},
-                    "timing": {k: _finite(v) for k, v in r.timing().items()},
-                    "cache_split": {m: {k: _finite(v) if isinstance(v, float) else v for k, v in row.items()}
-                                    for m, row in r.cache_split().items()},
-                    "cases": [c.to_dict() for c in r.results],
-                }
-                for r in self.runs
-            ],
-            "comparison": None if self.comparison is None else {
-                "a": self.runs[0].name, "b": self.runs[1].name,
-                "metrics": {m: _clean(c.to_dict()) for m, c in self.comparison.items()},
-            },
-            "regression": None if self.regression is None else {
-                "baseline_run_id": self.baseline_run_id, "strategy": self.regression_strategy,
-                "metrics": {m: _clean(c.to_dict()) for m, c in self.regression.items()},
-            },
-        }
+    def record(self) -> EvalRunResult:
+        """The typed result: what results.json holds and the HTML report, `--json` and the cost model read."""
+        strategies = [StrategyResult.of(r, self.k) for r in self.runs]
+        comparison = None if self.comparison is None else ComparisonResult(
+            a=self.runs[0].name, b=self.runs[1].name,
+            metrics={m: PairedComparison.of(c) for m, c in self.comparison.items()})
+        regression = None
+        if self.regression is not None:
+            assert self.baseline_run_id is not None and self.regression_strategy is not None
+            regression = RegressionResult(baseline_run_id=self.baseline_run_id, strategy=self.regression_strategy,
+                                          metrics={m: PairedComparison.of(c) for m, c in self.regression.items()})
+        return EvalRunResult(
+            run_id=self.eval_id, created=self.created, cases_path=self.cases_path, cases_sha256=self.cases_sha256,
+            n_cases=self.n_cases, repeats=self.repeats, seed=self.seed, confidence=self.confidence,
+            significance=self.significance, k=self.k, warnings=self.warnings, strategies=strategies,
+            comparison=comparison, regression=regression, tracking_uri=self.tracking_uri)
 
 
-def _description(metric: str, k: int) -> str:
-    spec = spec_for(metric, k)
-    return spec.description if spec else ""
+StrategyHook = Callable[[Strategy], None]
 
 
-def _finite(value: float | None) -> float | None:
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+class EvalRunner:
+    """The one evaluation runner, used by `adaptlab eval` and `adaptlab bench`: the held-out check, the scorer,
+    every strategy through the harness with each answer stored as it comes (SQLite, and MLflow when tracking is
+    on), and the report. Use it as a context manager: the eval log is closed however the run ends."""
+
+    def __init__(self, project: Project, request: EvalRequest, *, eval_id: str | None = None) -> None:
+        config = project.config
+        self.project = project
+        self.request = request
+        self.seed = config.eval.seed if request.seed is None else request.seed
+        self.eval_id = eval_id or uuid.uuid4().hex[:12]
+        self.tracker: MlflowTracker | None = None
+        if config.tracking.enabled:
+            from adaptlab.tracking import MlflowTracker
+
+            self.tracker = MlflowTracker(config.tracking.uri, config.tracking.eval_experiment, project.home)
+        self.store = EvalStore(project.log_path)
+
+    def __enter__(self) -> EvalRunner:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.store.close()
+
+    def run(self, strategies: list[Strategy], cases: list[EvalCase], *, progress: EvalProgress | None = None,
+            before_each: StrategyHook | None = None, after_each: Callable[[StrategyRun], None] | None = None
+            ) -> EvalReport:
+        """Every strategy over every case. `before_each` runs before a strategy's first case (the bench warms a
+        cached strategy's cache there), `after_each` when its run is recorded."""
+        request, eval_config = self.request, self.project.config.eval
+        warnings: list[str] = []
+        overlaps = held_out_check(strategies, cases, request, eval_config.near_duplicate_jaccard)
+        if overlaps:
+            summary = (f"{len(overlaps)} of {len(cases)} eval questions were already seen by a strategy "
+                       f"(few-shot examples or training data); their scores are inflated")
+            if request.strict:
+                details = "\n".join(f"  {o}" for o in overlaps[:20])
+                raise HeldOutError(str(request.cases_path), None, f"{summary}:\n{details}",
+                                   "remove them from the eval cases or from the examples/training data")
+            warnings.append(summary + ": " + "; ".join(str(o) for o in overlaps[:5]) +
+                            (" …" if len(overlaps) > 5 else ""))
+        warnings.extend(index_warnings(self.project, strategies))
+        scorer = make_scorer(self.project, request, strategies, cases)
+        sha = cases_sha256(request.cases_path)
+        runs: list[StrategyRun] = []
+        for strategy in strategies:
+            if before_each:
+                before_each(strategy)
+            strategy_run = run_and_record(strategy, cases, scorer, request, seed=self.seed, sha=sha,
+                                          eval_id=self.eval_id, resamples=eval_config.bootstrap_resamples,
+                                          confidence=eval_config.confidence, store=self.store,
+                                          tracker=self.tracker, progress=progress)
+            warnings.extend(strategy_run.warnings)
+            runs.append(strategy_run)
+            if after_each:
+                after_each(strategy_run)
+        return EvalReport(
+            eval_id=self.eval_id, created=datetime.now(UTC).isoformat(timespec="seconds"),
+            cases_path=str(request.cases_path), cases_sha256=sha, n_cases=len(cases), repeats=request.repeats,
+            seed=self.seed, confidence=eval_config.confidence, significance=eval_config.significance,
+            k=eval_config.k, runs=runs, warnings=warnings, overlaps=overlaps,
+            tracking_uri=self.tracker.tracking_uri if self.tracker else None)
 
 
-def _clean(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: _finite(v) if isinstance(v, float) else v for k, v in values.items()}
+def make_scorer(project: Project, request: EvalRequest, strategies: list[Strategy], cases: list[EvalCase]) -> Scorer:
+    config = project.config
+    embed = project.embedder.embed if any(s.retrieves for s in strategies) else None
+    labels = sorted({c.label for c in cases if c.label is not None})
+    return Scorer(k=config.eval.k, refusal_text=config.answer.refusal_text, embed=embed,
+                  groundedness_threshold=config.eval.groundedness_threshold, labels=labels,
+                  judge=make_judge(project, request))
 
 
 def evaluate(project: Project, request: EvalRequest, progress: EvalProgress | None = None) -> EvalReport:
     from adaptlab.strategies.factory import build_strategy
 
-    config = project.config
-    eval_config = config.eval
+    eval_config = project.config.eval
     if request.repeats < 1:
         raise InputError("--repeats", None, f"must be at least 1 (got {request.repeats})")
     if len(set(request.strategies)) != len(request.strategies) or not 1 <= len(request.strategies) <= 2:
         raise InputError("--strategy", None, "give one strategy, or two different ones to compare",
                          "e.g. --strategy prompt --strategy rag")
-    seed = eval_config.seed if request.seed is None else request.seed
     cases = load_cases(request.cases_path, limit=request.limit)
-    sha = cases_sha256(request.cases_path)
     strategies = [build_strategy(project, name) for name in request.strategies]
+    with EvalRunner(project, request) as runner:
+        baseline = (load_baseline(runner.store, runner.tracker, request.compare_run)
+                    if request.compare_run else None)
+        report = runner.run(strategies, cases, progress=progress)
+        runs, tracker = report.runs, runner.tracker
+        stats_options: _StatsOptions = {"k": eval_config.k, "alpha": eval_config.significance,
+                                        "resamples": eval_config.bootstrap_resamples,
+                                        "confidence": eval_config.confidence, "seed": report.seed}
+        if len(runs) == 2:
+            report.comparison = compare(runs[0].case_means(), runs[1].case_means(), **stats_options)
+        if baseline is not None:
+            _regression_check(report, baseline, stats_options)
 
-    warnings: list[str] = []
-    overlaps = held_out_check(strategies, cases, request, eval_config.near_duplicate_jaccard)
-    if overlaps:
-        summary = (f"{len(overlaps)} of {len(cases)} eval questions were already seen by a strategy "
-                   f"(few-shot examples or training data); their scores are inflated")
-        if request.strict:
-            details = "\n".join(f"  {o}" for o in overlaps[:20])
-            raise HeldOutError(str(request.cases_path), None, f"{summary}:\n{details}",
-                               "remove them from the eval cases or from the examples/training data")
-        warnings.append(summary + ": " + "; ".join(str(o) for o in overlaps[:5]) +
-                        (" …" if len(overlaps) > 5 else ""))
-    warnings.extend(index_warnings(project, strategies))
-
-    judge = make_judge(project, request)
-    embed = project.embedder.embed if any(s.retrieves for s in strategies) else None
-    labels = sorted({c.label for c in cases if c.label is not None})
-    scorer = Scorer(k=eval_config.k, refusal_text=config.answer.refusal_text, embed=embed,
-                    groundedness_threshold=eval_config.groundedness_threshold, labels=labels, judge=judge)
-
-    eval_id = uuid.uuid4().hex[:12]
-    tracker: MlflowTracker | None = None
-    if config.tracking.enabled:
-        from adaptlab.tracking import MlflowTracker
-
-        tracker = MlflowTracker(config.tracking.uri, config.tracking.eval_experiment, project.home)
-    store = EvalStore(project.log_path)
-    baseline = load_baseline(store, tracker, request.compare_run) if request.compare_run else None
-    runs: list[StrategyRun] = []
-    for strategy in strategies:
-        strategy_run = run_and_record(strategy, cases, scorer, request, seed=seed, sha=sha, eval_id=eval_id,
-                                     resamples=eval_config.bootstrap_resamples, confidence=eval_config.confidence,
-                                     store=store, tracker=tracker, progress=progress)
-        warnings.extend(strategy_run.warnings)
-        runs.append(strategy_run)
-
-    report = EvalReport(
-        eval_id=eval_id, created=datetime.now(UTC).isoformat(timespec="seconds"),
-        cases_path=str(request.cases_path), cases_sha256=sha, n_cases=len(cases), repeats=request.repeats,
-        seed=seed, confidence=eval_config.confidence, significance=eval_config.significance, k=eval_config.k,
-        runs=runs, warnings=warnings, overlaps=overlaps, tracking_uri=tracker.tracking_uri if tracker else None,
-    )
-    stats_options: _StatsOptions = {"k": eval_config.k, "alpha": eval_config.significance,
-                                    "resamples": eval_config.bootstrap_resamples,
-                                    "confidence": eval_config.confidence, "seed": seed}
-    if len(runs) == 2:
-        report.comparison = compare(runs[0].case_means(), runs[1].case_means(), **stats_options)
-    if baseline is not None:
-        _regression_check(report, baseline, stats_options)
-
-    report.out_dir = request.out_dir or project.home / "eval" / eval_id
-    results_path, html_path = write_outputs(report)
-    if tracker:
-        for strategy_run in runs:
-            extra: dict[str, float] = {}
-            if report.comparison and strategy_run is runs[1]:
-                extra = {f"vs_{runs[0].name}_{m}_p_value": c.result.p_value for m, c in report.comparison.items()}
-            tracker.log(strategy_run.run_id, extra_metrics=extra, artifacts=[results_path, html_path])
-    store.close()
+        report.out_dir = request.out_dir or project.home / "eval" / report.eval_id
+        results_path, html_path = write_outputs(report)
+        if tracker:
+            for strategy_run in runs:
+                extra: dict[str, float] = {}
+                if report.comparison and strategy_run is runs[1]:
+                    extra = {f"vs_{runs[0].name}_{m}_p_value": c.result.p_value
+                             for m, c in report.comparison.items()}
+                tracker.log(strategy_run.run_id, extra_metrics=extra, artifacts=[results_path, html_path])
     return report
 
 
@@ -248,7 +261,7 @@ def run_and_record(strategy: Strategy, cases: list[EvalCase], scorer: Scorer, re
         raise
     strategy_run.run_id = run_id
     store.finish_run(run_id, "finished", {
-        m: {"value": _finite(v.value), "low": _finite(v.low), "high": _finite(v.high), "n": v.n}
+        m: {"value": finite(v.value), "low": finite(v.low), "high": finite(v.high), "n": v.n}
         for m, v in strategy_run.metrics.items()})
     if tracker:
         extra = {"seconds_per_case": strategy_run.timing()["seconds_per_case"]}
@@ -332,6 +345,7 @@ def _regression_check(report: EvalReport, baseline: Baseline, stats_options: _St
 
 def _baseline_from_mlflow(tracker: MlflowTracker | None, run_id: str) -> Baseline | None:
     from adaptlab.eval.harness import case_means
+    from adaptlab.eval.results import load_eval_result
 
     if tracker is None:
         return None
@@ -339,26 +353,23 @@ def _baseline_from_mlflow(tracker: MlflowTracker | None, run_id: str) -> Baselin
         path = tracker.download_results(run_id, Path(scratch))
         if path is None:
             return None
-        data = json.loads(path.read_text(encoding="utf-8"))
-    for strategy in data.get("strategies", []):
-        if strategy.get("run_id") == run_id:
-            results = [CaseResult(**c) for c in strategy.get("cases", [])]
-            return Baseline(run_id, strategy["name"], data.get("cases_sha256", ""), case_means(results))
+        result = load_eval_result(path)
+    for strategy in result.strategies:
+        if strategy.run_id == run_id:
+            return Baseline(run_id, strategy.name, result.cases_sha256, case_means(strategy.cases))
     return None
 
 
 def write_outputs(report: EvalReport) -> tuple[Path, Path]:
     """results.json and report.html in the run's folder (written to temp names first: never half a file)."""
     from adaptlab.eval.html import render_html
+    from adaptlab.textfiles import write_text_atomic
 
     assert report.out_dir is not None
     report.out_dir.mkdir(parents=True, exist_ok=True)
-    data = report.to_dict()
+    record = report.record()
     results_path = report.out_dir / "results.json"
     html_path = report.out_dir / "report.html"
-    for path, text in ((results_path, json.dumps(data, indent=2, ensure_ascii=False, default=str)),
-                       (html_path, render_html(data))):
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(path)
+    write_text_atomic(results_path, record.to_json())
+    write_text_atomic(html_path, render_html(record))
     return results_path, html_path

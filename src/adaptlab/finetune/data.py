@@ -1,4 +1,4 @@
-"""Training data: three JSONL formats, their validation, a content fingerprint, and converters.
+"""Training data: three JSONL formats, their validation and a content fingerprint.
 
 Formats, detected per line from its keys (one format per file):
 - chat: {"messages": [{"role": "system"|"user"|"assistant", "content": "..."}, ...]} (OpenAI style);
@@ -8,7 +8,8 @@ Every record may carry "id", "label" (the class, e.g. the intent: used for class
 
 Like eval cases, a file is validated whole and every bad line is reported at once. The fingerprint hashes
 the records' canonical JSON, so it is the data's version: reformatting a file keeps it, editing a record
-changes it.
+changes it. The converters that write these files from datasets (SNIPS, CSV, CLINC150-style intents) are in
+`adaptlab.datasets`.
 """
 
 from __future__ import annotations
@@ -16,22 +17,14 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from adaptlab.datasets.common import DataError
 from adaptlab.errors import InputError
-from adaptlab.eval.cases import MAX_LISTED_PROBLEMS
-from adaptlab.eval.metrics import normalize_answer
-from adaptlab.textfiles import (
-    jsonl_lines,
-    read_csv_rows,
-    read_text,
-    write_jsonl_atomic,
-    write_text_atomic,
-)
+from adaptlab.textfiles import jsonl_lines, read_text
 from adaptlab.types import FileProblem, line_problem
 
 Kind = Literal["chat", "completion", "preference"]
@@ -138,18 +131,6 @@ class TrainingExample:
         if self.tags:
             record["tags"] = list(self.tags)
         return record
-
-
-class DataError(InputError):
-    """A training file has bad lines; `problems` holds all of them, the message the first 20."""
-
-    def __init__(self, path: str, problems: list[FileProblem]) -> None:
-        self.problems = list(problems)
-        listed = [f"  {p}" for p in self.problems[:MAX_LISTED_PROBLEMS]]
-        if len(self.problems) > MAX_LISTED_PROBLEMS:
-            listed.append(f"  … and {len(self.problems) - MAX_LISTED_PROBLEMS} more")
-        count = len(self.problems)
-        super().__init__(path, None, f"{count} problem{'s' if count != 1 else ''}:\n" + "\n".join(listed))
 
 
 # ---------------------------------------------------------------------------------------------- loading
@@ -401,311 +382,3 @@ def _raw_records(path: Path) -> Iterator[Any]:
             yield json.loads(stripped)
         except json.JSONDecodeError:
             yield stripped
-
-
-# ------------------------------------------------------------------------------------------------ SNIPS
-
-
-@dataclass(frozen=True)
-class SnipsUtterance:
-    intent: str
-    text: str
-    slots: dict[str, str | list[str]] = field(hash=False)  # sorted by slot name
-    index: int  # position in its file, for ids that point back at the source
-
-    def target(self) -> dict[str, Any]:
-        return {"intent": self.intent, "slots": self.slots}
-
-    def target_json(self) -> str:
-        return json.dumps(self.target(), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
-@dataclass(frozen=True)
-class SnipsSplit:
-    """What convert_snips wrote: totals, per-intent counts, and what it left out to keep the splits apart."""
-
-    out_dir: Path
-    intents: tuple[str, ...]
-    train: int
-    fewshot: int
-    eval: int
-    per_intent: dict[str, dict[str, int]]  # intent -> {"train", "fewshot", "eval"}
-    dropped_overlap: int  # train-file utterances skipped because they are also eval utterances
-    dropped_duplicates: int  # train-file utterances skipped because an earlier pick had the same text
-    train_path: Path
-    fewshot_path: Path
-    eval_path: Path
-    schema_path: Path
-    system_prompt_path: Path
-
-    def to_dict(self) -> dict[str, Any]:
-        return {key: str(value) if isinstance(value, Path) else value for key, value in self.__dict__.items()}
-
-
-def snips_system_prompt(intents: Sequence[str]) -> str:
-    """Short on purpose: it is repeated in every training example, and training truncates long ones."""
-    return (
-        "You parse voice-assistant requests. Give the request's intent, one of: "
-        f"{', '.join(intents)}; and its slots: each slot name with the words of the request that fill it, "
-        "copied exactly (a list if the slot occurs twice). Reply with JSON only, no other text: "
-        '{"intent": "<intent>", "slots": {"<slot name>": "<words>"}}'
-    )
-
-
-def snips_schema(intents: Sequence[str]) -> dict[str, Any]:
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "required": ["intent", "slots"],
-        "additionalProperties": False,
-        "properties": {
-            "intent": {"type": "string", "enum": list(intents)},
-            "slots": {
-                "type": "object",
-                "additionalProperties": {
-                    "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]
-                },
-            },
-        },
-    }
-
-
-def read_snips_file(path: str | Path) -> list[SnipsUtterance]:
-    """One SNIPS 2017 intent file: {"<Intent>": [{"data": [{"text", "entity"?}, ...]}, ...]}."""
-    path = Path(path)
-    data = _load_json(path, _read_snips_text(path))
-    if not isinstance(data, dict) or len(data) != 1:
-        raise InputError(str(path), None, "expected {\"<Intent>\": [...]} with one intent",
-                         "pass a SNIPS 2017 train_<Intent>_full.json or validate_<Intent>.json file")
-    intent, items = next(iter(data.items()))
-    utterances: list[SnipsUtterance] = []
-    for index, item in enumerate(items if isinstance(items, list) else []):
-        chunks = item.get("data") if isinstance(item, dict) else None
-        if not isinstance(chunks, list) or not all(isinstance(c, dict) and isinstance(c.get("text"), str)
-                                                   for c in chunks):
-            raise InputError(str(path), None, f"utterance {index} has no list of {{\"text\"}} chunks",
-                             "check the file is SNIPS 2017 data")
-        slots: dict[str, list[str]] = {}
-        for chunk in chunks:
-            value = chunk["text"].strip()
-            if chunk.get("entity") and value:
-                slots.setdefault(chunk["entity"], []).append(value)
-        text = "".join(chunk["text"] for chunk in chunks).strip()
-        if text:
-            ordered = {name: values[0] if len(values) == 1 else values for name, values in sorted(slots.items())}
-            utterances.append(SnipsUtterance(intent, text, ordered, index))
-    return utterances
-
-
-def convert_snips(
-    snips_dir: str | Path,
-    out_dir: str | Path,
-    *,
-    train_per_intent: int = 60,
-    eval_per_intent: int = 30,
-    fewshot_per_intent: int = 2,
-    seed: int = 0,
-) -> SnipsSplit:
-    """SNIPS 2017 → train.jsonl (chat), fewshot.jsonl, eval.jsonl (cases), schema.json, system_prompt.txt.
-
-    Eval cases come only from the validate files (the held-out split); training and few-shot examples only
-    from the train files, skipping any utterance that is also an eval one (after SQuAD normalisation, the
-    check `adaptlab data check` applies) or repeats an earlier pick. Sampling uses random.Random(seed).
-    """
-    snips_dir, out_dir = Path(snips_dir), Path(out_dir)
-    for name, value in (("train_per_intent", train_per_intent), ("eval_per_intent", eval_per_intent),
-                        ("fewshot_per_intent", fewshot_per_intent)):
-        if value < 0:
-            raise InputError(str(snips_dir), None, f"{name} is {value}", "pass a count of 0 or more")
-    intents = tuple(sorted(p.name[len("train_"):-len("_full.json")] for p in snips_dir.glob("train_*_full.json")))
-    if not intents:
-        raise InputError(str(snips_dir), None, "no train_<Intent>_full.json files",
-                         "pass the folder of SNIPS 2017 custom-intent-engines data")
-    missing = [i for i in intents if not (snips_dir / f"validate_{i}.json").is_file()]
-    if missing:
-        raise InputError(str(snips_dir), None, f"no validate file for {', '.join(missing)}",
-                         "the held-out eval split comes from validate_<Intent>.json: add the files")
-    rng = random.Random(seed)
-    system_prompt = snips_system_prompt(intents)
-    schema = snips_schema(intents)
-
-    per_intent = {intent: {"train": 0, "fewshot": 0, "eval": 0} for intent in intents}
-    eval_picks: list[SnipsUtterance] = []
-    eval_norms: set[str] = set()
-    for intent in intents:
-        pool = _unique(read_snips_file(snips_dir / f"validate_{intent}.json"))
-        picks = rng.sample(pool, min(eval_per_intent, len(pool)))
-        eval_picks.extend(picks)
-        eval_norms.update(normalize_answer(u.text) for u in picks)
-        per_intent[intent]["eval"] = len(picks)
-
-    train_picks: list[SnipsUtterance] = []
-    fewshot_by_intent: list[list[SnipsUtterance]] = []
-    used: set[str] = set()
-    dropped_overlap = dropped_duplicates = 0
-    for intent in intents:
-        pool = read_snips_file(snips_dir / f"train_{intent}_full.json")
-        rng.shuffle(pool)
-        train: list[SnipsUtterance] = []
-        fewshot: list[SnipsUtterance] = []
-        for utterance in pool:
-            if len(train) >= train_per_intent and len(fewshot) >= fewshot_per_intent:
-                break
-            norm = normalize_answer(utterance.text)
-            if norm in eval_norms:
-                dropped_overlap += 1
-                continue
-            if norm in used:
-                dropped_duplicates += 1
-                continue
-            used.add(norm)
-            (train if len(train) < train_per_intent else fewshot).append(utterance)
-        train_picks.extend(train)
-        fewshot_by_intent.append(fewshot)
-        per_intent[intent]["train"], per_intent[intent]["fewshot"] = len(train), len(fewshot)
-
-    rng.shuffle(train_picks)
-    rng.shuffle(eval_picks)
-    # Round-robin by intent: a strategy showing the first k few-shot examples then sees k different intents.
-    fewshot_picks = [group[i] for i in range(max(map(len, fewshot_by_intent), default=0))
-                     for group in fewshot_by_intent if i < len(group)]
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {name: out_dir / name for name in ("train.jsonl", "fewshot.jsonl", "eval.jsonl", "schema.json",
-                                               "system_prompt.txt")}
-    write_jsonl_atomic(paths["train.jsonl"], (
-        {"id": f"snips-train-{u.intent}-{u.index:04d}",
-         "messages": [{"role": "system", "content": system_prompt}, {"role": "user", "content": u.text},
-                      {"role": "assistant", "content": u.target_json()}],
-         "label": u.intent}
-        for u in train_picks))
-    write_jsonl_atomic(paths["fewshot.jsonl"], ({"question": u.text, "answer": u.target_json()}
-                                                 for u in fewshot_picks))
-    write_jsonl_atomic(paths["eval.jsonl"], (
-        {"id": f"snips-{u.intent}-{u.index:03d}", "question": u.text, "expected_json": u.target(), "schema": schema,
-         "label": u.intent, "tags": ["snips", u.intent]}
-        for u in eval_picks))
-    write_text_atomic(paths["schema.json"], json.dumps(schema, indent=2) + "\n")
-    write_text_atomic(paths["system_prompt.txt"], system_prompt + "\n")
-    return SnipsSplit(
-        out_dir=out_dir, intents=intents, train=len(train_picks), fewshot=len(fewshot_picks), eval=len(eval_picks),
-        per_intent=per_intent, dropped_overlap=dropped_overlap, dropped_duplicates=dropped_duplicates,
-        train_path=paths["train.jsonl"], fewshot_path=paths["fewshot.jsonl"], eval_path=paths["eval.jsonl"],
-        schema_path=paths["schema.json"], system_prompt_path=paths["system_prompt.txt"],
-    )
-
-
-def _unique(utterances: list[SnipsUtterance]) -> list[SnipsUtterance]:
-    seen: set[str] = set()
-    kept = []
-    for utterance in utterances:
-        norm = normalize_answer(utterance.text)
-        if norm not in seen:
-            seen.add(norm)
-            kept.append(utterance)
-    return kept
-
-
-def _read_snips_text(path: Path) -> str:
-    return read_text(path, decode=_decode_cesu8_emoji)
-
-
-def _decode_cesu8_emoji(data: bytes) -> str:
-    # train_PlayMusic_full.json stores an emoji as two separately UTF-8-encoded surrogates (CESU-8):
-    # let them through, then pair them back up into the real character.
-    text = data.decode("utf-8", errors="surrogatepass")
-    return text.encode("utf-16", errors="surrogatepass").decode("utf-16", errors="replace")
-
-
-def _load_json(path: Path, text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(str(path), exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})",
-                         "check the file is complete JSON") from exc
-
-
-# ------------------------------------------------------------------------------------------ CSV, intents
-
-
-def convert_csv(
-    source: str | Path,
-    out: str | Path,
-    *,
-    prompt_column: str,
-    completion_column: str,
-    label_column: str | None = None,
-    system_prompt: str | None = None,
-    delimiter: str | None = None,
-) -> int:
-    """A CSV with a header row → chat JSONL (optional system turn, user = prompt, assistant = completion).
-
-    Every bad row is collected and raised together as DataError; nothing is written unless all rows are good.
-    `delimiter` None sniffs one of , ; and tab. Returns the number of examples written.
-    """
-    path = Path(source)
-    table = read_csv_rows(path, [(prompt_column, "--prompt-column"), (completion_column, "--completion-column"),
-                                 (label_column, "--label-column")],
-                          required=[c for c in (prompt_column, completion_column, label_column) if c],
-                          delimiter=delimiter, unit="example")
-    problems = [line_problem(str(path), line, reason, fix) for line, reason, fix in table.problems]
-    records: list[dict[str, Any]] = []
-    for number, values in table.rows:
-        messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
-        messages += [{"role": "user", "content": values[prompt_column]},
-                     {"role": "assistant", "content": values[completion_column]}]
-        record: dict[str, Any] = {"id": f"{path.stem}:{number}", "messages": messages}
-        if label_column:
-            record["label"] = values[label_column]
-        records.append(record)
-    if problems:
-        raise DataError(str(path), problems)
-    if not records:
-        raise InputError(str(path), None, "no rows after the header", "add one row per example")
-    write_jsonl_atomic(Path(out), records)
-    return len(records)
-
-
-def intents_system_prompt(labels: Sequence[str]) -> str:
-    return (f"Classify the user's request into exactly one intent. Intents: {', '.join(labels)}. "
-            "Reply with the intent name only.")
-
-
-def convert_intents(
-    source: str | Path, out: str | Path, *, split: str = "train", limit: int | None = None, seed: int = 0
-) -> int:
-    """Labelled intents in CLINC150 form ({"train": [[text, intent], ...], "val": ..., ...}) → chat JSONL.
-
-    The system prompt lists the split's labels (all of them, whatever `limit` keeps, so every file made from
-    one split shares one prompt); assistant = the label. The order is shuffled with `seed` (CLINC150 groups
-    records by intent); `limit` keeps the first N after shuffling. Returns the number of examples written.
-    """
-    path = Path(source)
-    data = _load_json(path, read_text(path))
-    if not isinstance(data, dict) or split not in data:
-        splits = ", ".join(repr(k) for k in data) if isinstance(data, dict) else "none (not an object)"
-        raise InputError(str(path), None, f"no split {split!r} (splits: {splits})", "pass --split naming one of them")
-    items = data[split]
-    if not isinstance(items, list) or not items:
-        raise InputError(str(path), None, f"split {split!r} is not a non-empty list of [text, intent] pairs",
-                         "check the file is CLINC150-style intent data")
-    for index, item in enumerate(items):
-        if not (isinstance(item, list) and len(item) == 2 and all(isinstance(v, str) and v.strip() for v in item)):
-            raise InputError(str(path), None, f"{split}[{index}] is not a [text, intent] pair of non-empty strings",
-                             "check the file is CLINC150-style intent data")
-    labels = sorted({intent.strip() for _, intent in items})
-    system_prompt = intents_system_prompt(labels)
-    order = list(range(len(items)))
-    random.Random(seed).shuffle(order)
-    if limit is not None:
-        order = order[: max(limit, 0)]
-    records = [
-        {"id": f"{split}-{index}",
-         "messages": [{"role": "system", "content": system_prompt},
-                      {"role": "user", "content": items[index][0].strip()},
-                      {"role": "assistant", "content": items[index][1].strip()}],
-         "label": items[index][1].strip()}
-        for index in order
-    ]
-    write_jsonl_atomic(Path(out), records)
-    return len(records)
