@@ -67,7 +67,16 @@ class GeneratorConfig(_Section):
     api_key_env: str = Field(
         "OPENAI_API_KEY", description="Environment variable holding the API key (backend 'openai'); may be unset."
     )
-    timeout_s: float = Field(120.0, gt=0, description="HTTP timeout for the 'openai' backend.")
+    timeout_s: float = Field(120.0, gt=0, description="Per-request timeout for the 'openai' backend (seconds).")
+    max_retries: int = Field(
+        4, ge=0, le=20, description="Retries of a request that timed out, lost its connection or got 408/409/429/"
+        "5xx ('openai' backend): exponential backoff with jitter, or the server's Retry-After.")
+    requests_per_minute: int = Field(
+        0, ge=0, description="Most requests a minute to this endpoint, shared by every caller in the process "
+        "(0: no limit; 'openai' backend).")
+    tokens_per_minute: int = Field(
+        0, ge=0, description="Most tokens a minute to this endpoint (prompt, plus max_tokens for the completion; "
+        "0: no limit; 'openai' backend).")
 
 
 class EmbedderConfig(_Section):
@@ -380,6 +389,10 @@ class EvalConfig(_Section):
         description="Held-out check: an eval question whose word-set Jaccard similarity to a few-shot or training "
         "question reaches this is a near duplicate.",
     )
+    concurrency: int = Field(
+        8, ge=1, le=256, description="Answers in flight at once for strategies whose model is an endpoint "
+        "('openai' backend); a local llama.cpp model and a cached strategy answer one at a time. Scores do not "
+        "depend on it.")
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
 
 

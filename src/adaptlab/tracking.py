@@ -114,6 +114,10 @@ class MlflowTracker:
         versions = self._client.search_model_versions(f"name LIKE '{name_prefix}%'")
         return sorted(versions, key=lambda v: (v.name, int(v.version)))
 
+    def reopen(self, run_id: str) -> None:
+        """An interrupted run continued by `--resume`: running again, its params and metrics still to log."""
+        self._client.update_run(run_id, status="RUNNING")
+
     def end(self, run_id: str, status: str) -> None:
         self._client.set_terminated(run_id, status=status)
 

@@ -124,6 +124,7 @@ class Generation:
     latency_ms: float
     model: str
     finish_reason: str | None = None
+    retries: int = 0  # requests retried (429/5xx/timeouts) before this one succeeded
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,7 @@ class Answer:
     # Everything retrieval ranked (top_k, best first), of which `retrieved` is the prefix the prompt had room
     # for; the harness scores recall@k / MRR / nDCG on it. Empty for strategies that do not retrieve.
     search_results: tuple[ScoredChunk, ...] = ()
+    retries: int = 0  # model requests retried before the answer came (rate limits, 5xx, timeouts)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -87,6 +87,8 @@ class _Context:
     warnings: list[str] = field(default_factory=list)
     measurement: list[Measurement] = field(default_factory=list)
     training_seconds: float | None = None  # of the adapter's training run (built now or earlier)
+    resume: bool = False  # continue the eval runs stored under this bench's run id
+    concurrency: int | None = None  # None: eval.concurrency
 
     def stage(self, name: str, status: str, started: float, detail: str = "") -> None:
         self.stages.append(StageRecord(name=name, status=status,
@@ -96,9 +98,20 @@ class _Context:
         self.measurement.append(Measurement(what=what, how=how))
 
 
+class BenchInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a bench: finished eval answers are in the project's log; `--resume RUN_ID` goes on."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id
+
+
 def run_bench(config: AdaptlabConfig, *, progress: ProgressCallback | None = None,
               on_stage: StageCallback | None = None, out_dir: Path | None = None,
-              render: bool = True) -> BenchOutcome:
+              render: bool = True, resume: str | None = None, concurrency: int | None = None) -> BenchOutcome:
+    """resume: an interrupted bench's run id — the index and adapter are reused as always, and each strategy
+    answers only the cases it lacks (a cached strategy starts over: its cache did not survive). concurrency:
+    answers in flight for endpoint-backed strategies (default eval.concurrency)."""
     started = time.perf_counter()
     plan = plan_bench(config)  # every input checked before any long work
     from adaptlab.cache.analyze import load_query_log
@@ -112,7 +125,7 @@ def run_bench(config: AdaptlabConfig, *, progress: ProgressCallback | None = Non
     cases = load_cases(plan.cases, limit=config.bench.limit)
     query_log = load_query_log(plan.query_log) if plan.query_log is not None else None
 
-    run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    run_id = resume or datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     home = config.home_dir()
     final = (out_dir or (config.resolve_path(config.bench.out) if config.bench.out else None)
              or home / "bench" / run_id).resolve()
@@ -126,8 +139,11 @@ def run_bench(config: AdaptlabConfig, *, progress: ProgressCallback | None = Non
         bench_config = config.model_copy(update={"cache": cache})
         project = Project(bench_config)
         context = _Context(project, plan, cases, query_log, progress or (lambda *_: None),
-                           on_stage or (lambda _: None))
+                           on_stage or (lambda _: None), resume=resume is not None, concurrency=concurrency)
         outcome = _run(context, workload, catalog, run_id, partial, final, render=render, started=started)
+    except KeyboardInterrupt as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise BenchInterrupted(run_id) from exc
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -271,7 +287,9 @@ def _measure(context: _Context, run_id: str
     config = project.config
     names = plan.measured()
     request = EvalRequest(strategies=names, cases_path=plan.cases, limit=config.bench.limit,
-                          repeats=config.bench.repeats, train_paths=[plan.train] if plan.train else [])
+                          repeats=config.bench.repeats, train_paths=[plan.train] if plan.train else [],
+                          concurrency=context.concurrency, resume=run_id if context.resume else None,
+                          resume_must_exist=False)
     cases = context.cases
     strategies = [build_strategy(project, name) for name in names]
     warm = (_warm_questions(context.query_log, config.bench.warm_questions)

@@ -23,10 +23,16 @@ def register(app: typer.Typer) -> None:
         out: Path | None = typer.Option(None, "--out", help="Folder for report.html and results.json "
                                         "(default: bench.out, else <home>/bench/<run id>)."),
         as_json: bool = typer.Option(False, "--json", help="Print results.json's summary as JSON."),
+        concurrency: int | None = typer.Option(
+            None, "--concurrency", min=1, max=256, help="Answers in flight at once for endpoint-backed strategies "
+            "(default: eval.concurrency)."),
+        resume: str | None = typer.Option(
+            None, "--resume", help="Continue an interrupted bench (the run id it printed): finished answers are "
+            "kept, the rest is measured."),
     ) -> None:
         """Measure prompt, RAG, fine-tuned and fine-tuned+RAG strategies (each with and without the answer cache)
         on your data with one harness, price them over 12 months and recommend one, with its reasons."""
-        from adaptlab.bench.run import run_bench
+        from adaptlab.bench.run import BenchInterrupted, run_bench
         from adaptlab.cli.common import stage_progress
         from adaptlab.cli.main import console
         from adaptlab.config import load_config
@@ -35,11 +41,11 @@ def register(app: typer.Typer) -> None:
         config = load_config(config_file or options.get("config"), home=options.get("home"))
         try:
             with stage_progress() as (progress, on_progress):
-                outcome = run_bench(config, progress=on_progress, out_dir=out,
+                outcome = run_bench(config, progress=on_progress, out_dir=out, resume=resume, concurrency=concurrency,
                                     on_stage=lambda text: progress.console.print(f"[bold]==>[/] {text}",
                                                                                  highlight=False))
-        except KeyboardInterrupt:
-            interrupted()
+        except BenchInterrupted as stop:
+            interrupted(stop.run_id)
         if as_json:
             print(outcome.results.summary().model_dump_json(indent=2))
             return
@@ -48,13 +54,15 @@ def register(app: typer.Typer) -> None:
                       soft_wrap=True)
 
 
-def interrupted() -> None:
+def interrupted(run_id: str | None = None) -> None:
     """Ctrl-C: say what was kept (typer would otherwise exit 130 without a word)."""
     from adaptlab.cli.main import err_console
 
-    err_console.print("[yellow]interrupted[/] — no report was written (its partial folder is removed); eval runs "
-                      "that finished are kept in the project's eval log. Run the command again to start over; "
-                      "the index and a finished adapter are reused.")
+    resume = (f" Continue with the same command plus [bold]--resume {run_id}[/]: every finished answer is kept;"
+              if run_id else " Run the command again to start over;")
+    err_console.print("[yellow]interrupted[/] — no report was written (its partial folder is removed); the answers "
+                      f"that finished are kept in the project's eval log.{resume} the index and a finished adapter "
+                      "are reused.", highlight=False)
     raise typer.Exit(130)
 
 

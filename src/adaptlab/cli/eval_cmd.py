@@ -37,21 +37,34 @@ def register(app: typer.Typer) -> None:
         judge: bool | None = typer.Option(None, "--judge/--no-judge", help="LLM-as-judge on/off (default: "
                                              "eval.judge.enabled)."),
         as_json: bool = typer.Option(False, "--json", help="Print results.json to stdout instead of tables."),
+        concurrency: int | None = typer.Option(
+            None, "--concurrency", min=1, max=256, help="Answers in flight at once for endpoint-backed strategies "
+            "(default: eval.concurrency; a local llama.cpp model answers one at a time). Scores do not depend on "
+            "it."),
+        resume: str | None = typer.Option(
+            None, "--resume", help="Continue an interrupted eval (its id, printed when it stopped): only the cases "
+            "it lacks are answered. Give the same strategies, cases and options."),
     ) -> None:
         """Answer every case with each strategy, score quality, latency and tokens with 95% CIs, and
         record the run (SQLite + MLflow)."""
         from adaptlab.cli.common import load_project, stage_progress
-        from adaptlab.eval.session import EvalRequest, evaluate
+        from adaptlab.cli.main import err_console
+        from adaptlab.eval.session import EvalInterrupted, EvalRequest, evaluate
 
         project = load_project(ctx)
         request = EvalRequest(strategies=list(strategy), cases_path=cases, limit=limit, repeats=repeats, seed=seed,
                               compare_run=compare_run, strict=strict, train_paths=list(train), out_dir=out,
-                              judge=judge)
-        with stage_progress(transient=as_json) as (_, on_progress):
-            report = evaluate(project, request,
-                              progress=lambda name, done, total: on_progress(f"Answering with {name}", done, total))
+                              judge=judge, concurrency=concurrency, resume=resume)
+        try:
+            with stage_progress(transient=as_json) as (_, on_progress):
+                report = evaluate(project, request, progress=lambda name, done, total: on_progress(
+                    f"Answering with {name}", done, total))
+        except EvalInterrupted as stop:
+            err_console.print(f"[yellow]interrupted[/] — every finished answer is kept in the project's eval log. "
+                              f"Continue with the same command plus [bold]--resume {stop.eval_id}[/].",
+                              highlight=False)
+            raise typer.Exit(130) from None
         if as_json:
-
             print(report.record().model_dump_json(indent=2))
         else:
             print_report(report)

@@ -10,6 +10,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -120,6 +121,7 @@ class CaseResult:
     retrieved: list[str]  # paths of the documents retrieval ranked, best first
     scores: dict[str, float | None]
     error: str | None = None
+    retries: int = 0  # model requests retried (429/5xx/timeouts) before the answer came
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -279,39 +281,80 @@ _ABORT_AFTER_FAILURES = 5  # this many failed cases in a row, from the start: th
 
 
 def run(strategy: Strategy, cases: Sequence[EvalCase], scorer: Scorer, *, repeats: int = 1, seed: int = 0,
-        on_result: OnResult | None = None, resamples: int = 2000, confidence: float = 0.95) -> StrategyRun:
-    """Answer every case `repeats` times (repeat r with seed + r), score, and aggregate."""
-    retrieves = bool(getattr(strategy, "retrieves", False))
-    results: list[CaseResult] = []
+        on_result: OnResult | None = None, resamples: int = 2000, confidence: float = 0.95, concurrency: int = 1,
+        finished: Sequence[CaseResult] = ()) -> StrategyRun:
+    """Answer every case `repeats` times (repeat r with seed + r), score, and aggregate.
+
+    concurrency: answers in flight at once, capped by the strategy's `parallel_answers` (a local model or a cache
+    answers one at a time). Scoring stays on this thread, and the results are kept in case order, so the scores
+    do not depend on the concurrency. finished: results of an interrupted run of the same strategy (`--resume`):
+    those (case, repeat) pairs are not answered again."""
+    retrieves = strategy.retrieves
+    done = {(r.case_id, r.repeat) for r in finished}
+    work = [(repeat, case) for repeat in range(repeats) for case in cases if (case.case_id, repeat) not in done]
+    new: dict[tuple[int, int], CaseResult] = {}
     failures: list[str] = []
     started = time.perf_counter()
-    for repeat in range(repeats):
-        for case in cases:
-            result = _answer_and_score(strategy, case, scorer, retrieves=retrieves, repeat=repeat, seed=seed + repeat)
-            results.append(result)
-            if on_result:
-                on_result(result)  # before any abort: a failed answer is recorded too
-            if result.error:
-                failures.append(f"{case.case_id}: {result.error}")
-                if len(failures) == len(results) >= _ABORT_AFTER_FAILURES:
-                    raise BackendError(f"Strategy {strategy.name!r} failed on the first {len(failures)} cases "
-                                       f"— last error: {result.error}")
+    order = {case.case_id: index for index, case in enumerate(cases)}
+
+    def record(repeat: int, case: EvalCase, answer: Answer, error: str | None) -> None:
+        result = _score(case, answer, error, scorer, retrieves=retrieves, repeat=repeat, seed=seed + repeat)
+        new[(repeat, order[case.case_id])] = result
+        if on_result:
+            on_result(result)  # as soon as it is scored: a run stopped later keeps it
+        if result.error:
+            failures.append(f"{case.case_id}: {result.error}")
+            if len(failures) == len(new) >= _ABORT_AFTER_FAILURES:
+                raise BackendError(f"Strategy {strategy.name!r} failed on the first {len(failures)} cases "
+                                   f"— last error: {result.error}")
+
+    workers = max(1, min(concurrency, strategy.parallel_answers or concurrency, len(work) or 1))
+    if workers == 1:
+        for repeat, case in work:
+            record(repeat, case, *_answer(strategy, case, seed + repeat))
+    else:
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"answer-{strategy.name}")
+        futures = {pool.submit(_answer, strategy, case, seed + repeat): (repeat, case) for repeat, case in work}
+        recorded: set[Future[tuple[Answer, str | None]]] = set()
+        try:
+            for future in as_completed(futures):
+                recorded.add(future)
+                record(*futures[future], *future.result())
+        except KeyboardInterrupt:
+            # Ctrl-C: answers not started are dropped; those already being computed finish and are kept, so a
+            # resumed run does not ask for them again.
+            for future in futures:
+                future.cancel()
+            for future in as_completed([f for f in futures if not f.cancelled() and f not in recorded]):
+                if future.exception() is None:
+                    record(*futures[future], *future.result())
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    results = sorted([*finished, *new.values()], key=lambda r: (r.repeat, order.get(r.case_id, len(order))))
     seconds = time.perf_counter() - started
     run_result = aggregate(strategy.name, strategy.describe(), results, seconds=seconds, repeats=repeats,
                            resamples=resamples, confidence=confidence, seed=seed)
     if failures:
-        run_result.warnings.append(f"{strategy.name}: {len(failures)} of {len(results)} answers failed and were "
+        run_result.warnings.append(f"{strategy.name}: {len(failures)} of {len(new)} answers failed and were "
                                    f"scored as empty answers; first: {failures[0]}")
+    retried = sum(r.retries for r in new.values())
+    if retried:
+        run_result.warnings.append(f"{strategy.name}: {retried} model requests were retried (rate limits, "
+                                   f"server errors or timeouts) before their answers came")
     return run_result
 
 
-def _answer_and_score(strategy: Strategy, case: EvalCase, scorer: Scorer, *, retrieves: bool, repeat: int,
-                      seed: int) -> CaseResult:
-    error = None
+def _answer(strategy: Strategy, case: EvalCase, seed: int) -> tuple[Answer, str | None]:
+    """One answer; a failed answer is a scored failure, not a lost run."""
     try:
-        answer = strategy.answer(case.question, seed=seed)
-    except AdaptlabError as exc:  # one failed answer is a scored failure, not a lost run
-        answer, error = Answer(text="", usage=Usage()), str(exc)
+        return strategy.answer(case.question, seed=seed), None
+    except AdaptlabError as exc:
+        return Answer(text="", usage=Usage()), str(exc)
+
+
+def _score(case: EvalCase, answer: Answer, error: str | None, scorer: Scorer, *, retrieves: bool, repeat: int,
+           seed: int) -> CaseResult:
     scores = scorer.score(case, answer, retrieves=retrieves)
     return CaseResult(
         case_id=case.case_id, repeat=repeat, seed=seed, question=case.question, expected=expected_text(case),
@@ -320,7 +363,7 @@ def _answer_and_score(strategy: Strategy, case: EvalCase, scorer: Scorer, *, ret
         cache_status=answer.cache_status,
         cited=[c.path for c in answer.citations],
         retrieved=list(dict.fromkeys(s.chunk.path for s in answer.search_results)),
-        scores=scores, error=error,
+        scores=scores, error=error, retries=answer.retries,
     )
 
 

@@ -70,6 +70,17 @@ class EvalRequest:
     train_paths: list[Path] = field(default_factory=list)
     out_dir: Path | None = None  # None: <home>/eval/<eval_id>
     judge: bool | None = None  # None: eval.judge.enabled
+    concurrency: int | None = None  # None: eval.concurrency
+    resume: str | None = None  # an interrupted eval's id: answer only the cases it lacks
+    resume_must_exist: bool = True  # False: an id with no stored runs starts fresh (a bench stopped early)
+
+
+class EvalInterrupted(KeyboardInterrupt):
+    """Ctrl-C during an eval: every finished answer is in the project's log; `--resume EVAL_ID` goes on."""
+
+    def __init__(self, eval_id: str) -> None:
+        super().__init__(eval_id)
+        self.eval_id = eval_id
 
 
 @dataclass
@@ -129,13 +140,19 @@ class EvalRunner:
         self.project = project
         self.request = request
         self.seed = config.eval.seed if request.seed is None else request.seed
-        self.eval_id = eval_id or uuid.uuid4().hex[:12]
+        self.concurrency = config.eval.concurrency if request.concurrency is None else request.concurrency
+        self.eval_id = request.resume or eval_id or uuid.uuid4().hex[:12]
         self.tracker: MlflowTracker | None = None
         if config.tracking.enabled:
             from adaptlab.tracking import MlflowTracker
 
             self.tracker = MlflowTracker(config.tracking.uri, config.tracking.eval_experiment, project.home)
         self.store = EvalStore(project.log_path)
+        if request.resume and request.resume_must_exist and not self.store.eval_runs(request.resume):
+            recent = ", ".join(sorted({r["eval_id"] for r in self.store.recent_runs(10)})) or "none yet"
+            self.store.close()
+            raise InputError("--resume", None, f"no eval {request.resume!r} in this project's log",
+                             f"pass the eval id an interrupted run printed (recent: {recent})")
 
     def __enter__(self) -> EvalRunner:
         return self
@@ -170,7 +187,7 @@ class EvalRunner:
             strategy_run = run_and_record(strategy, cases, scorer, request, seed=self.seed, sha=sha,
                                           eval_id=self.eval_id, resamples=eval_config.bootstrap_resamples,
                                           confidence=eval_config.confidence, store=self.store,
-                                          tracker=self.tracker, progress=progress)
+                                          tracker=self.tracker, progress=progress, concurrency=self.concurrency)
             warnings.extend(strategy_run.warnings)
             runs.append(strategy_run)
             if after_each:
@@ -206,7 +223,10 @@ def evaluate(project: Project, request: EvalRequest, progress: EvalProgress | No
     with EvalRunner(project, request) as runner:
         baseline = (load_baseline(runner.store, runner.tracker, request.compare_run)
                     if request.compare_run else None)
-        report = runner.run(strategies, cases, progress=progress)
+        try:
+            report = runner.run(strategies, cases, progress=progress)
+        except KeyboardInterrupt as exc:
+            raise EvalInterrupted(runner.eval_id) from exc
         runs, tracker = report.runs, runner.tracker
         stats_options: _StatsOptions = {"k": eval_config.k, "alpha": eval_config.significance,
                                         "resamples": eval_config.bootstrap_resamples,
@@ -230,17 +250,36 @@ def evaluate(project: Project, request: EvalRequest, progress: EvalProgress | No
 
 def run_and_record(strategy: Strategy, cases: list[EvalCase], scorer: Scorer, request: EvalRequest, *, seed: int,
                   sha: str, eval_id: str, resamples: int, confidence: float, store: EvalStore,
-                  tracker: MlflowTracker | None, progress: EvalProgress | None) -> StrategyRun:
+                  tracker: MlflowTracker | None, progress: EvalProgress | None, concurrency: int = 1
+                  ) -> StrategyRun:
     """One strategy over all cases; each result is stored as it comes, the run is closed (SQLite and MLflow)
-    as soon as it ends — a later strategy failing never leaves this one open."""
-    tags = {"adaptlab.eval_id": eval_id, "adaptlab.strategy": strategy.name,
-            "adaptlab.cases_sha256": sha, "adaptlab.cases_path": str(request.cases_path)}
-    run_id = tracker.start(strategy.name, tags) if tracker else uuid.uuid4().hex
+    as soon as it ends — a later strategy failing never leaves this one open. With `request.resume`, the
+    strategy's earlier run of that eval is continued: its stored results are kept, only the rest is answered."""
     params = strategy.describe()
-    store.start_run(run_id=run_id, eval_id=eval_id, strategy=strategy.name, params=params,
-                    cases_path=str(request.cases_path), cases_sha256=sha, n_cases=len(cases),
-                    repeats=request.repeats, seed=seed)
-    done = 0
+    # A cached strategy's answers depend on what its cache held when each was asked: its stored results cannot be
+    # continued by a cache in another state, so its run starts over.
+    earlier = (store.find_run(eval_id, strategy.name)
+               if request.resume and strategy.cache_reach == "none" else None)
+    finished: list[CaseResult] = []
+    if earlier is not None:
+        if earlier["cases_sha256"] != sha or earlier["repeats"] != request.repeats or earlier["seed"] != seed:
+            raise InputError("--resume", None, f"eval {eval_id} ran {strategy.name!r} on other cases, repeats or "
+                             f"seed (cases sha256 {earlier['cases_sha256'][:12]}, {earlier['repeats']} repeats, "
+                             f"seed {earlier['seed']})", "resume with the same --cases, --limit, --repeats and "
+                             "--seed, or start a new eval")
+        run_id = earlier["run_id"]
+        finished = store.results(run_id)
+        store.reopen_run(run_id)
+        if tracker:
+            tracker.reopen(run_id)
+    else:
+        tags = {"adaptlab.eval_id": eval_id, "adaptlab.strategy": strategy.name,
+                "adaptlab.cases_sha256": sha, "adaptlab.cases_path": str(request.cases_path)}
+        run_id = tracker.start(strategy.name, tags) if tracker else uuid.uuid4().hex
+        store.start_run(run_id=run_id, eval_id=eval_id, strategy=strategy.name, params=params,
+                        cases_path=str(request.cases_path), cases_sha256=sha, n_cases=len(cases),
+                        repeats=request.repeats, seed=seed)
+    done = len(finished)
     total = len(cases) * request.repeats
 
     def on_result(result: CaseResult) -> None:
@@ -252,7 +291,8 @@ def run_and_record(strategy: Strategy, cases: list[EvalCase], scorer: Scorer, re
 
     try:
         strategy_run = run(strategy, cases, scorer, repeats=request.repeats, seed=seed, on_result=on_result,
-                           resamples=resamples, confidence=confidence)
+                           resamples=resamples, confidence=confidence, concurrency=concurrency,
+                           finished=finished)
     except BaseException as exc:
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         store.finish_run(run_id, status)

@@ -75,6 +75,26 @@ class EvalStore:
             self._conn.execute("UPDATE eval_runs SET status = ?, metrics = ? WHERE run_id = ?",
                                (status, json.dumps(metrics) if metrics is not None else None, run_id))
 
+    def reopen_run(self, run_id: str) -> None:
+        """An interrupted run continued by `--resume`."""
+        with self._lock:
+            self._conn.execute("UPDATE eval_runs SET status = 'running', metrics = NULL WHERE run_id = ?", (run_id,))
+
+    def find_run(self, eval_id: str, strategy: str) -> dict[str, Any] | None:
+        """The latest run of `strategy` in eval `eval_id`."""
+        with self._lock:
+            row = self._conn.execute("SELECT run_id FROM eval_runs WHERE eval_id = ? AND strategy = ? "
+                                     "ORDER BY ts DESC LIMIT 1", (eval_id, strategy)).fetchone()
+        return None if row is None else self.run_info(row[0])
+
+    def eval_runs(self, eval_id: str) -> list[dict[str, Any]]:
+        """Every strategy run of one eval (strategy, status, results stored so far)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT r.run_id, r.strategy, r.status, COUNT(x.case_id) FROM eval_runs r LEFT JOIN eval_results x "
+                "ON x.run_id = r.run_id WHERE r.eval_id = ? GROUP BY r.run_id ORDER BY r.ts", (eval_id,)).fetchall()
+        return [dict(zip(("run_id", "strategy", "status", "results"), row)) for row in rows]
+
     def run_info(self, run_id: str) -> dict[str, Any] | None:
         with self._lock:
             cursor = self._conn.execute("SELECT * FROM eval_runs WHERE run_id = ?", (run_id,))
@@ -99,9 +119,9 @@ class EvalStore:
     def recent_runs(self, limit: int = 10) -> list[dict[str, Any]]:
         with self._lock:
             rows = self._conn.execute(
-                "SELECT run_id, strategy, ts, status, n_cases FROM eval_runs ORDER BY ts DESC LIMIT ?",
+                "SELECT run_id, strategy, ts, status, n_cases, eval_id FROM eval_runs ORDER BY ts DESC LIMIT ?",
                 (limit,)).fetchall()
-        return [dict(zip(("run_id", "strategy", "ts", "status", "n_cases"), row)) for row in rows]
+        return [dict(zip(("run_id", "strategy", "ts", "status", "n_cases", "eval_id"), row)) for row in rows]
 
     def close(self) -> None:
         self._conn.close()

@@ -15,6 +15,7 @@ class ChatMessage(TypedDict):
 
 class Generator(Protocol):
     name: str  # e.g. "llama_cpp:SmolLM2-135M-Instruct.Q4_1.gguf" — recorded with every call
+    max_parallel: int | None  # calls it can serve at once: 1 in-process (llama.cpp), None for an endpoint
 
     def chat(
         self,

@@ -47,6 +47,8 @@ def check_build_runs_here(model_path: str) -> None:
 
 
 class LlamaCppGenerator:
+    max_parallel: int | None = 1  # one llama.cpp context answers one request at a time
+
     def __init__(self, config: GeneratorConfig, *, threads: int = 1, lora_path: str | None = None) -> None:
         from llama_cpp import Llama
 

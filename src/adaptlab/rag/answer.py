@@ -11,6 +11,7 @@ is a refusal: saying "I don't know" beats inventing.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -103,11 +104,19 @@ class RagAnswerer:
         self._max_tokens = max_tokens
         self._n_ctx = n_ctx
         self._log = log
+        # Retrieval is CPU work (embedding, the index): one at a time; only generation overlaps when answers run
+        # in parallel.
+        self._retrieval_lock = threading.Lock()
+
+    @property
+    def parallel_answers(self) -> int | None:
+        return self._generator.max_parallel
 
     def answer(self, question: str, *, top_k: int | None = None, flt: SearchFilter | None = None,
                seed: int | None = None) -> Answer:
         started = time.perf_counter()
-        retrieval = self._retriever.retrieve(question, top_k=top_k, flt=flt)
+        with self._retrieval_lock:
+            retrieval = self._retriever.retrieve(question, top_k=top_k, flt=flt)
         if self._log:
             self._log.record("retrieval", latency_ms=retrieval.latency_ms, query=question,
                              hits=len(retrieval.chunks), best_dense=retrieval.best_dense_score)
@@ -131,6 +140,7 @@ class RagAnswerer:
             model=generation.model,
             retrieved=tuple(sources),
             search_results=retrieval.chunks,
+            retries=generation.retries,
         )
         self._record(question, answer)
         return answer

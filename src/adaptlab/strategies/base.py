@@ -52,6 +52,12 @@ class Strategy(Protocol):
     def semantic_cache(self) -> bool:
         """A full look-up embeds the question (not free: the server runs it off the event loop)."""
 
+    @property
+    def parallel_answers(self) -> int | None:
+        """How many answers this strategy may compute at once: 1 for a local llama.cpp model (one request per
+        process) and for a cached strategy (an answer may come from an earlier one); None when its model is an
+        endpoint, so the caller's concurrency decides."""
+
     def answer(self, query: str, *, seed: int | None = None, options: AskOptions | None = None,
                probe: CacheProbe | None = None) -> Answer:
         """Answer one query: text, citations, token usage, latency, cache status.

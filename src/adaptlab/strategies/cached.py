@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 class CachedStrategy:
     kind = "cached"
+    # One answer at a time: a later question may be served from an earlier one's answer, so the order of the
+    # answers is part of the result.
+    parallel_answers: int | None = 1
 
     def __init__(self, name: str, inner: Strategy, cache: AnswerCache, context: str, *, semantic: bool,
                  threshold: float, guard: bool, ttl_seconds: int, ambiguity_margin: float = 0.0,

@@ -8,6 +8,7 @@ decoding is constrained to valid JSON — a strong prompting baseline for struct
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -91,6 +92,11 @@ class PromptStrategy(Uncached):
         self._max_tokens = max_tokens
         self._log = log
         self._example_vectors: np.ndarray | None = None
+        self._select_lock = threading.Lock()  # example selection embeds: one at a time when answers run in parallel
+
+    @property
+    def parallel_answers(self) -> int | None:
+        return self._generator.max_parallel
 
     def describe(self) -> dict[str, Any]:
         params = {
@@ -109,7 +115,9 @@ class PromptStrategy(Uncached):
 
     def messages_for(self, query: str) -> list[ChatMessage]:
         messages: list[ChatMessage] = [{"role": "system", "content": self._config.system_prompt}]
-        for example in self._choose_examples(query):
+        with self._select_lock:
+            examples = self._choose_examples(query)
+        for example in examples:
             messages.append({"role": "user", "content": example.question})
             messages.append({"role": "assistant", "content": example.answer})
         messages.append({"role": "user", "content": query})
@@ -127,7 +135,7 @@ class PromptStrategy(Uncached):
                              completion_tokens=generation.usage.completion_tokens, latency_ms=generation.latency_ms,
                              purpose=f"strategy:{self.name}")
         return Answer(text=generation.text, usage=generation.usage, model=generation.model,
-                      latency_ms=(time.perf_counter() - started) * 1000)
+                      latency_ms=(time.perf_counter() - started) * 1000, retries=generation.retries)
 
     def _choose_examples(self, query: str) -> list[FewShotExample]:
         k = self._config.few_shot_k

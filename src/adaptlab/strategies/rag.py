@@ -21,6 +21,10 @@ class RagStrategy(Uncached):
         self._top_k = top_k
         self._params = params
 
+    @property
+    def parallel_answers(self) -> int | None:
+        return self._answerer.parallel_answers
+
     def answer(self, query: str, *, seed: int | None = None, options: AskOptions | None = None,
                probe: CacheProbe | None = None) -> Answer:
         options = options or AskOptions()

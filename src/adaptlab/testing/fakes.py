@@ -18,8 +18,9 @@ __all__ = ["FakeGenerator", "HashEmbedder"]
 class FakeGenerator:
     """Answers with a fixed text (or the first words of the last user message); counts words as tokens."""
 
-    def __init__(self, reply: str | None = None, *, delay_s: float = 0.0) -> None:
+    def __init__(self, reply: str | None = None, *, delay_s: float = 0.0, max_parallel: int | None = None) -> None:
         self.name = "fake-generator"
+        self.max_parallel = max_parallel
         self.n_ctx = 4096
         self._reply = reply
         self._delay_s = delay_s
