@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -108,3 +109,47 @@ def make_project(home: Path, *, embedder=None, store=None, generator=None, **sec
 def write_config(path: Path, home: Path, extra: str = "") -> Path:
     path.write_text(f'home = "{home}"\n{extra}', encoding="utf-8")
     return path
+
+
+# ------------------------------------------------------------------------------ llama-cpp-python's own server
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """llama-cpp-python's OpenAI-compatible server (`python -m llama_cpp.server`) on the bundled GGUF, on
+    127.0.0.1: a real upstream model server process. Its base URL; the model is served as 'smollm2'."""
+    pytest.importorskip("llama_cpp.server.app", reason="llama-cpp-python's server extra (sse-starlette, "
+                        "starlette-context, pydantic-settings) comes with the test extras")
+    from adaptlab.models.registry import default_gguf_path
+
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", str(default_gguf_path()), "--host", "127.0.0.1",
+             "--port", str(port), "--n_ctx", "2048", "--n_threads", os.environ.get("ADAPTLAB_TEST_THREADS", "1"),
+             "--model_alias", "smollm2"], stdout=out, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base_url}/models", timeout=2) as reply:
+                    if reply.status == 200:
+                        break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"llama_cpp.server did not start:\n{log.read_text()[-3000:]}") from None
+                time.sleep(0.5)
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+

@@ -77,6 +77,13 @@ class GeneratorConfig(_Section):
     tokens_per_minute: int = Field(
         0, ge=0, description="Most tokens a minute to this endpoint (prompt, plus max_tokens for the completion; "
         "0: no limit; 'openai' backend).")
+    price_api_model: str = Field(
+        "", description="How the bench prices the answers of strategies on this model: a price catalog api_models "
+        "key (`adaptlab prices`, e.g. 'openai/gpt-4o-mini') charges their measured tokens at its per-token "
+        "prices. Empty (and usd_per_hour empty): the workload's [serving] section prices them.")
+    usd_per_hour: float | None = Field(
+        None, ge=0, description="Self-hosted: the hourly price of the machine serving this model; each answer's "
+        "measured latency is charged at it (the bench machine priced as that machine).")
 
 
 class EmbedderConfig(_Section):
@@ -217,6 +224,8 @@ class PromptStrategyConfig(_Section):
         "response_format for OpenAI-compatible servers). Empty: free text.",
     )
     max_tokens: int | None = Field(None, ge=1, description="Most tokens per answer (empty: generator.max_tokens).")
+    generator: str = Field(
+        "", description="Name of the [generators.NAME] model this strategy answers with (empty: [generator]).")
 
 
 class RagStrategyConfig(_Section):
@@ -229,6 +238,8 @@ class RagStrategyConfig(_Section):
         None, ge=1, description="Chunks put in the prompt (empty: answer.context_chunks)."
     )
     max_tokens: int | None = Field(None, ge=1, description="Most tokens per answer (empty: generator.max_tokens).")
+    generator: str = Field(
+        "", description="Name of the [generators.NAME] model this strategy answers with (empty: [generator]).")
 
 
 class _AdapterFields(_Section):
@@ -489,6 +500,11 @@ class AdaptlabConfig(_Section):
     )
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
+    generators: dict[str, GeneratorConfig] = Field(
+        default_factory=dict, description="More models, each a [generators.NAME] section with the settings of "
+        "[generator] (the bundled GGUF, any GGUF, any OpenAI-compatible endpoint, with its own price source). A "
+        "strategy names the one it answers with (strategies.NAME.generator); the bench measures 'NAME@GEN' "
+        "entries of bench.strategies on it.")
     embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     chunk: ChunkConfig = Field(default_factory=ChunkConfig)
@@ -612,8 +628,9 @@ def describe_settings(model: type[BaseModel] = AdaptlabConfig, prefix: str = "")
         section_models = _named_section_models(annotation)
         if section_models:  # a table of named sections ([strategies.NAME]): document each kind's fields once
             for kind_model in section_models:
-                kind = kind_model.model_fields["kind"].default
-                rows.extend(describe_settings(kind_model, prefix=f"{prefix}{name}.NAME ({kind})."))
+                kind = kind_model.model_fields.get("kind")
+                label = f"NAME ({kind.default})" if kind is not None else "NAME"  # one model: no kind to name
+                rows.extend(describe_settings(kind_model, prefix=f"{prefix}{name}.{label}."))
             continue
         default = field.get_default(call_default_factory=True)
         rows.append((f"{prefix}{name}", repr(default), field.description or ""))

@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from adaptlab.config import AdaptlabConfig
-from adaptlab.errors import IngestError
+from adaptlab.config import AdaptlabConfig, GeneratorConfig
+from adaptlab.errors import ConfigError, IngestError
 from adaptlab.runtime import apply_threads
 
 if TYPE_CHECKING:
@@ -33,9 +33,11 @@ if TYPE_CHECKING:
 class Project:
     def __init__(self, config: AdaptlabConfig, *, generator: Generator | None = None,
                  embedder: Embedder | None = None, store: VectorStore | None = None,
-                 cache: AnswerCache | None = None, logger: CallLog | None = None) -> None:
+                 cache: AnswerCache | None = None, logger: CallLog | None = None,
+                 generators: dict[str, Generator] | None = None) -> None:
         self.config = config
         self._generator = generator
+        self._generators: dict[str, Generator] = dict(generators or {})  # [generators.NAME], built on first use
         self._embedder = embedder
         self._store = store
         self._cache = cache
@@ -50,7 +52,8 @@ class Project:
         The cache is not shared when the embedder is replaced: its semantic lookups use the new embedder."""
         return Project(self.config, generator=generator or self._generator, embedder=embedder or self._embedder,
                        store=store or self._store,
-                       cache=cache or (self._cache if embedder is None else None), logger=self._logger)
+                       cache=cache or (self._cache if embedder is None else None), logger=self._logger,
+                       generators=self._generators)
 
     @property
     def home(self) -> Path:
@@ -79,6 +82,26 @@ class Project:
 
             self._generator = create_generator(self.config)
         return self._generator
+
+    def generator_settings(self, name: str) -> GeneratorConfig:
+        """The settings of generator `name` ("" is [generator])."""
+        if not name:
+            return self.config.generator
+        settings = self.config.generators.get(name)
+        if settings is None:
+            known = ", ".join(sorted(self.config.generators)) or "none — add a [generators.NAME] section"
+            raise ConfigError(f"No generator named {name!r} — known: {known}.")
+        return settings
+
+    def generator_for(self, name: str) -> Generator:
+        """Generator `name` of [generators.NAME] ("" is [generator]); built once and shared by its strategies."""
+        if not name:
+            return self.generator
+        if name not in self._generators:
+            from adaptlab.models.factory import create_generator
+
+            self._generators[name] = create_generator(self.config, settings=self.generator_settings(name))
+        return self._generators[name]
 
     @property
     def store(self) -> VectorStore:

@@ -23,6 +23,13 @@ from adaptlab.errors import ConfigError
 
 BUILTIN = ("prompt", "rag", "finetuned", "finetuned_rag")
 CACHED_SUFFIX = "+cache"
+ON = "@"  # bench.strategies entry "NAME@GEN": strategy NAME answering with [generators.GEN]
+
+
+def split_entry(entry: str) -> tuple[str, str]:
+    """'rag@hosted' → ('rag', 'hosted'); 'rag' → ('rag', '') (the strategy's own generator)."""
+    name, _, generator = entry.partition(ON)
+    return name, generator
 
 
 @dataclass(frozen=True)
@@ -95,14 +102,19 @@ def plan_bench(config: AdaptlabConfig) -> BenchPlan:
         raise ConfigError(f"{config.source_path or 'adaptlab.toml'}: bench.strategies = {bench.strategies!r} — "
                           f"list each strategy once, e.g. [\"prompt\", \"rag\"].")
     for name in bench.strategies:
-        section = config.strategies.get(name)
-        if name.endswith(CACHED_SUFFIX) or isinstance(section, CachedStrategyConfig):
+        base, generator = split_entry(name)
+        section = config.strategies.get(base)
+        if base.endswith(CACHED_SUFFIX) or isinstance(section, CachedStrategyConfig):
             raise ConfigError(f"bench.strategies: {name!r} is a cached strategy — list the uncached one; the bench "
                               f"adds its cached variant when bench.query_log is set.")
-        if name not in BUILTIN and section is None:
-            raise ConfigError(f"bench.strategies: no strategy named {name!r} — use one of {', '.join(BUILTIN)} or "
-                              f"define [strategies.{name}].")
-        kind = section.kind if section is not None else name
+        if base not in BUILTIN and section is None:
+            raise ConfigError(f"bench.strategies: no strategy named {base!r} — use one of {', '.join(BUILTIN)} or "
+                              f"define [strategies.{base}].")
+        if generator and generator not in config.generators:
+            known = ", ".join(sorted(config.generators)) or "none defined"
+            raise ConfigError(f"bench.strategies: {name!r} names generator {generator!r}, which is not a "
+                              f"[generators.NAME] section of {config.source_path or 'adaptlab.toml'} (known: {known}).")
+        kind = section.kind if section is not None else base
         retrieves = kind in ("rag", "finetuned_rag")
         finetuned = kind in ("finetuned", "finetuned_rag")
         if retrieves and not documents:
@@ -132,14 +144,18 @@ def bench_strategies(config: AdaptlabConfig, plan: BenchPlan, adapter: Path | No
     rag = strategies["rag"]
     assert isinstance(prompt, PromptStrategyConfig) and isinstance(rag, RagStrategyConfig)
     for name in plan.strategies:
-        section = strategies.get(name)
-        if section is None and name == "finetuned":
+        base, generator = split_entry(name)
+        section = strategies.get(base)
+        if section is None and base == "finetuned":
             # The fine-tuned model learnt the task from the training examples: same system prompt, no few-shot
             # examples and no grammar (they are what fine-tuning is meant to replace).
             section = FinetunedStrategyConfig(system_prompt=prompt.system_prompt, max_tokens=prompt.max_tokens)
-        elif section is None and name == "finetuned_rag":
+        elif section is None and base == "finetuned_rag":
             section = FinetunedRagStrategyConfig(**rag.model_dump(exclude={"kind"}))
         assert section is not None, name  # plan_bench lists only configured strategies and the built-ins
+        assert not isinstance(section, CachedStrategyConfig), name
+        if generator:
+            section = section.model_copy(update={"generator": generator})
         if name in plan.needs_adapter and adapter is not None:
             section = section.model_copy(update={"adapter": str(adapter)})
         strategies[name] = section

@@ -435,7 +435,7 @@ def _results(context: _Context, report: EvalReport, run_id: str, final: Path, st
         skipped_strategies=[SkippedStrategy(name=s.name, reason=s.reason) for s in plan.skipped],
         warnings=list(dict.fromkeys(context.warnings)), strategies=strategies, advice=None, cache=cache_info,
         data_check=data_check, measurement=list(context.measurement), tracking_uri=report.tracking_uri,
-        training_seconds=context.training_seconds)
+        training_seconds=context.training_seconds, generators=report.generators)
 
 
 def _describe_measurement(context: _Context, n_cases: int) -> None:

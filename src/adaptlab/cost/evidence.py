@@ -11,7 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from adaptlab.errors import InputError
-from adaptlab.eval.results import Estimate, Family, RunResult, StrategyResult, read_results_json, validate_result
+from adaptlab.eval.results import (
+    Estimate,
+    Family,
+    GeneratorRecord,
+    RunResult,
+    StrategyResult,
+    read_results_json,
+    validate_result,
+)
 
 # Quality metrics in order of preference when the workload names none: a judge's rubric score when there is
 # one, then task accuracy, then answer overlap.
@@ -47,6 +55,7 @@ class MeasuredStrategy:
     metrics: dict[str, Estimate]
     per_case: dict[str, dict[str, float | None]]  # case_id → metric → mean over repeats
     hit_rate_source: str = "measured in the run"
+    generator: str = "default"  # the model it answered with ("default": [generator])
 
     @classmethod
     def of(cls, entry: StrategyResult, where: str) -> MeasuredStrategy:
@@ -72,7 +81,7 @@ class MeasuredStrategy:
             completion_tokens=sum(r.completion_tokens for r in generated) / count,
             seconds_per_answer=sum(r.latency_ms for r in generated) / count / 1000.0,
             hit_rate=hit_rate, metrics=dict(entry.metrics), per_case=case_means(results),
-            hit_rate_source=hit_rate_source)
+            hit_rate_source=hit_rate_source, generator=entry.generator)
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,7 @@ class BenchRun:
     strategies: list[MeasuredStrategy]
     significance: float
     training_seconds: float | None = None  # one training run of the evaluated adapter, on the bench machine
+    deployments: dict[str, GeneratorRecord] = field(default_factory=dict)  # the run's models and their prices
 
     def strategy(self, name: str) -> MeasuredStrategy | None:
         return next((s for s in self.strategies if s.name == name), None)
@@ -113,7 +123,8 @@ def evidence_of(result: RunResult, path: Path | None = None) -> BenchRun:
     strategies = [MeasuredStrategy.of(entry, where) for entry in result.strategies]
     if not strategies:
         raise InputError(where, None, "the run has no strategies", "run `adaptlab eval` with --strategy")
-    return BenchRun(path, result.run_id, result.n_cases, strategies, result.significance, result.training_seconds)
+    return BenchRun(path, result.run_id, result.n_cases, strategies, result.significance, result.training_seconds,
+                    dict(result.generators))
 
 
 def load_run(path: Path) -> BenchRun:

@@ -88,6 +88,31 @@ def _serving(workload: Workload, catalog: PriceCatalog, run: BenchRun | None,
                       serving.utilisation, serving.billing, measured)
 
 
+def _deployments(workload: Workload, catalog: PriceCatalog, run: BenchRun, provenance: list[str]
+                 ) -> dict[str, ApiServing | GpuServing]:
+    """The run's models that carry their own price source ([generators.NAME] price_api_model or usd_per_hour),
+    each as the deployment that prices the strategies answering with it; the others use the workload's serving."""
+    serving = workload.serving
+    deployments: dict[str, ApiServing | GpuServing] = {}
+    for name, record in run.deployments.items():
+        if record.price_api_model:
+            model = catalog.api_model(record.price_api_model)
+            deployments[name] = ApiServing(model.input_per_mtok, model.output_per_mtok, model.cached_read_per_mtok,
+                                           model.cache_write_per_mtok, model.min_cacheable_tokens,
+                                           serving.prefix_cache, serving.prefix_cache_ttl_seconds)
+            provenance.append(f"strategies on {name} ({record.model}): API model {model.key}, "
+                              f"${model.input_per_mtok:g} in / ${model.output_per_mtok:g} out per 1M tokens "
+                              f"(catalog, {_dated(model)}), measured tokens")
+        elif record.usd_per_hour is not None:
+            measured = {s.name: s.seconds_per_answer for s in run.strategies if s.generator == name}
+            deployments[name] = GpuServing(record.usd_per_hour, serving.prefill_tokens_per_second,
+                                           serving.decode_tokens_per_second, serving.utilisation, "per_token",
+                                           measured)
+            provenance.append(f"strategies on {name} ({record.model}): self-hosted at ${record.usd_per_hour:g}/h "
+                              f"(declared), measured seconds per answer at {serving.utilisation:.0%} utilisation")
+    return deployments
+
+
 def retrains_per_year(workload: Workload) -> float:
     """Retrains a year the fine-tuned-only model needs to keep up with the knowledge."""
     if workload.training.retrains_per_year is not None:
@@ -229,30 +254,35 @@ def build_scenario(workload: Workload, catalog: PriceCatalog, run: BenchRun | No
         skipped = sorted(s.name for s in run.strategies if s.family not in facts.consider)
         if skipped:
             notes.append(f"left out (workload.consider): {', '.join(skipped)}")
+        deployments = _deployments(workload, catalog, run, provenance)
         for strategy in considered:
             if strategy.cached:
                 continue
+            own = deployments.get(strategy.generator)
             static = facts.system_tokens + (facts.fewshot_tokens if strategy.family == "prompt" else 0)
             tokens = TokenProfile(strategy.prompt_tokens, strategy.completion_tokens, static)
             quality = quality_of(strategy, metric) if metric else None
-            candidates.append(Candidate(Variant(strategy.name, strategy.family, False, tokens), quality, True))
+            candidates.append(Candidate(Variant(strategy.name, strategy.family, False, tokens, serving=own), quality,
+                                        True))
             wrapper = cached_for.get(strategy.name)
             if wrapper is not None:
                 cached_tokens = TokenProfile(wrapper.prompt_tokens, wrapper.completion_tokens, static)
                 candidates.append(Candidate(
-                    Variant(wrapper.name, strategy.family, True, cached_tokens, wrapper.hit_rate or 0.0),
+                    Variant(wrapper.name, strategy.family, True, cached_tokens, wrapper.hit_rate or 0.0,
+                            serving=own),
                     (quality_of(wrapper, metric) if metric else None) or quality, True, wrapper.hit_rate_source,
                     strategy.name))
             elif fallback is not None:
                 candidates.append(Candidate(Variant(f"{strategy.name}+cache", strategy.family, True, tokens,
-                                                    fallback[0]), quality, True, fallback[1], strategy.name))
+                                                    fallback[0], serving=own), quality, True, fallback[1],
+                                            strategy.name))
         for strategy in considered:  # cached strategies whose inner strategy was not in the run
             if strategy.cached and run.strategy(strategy.wraps or "") is None:
                 static = facts.system_tokens
                 candidates.append(Candidate(
                     Variant(strategy.name, strategy.family, True,
                             TokenProfile(strategy.prompt_tokens, strategy.completion_tokens, static),
-                            strategy.hit_rate or 0.0),
+                            strategy.hit_rate or 0.0, serving=deployments.get(strategy.generator)),
                     quality_of(strategy, metric) if metric else None, True, strategy.hit_rate_source))
         measured_families = {c.variant.family for c in candidates}
         extra = [f for f in facts.consider if f in workload.strategies and f not in measured_families]

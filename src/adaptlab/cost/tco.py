@@ -82,6 +82,9 @@ class Variant:
     cached: bool
     tokens: TokenProfile
     hit_rate: float = 0.0  # share of queries the answer cache serves (cached variants)
+    # Its own deployment when its model is not the workload's ([generators.NAME] with a price source); None: the
+    # workload's serving prices it.
+    serving: ApiServing | GpuServing | None = None
 
 
 @dataclass(frozen=True)
@@ -226,7 +229,7 @@ def gpu_seconds_per_answer(serving: GpuServing, variant: Variant) -> float:
 def inference_by_month(inputs: CostInputs, variant: Variant) -> tuple[list[float], float, str]:
     """(inference cost of each month, price of one generated answer, prefix-cache note)."""
     miss_rate = 1.0 - (variant.hit_rate if variant.cached else 0.0)
-    serving = inputs.serving
+    serving = variant.serving or inputs.serving
     if isinstance(serving, ApiServing):
         per_answer, note = api_usd_per_answer(serving, variant.tokens, inputs.queries_per_day * miss_rate)
     else:

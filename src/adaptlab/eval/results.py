@@ -127,6 +127,22 @@ def family_of(params: dict[str, Any]) -> tuple[Family | None, bool, str | None]:
     return family, cached, (params.get("wraps") if cached else None)
 
 
+class GeneratorRecord(Record):
+    """A model the run's strategies answered with, and how its answers are priced."""
+
+    backend: str
+    model: str  # the GGUF file, or the endpoint's model name and URL
+    price_api_model: str = ""  # catalog key: answers priced per token at its list prices
+    usd_per_hour: float | None = None  # self-hosted: measured latency priced at this machine price
+
+
+def generator_of(params: dict[str, Any]) -> str:
+    """The [generators.NAME] a strategy answered with ("default": [generator]); a cached one's inner strategy's."""
+    if params.get("kind") == "cached":
+        params = params.get("inner") or {}
+    return str(params.get("generator") or "default")
+
+
 class StrategyResult(Record):
     name: str
     run_id: str
@@ -165,6 +181,10 @@ class StrategyResult(Record):
     def hits(self) -> int:
         return sum(1 for c in self.cases if c.cache_status == "hit")
 
+    @property
+    def generator(self) -> str:
+        return generator_of(self.params)
+
 
 class RunResult(Record):
     """What an eval run measured: the same cases, answered by each strategy, scored by one harness."""
@@ -184,6 +204,7 @@ class RunResult(Record):
     strategies: list[StrategyResult]
     tracking_uri: str | None = None
     training_seconds: float | None = None  # one training run of the evaluated adapter (a bench trains it)
+    generators: dict[str, GeneratorRecord] = {}  # "default" is [generator]; the others [generators.NAME]
 
     def strategy(self, name: str) -> StrategyResult | None:
         return next((s for s in self.strategies if s.name == name), None)

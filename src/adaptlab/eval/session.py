@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
+from adaptlab.config import AdaptlabConfig, GeneratorConfig
 from adaptlab.errors import InputError
 from adaptlab.eval.cases import EvalCase, cases_sha256, load_cases
 from adaptlab.eval.harness import (
@@ -27,6 +28,7 @@ from adaptlab.eval.heldout import Overlap, SeenText, find_overlaps, training_que
 from adaptlab.eval.results import (
     ComparisonResult,
     EvalRunResult,
+    GeneratorRecord,
     PairedComparison,
     RegressionResult,
     StrategyResult,
@@ -104,6 +106,7 @@ class EvalReport:
     regression_strategy: str | None = None
     out_dir: Path | None = None
     tracking_uri: str | None = None
+    generators: dict[str, GeneratorRecord] = field(default_factory=dict)
 
     @property
     def regressed(self) -> list[str]:
@@ -124,7 +127,19 @@ class EvalReport:
             run_id=self.eval_id, created=self.created, cases_path=self.cases_path, cases_sha256=self.cases_sha256,
             n_cases=self.n_cases, repeats=self.repeats, seed=self.seed, confidence=self.confidence,
             significance=self.significance, k=self.k, warnings=self.warnings, strategies=strategies,
-            comparison=comparison, regression=regression, tracking_uri=self.tracking_uri)
+            comparison=comparison, regression=regression, tracking_uri=self.tracking_uri,
+            generators=self.generators)
+
+
+def generator_records(config: AdaptlabConfig) -> dict[str, GeneratorRecord]:
+    """Every configured model and its price source, as a run records them ("default" is [generator])."""
+    def record(settings: GeneratorConfig) -> GeneratorRecord:
+        model = (f"{settings.model or 'default'} at {settings.base_url}" if settings.backend == "openai"
+                 else settings.model_path or "SmolLM2-135M-Instruct Q4_1 (bundled)")
+        return GeneratorRecord(backend=settings.backend, model=model, price_api_model=settings.price_api_model,
+                               usd_per_hour=settings.usd_per_hour)
+
+    return {"default": record(config.generator), **{name: record(s) for name, s in config.generators.items()}}
 
 
 StrategyHook = Callable[[Strategy], None]
@@ -197,7 +212,8 @@ class EvalRunner:
             cases_path=str(request.cases_path), cases_sha256=sha, n_cases=len(cases), repeats=request.repeats,
             seed=self.seed, confidence=eval_config.confidence, significance=eval_config.significance,
             k=eval_config.k, runs=runs, warnings=warnings, overlaps=overlaps,
-            tracking_uri=self.tracker.tracking_uri if self.tracker else None)
+            tracking_uri=self.tracker.tracking_uri if self.tracker else None,
+            generators=generator_records(self.project.config))
 
 
 def make_scorer(project: Project, request: EvalRequest, strategies: list[Strategy], cases: list[EvalCase]) -> Scorer:

@@ -32,11 +32,11 @@ def build_strategy(project: Project, name: str) -> Strategy:
     # Fine-tuned kinds subclass the plain ones: they only swap the generator for base + adapter.
     if isinstance(section, PromptStrategyConfig):
         generator = _adapted_generator(project, name, section) if isinstance(section, FinetunedStrategyConfig) \
-            else project.generator
+            else project.generator_for(section.generator)
         return _build_prompt(project, name, section, generator)
     if isinstance(section, RagStrategyConfig):
         generator = _adapted_generator(project, name, section) if isinstance(section, FinetunedRagStrategyConfig) \
-            else project.generator
+            else project.generator_for(section.generator)
         return _build_rag(project, name, section, generator)
     raise ConfigError(f"strategies.{name}: unsupported kind {section.kind!r}.")
 
@@ -59,18 +59,17 @@ def _adapted_generator(project: Project, name: str,
     from adaptlab.models.factory import create_generator
 
     config = project.config
-    if config.generator.backend == "openai":
+    settings = project.generator_settings(section.generator)
+    if settings.backend == "openai":
         if not section.served_model:
-            raise ConfigError(f"strategies.{name}: with generator.backend = 'openai' set served_model to the name "
+            raise ConfigError(f"strategies.{name}: with an 'openai' generator backend set served_model to the name "
                               f"the server gives the fine-tuned model (e.g. a vLLM LoRA module).")
-        served = config.model_copy(update={"generator": config.generator.model_copy(
-            update={"model": section.served_model})})
-        return create_generator(served)
+        return create_generator(config, settings=settings.model_copy(update={"model": section.served_model}))
     if not section.adapter:
         raise ConfigError(f"strategies.{name}: set adapter to the GGUF LoRA file written by `adaptlab train ... "
                           f"--export` (or `adaptlab export`).")
     adapter = config.resolve_path(section.adapter)
-    return create_generator(config, lora_path=str(adapter))
+    return create_generator(config, settings=settings, lora_path=str(adapter))
 
 
 def _build_prompt(project: Project, name: str, section: PromptStrategyConfig, generator: Generator) -> Strategy:
@@ -83,7 +82,8 @@ def _build_prompt(project: Project, name: str, section: PromptStrategyConfig, ge
     return PromptStrategy(
         name, section, generator, examples=examples, schema=schema,
         embedder=project.embedder if needs_embedder else None,
-        max_tokens=section.max_tokens or config.generator.max_tokens, log=project.logger,
+        max_tokens=section.max_tokens or project.generator_settings(section.generator).max_tokens,
+        log=project.logger,
     )
 
 
@@ -98,14 +98,14 @@ def _build_rag(project: Project, name: str, section: RagStrategyConfig, generato
     if section.context_chunks:
         updates["context_chunks"] = section.context_chunks
     answer_config = config.answer.model_copy(update=updates)
-    max_tokens = section.max_tokens or config.generator.max_tokens
-    answerer = RagAnswerer(
-        project.retriever, generator, answer_config, max_tokens=max_tokens,
-        n_ctx=getattr(generator, "n_ctx", config.generator.n_ctx), log=project.logger,
-    )
+    settings = project.generator_settings(section.generator)
+    max_tokens = section.max_tokens or settings.max_tokens
+    answerer = RagAnswerer(project.retriever, generator, answer_config, max_tokens=max_tokens, n_ctx=settings.n_ctx,
+                           log=project.logger)
     top_k = section.top_k or config.retrieve.top_k
     params = {
-        "model": generator.name, "embedder": project.embedder.name, "store": config.store.backend,
+        "model": generator.name, "generator": section.generator or "default", "embedder": project.embedder.name,
+        "store": config.store.backend,
         "top_k": top_k, "context_chunks": answer_config.context_chunks, "system_prompt": answer_config.system_prompt,
         "min_relevance": answer_config.min_relevance, "dense_weight": config.retrieve.dense_weight,
         "keyword_weight": config.retrieve.keyword_weight, "rrf_k": config.retrieve.rrf_k,

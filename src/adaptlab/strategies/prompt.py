@@ -100,7 +100,8 @@ class PromptStrategy(Uncached):
 
     def describe(self) -> dict[str, Any]:
         params = {
-            "kind": self.kind, "model": self._generator.name, "system_prompt": self._config.system_prompt,
+            "kind": self.kind, "model": self._generator.name, "generator": self._config.generator or "default",
+            "system_prompt": self._config.system_prompt,
             "few_shot_k": self._config.few_shot_k, "few_shot_selection": self._config.few_shot_selection,
             "few_shot_path": self._config.few_shot_path, "json_schema": bool(self._schema),
             "max_tokens": self._max_tokens,
