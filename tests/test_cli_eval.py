@@ -90,3 +90,26 @@ def test_eval_errors_are_clear(tmp_path: Path) -> None:
     assert unknown.returncode == 2 and "No strategy named 'promt'" in unknown.stderr
     missing = adaptlab(config, "eval", "-s", "prompt", "--cases", str(tmp_path / "nope.jsonl"))
     assert missing.returncode != 0 and "nope.jsonl" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_eval_prints_its_plan_and_max_cost_refuses_before_any_call(tmp_path: Path) -> None:
+    from adaptlab.testing.endpoint import FlakyEndpoint
+
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text("".join(json.dumps({"id": f"c{i}", "question": f"Question {i}?", "answers": ["x"]}) + "\n"
+                             for i in range(5)), encoding="utf-8")
+    with FlakyEndpoint(latency_s=0.05) as endpoint:
+        config = write_config(tmp_path / "adaptlab.toml", tmp_path / "home",
+                              f'[generator]\nbackend = "openai"\nbase_url = "{endpoint.base_url}"\n'
+                              f'price_api_model = "openai/gpt-4o-mini"\n[embedder]\nbackend = "hash"\n'
+                              f'[tracking]\nenabled = false\n')
+        refused = adaptlab(config, "eval", "--strategy", "prompt", "--cases", str(cases), "--max-cost", "0")
+        assert refused.returncode != 0
+        assert "Plan" in refused.stderr and "5 calls" in refused.stderr
+        assert "--max-cost" in refused.stderr and "raise --max-cost" in " ".join(refused.stderr.split())
+        assert endpoint.stats.requests == 0
+        ran = adaptlab(config, "eval", "--strategy", "prompt", "--cases", str(cases), "--max-cost", "5",
+                       "--concurrency", "5", "--json")
+        assert ran.returncode == 0, ran.stderr
+        assert endpoint.stats.answered == 5 and endpoint.stats.max_in_flight > 1
+        assert len(json.loads(ran.stdout)["strategies"][0]["cases"]) == 5

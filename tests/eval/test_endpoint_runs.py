@@ -35,6 +35,7 @@ def endpoint_project(home: Path, endpoint: FlakyEndpoint, **generator):
     config = GeneratorConfig(backend="openai", base_url=endpoint.base_url, model="flaky", **generator)
     project = make_project(home, embedder=HashEmbedder(64), answer={"min_relevance": -1.0},
                            generator=OpenAIGenerator(config), tracking={"enabled": False})
+    project.config.generator = config  # what the run records and prices
     docs = home.parent / "docs"
     docs.mkdir(exist_ok=True)
     (docs / "bridge.txt").write_text("The Harbour Bridge opened in 1932. It took six years to build.")
@@ -152,3 +153,31 @@ def test_an_interrupted_eval_resumed_answers_every_case_exactly_once(tmp_path: P
                                                                            ("rag", "finished", N_CASES)]
     with pytest.raises(Exception, match="no eval 'nope'"):
         evaluate(project, EvalRequest(["prompt"], cases, resume="nope"))
+
+
+def test_the_plan_prices_the_run_and_max_cost_refuses_it_before_any_call(tmp_path: Path) -> None:
+    from adaptlab.cost.catalog import load_catalog
+    from adaptlab.cost.plan import check_budget, price_run
+    from adaptlab.errors import InputError
+
+    cases = write_cases(tmp_path / "cases.jsonl")
+    with FlakyEndpoint() as endpoint:
+        project = endpoint_project(tmp_path / "home", endpoint, price_api_model="openai/gpt-4o-mini")
+        seen = []
+
+        def refuse_above_a_cent(estimate) -> None:
+            priced = price_run(estimate, project.config, load_catalog())
+            seen.append(priced)
+            check_budget(priced, 0.0001)
+
+        with pytest.raises(InputError, match=r"--max-cost.*would cost about \$.*over the \$0\.00 allowed"):
+            evaluate(project, EvalRequest(["prompt", "rag"], cases, out_dir=tmp_path / "o", concurrency=4,
+                                          before_run=refuse_above_a_cent))
+        assert endpoint.stats.requests == 0  # refused before asking anything
+    (priced,) = seen
+    prompt, rag = priced.strategies
+    assert prompt.estimate.calls == rag.estimate.calls == N_CASES
+    assert rag.estimate.prompt_tokens > prompt.estimate.prompt_tokens  # retrieved context counts
+    assert prompt.usd is not None and prompt.usd > 0 and "openai/gpt-4o-mini" in prompt.source
+    assert priced.usd == pytest.approx(prompt.usd + rag.usd)
+    check_budget(priced, 10.0)  # under the budget: no error

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from adaptlab.cost.catalog import PriceCatalog
     from adaptlab.cost.workload import Workload
     from adaptlab.eval.cases import EvalCase
+    from adaptlab.eval.plan import RunEstimate
     from adaptlab.eval.session import EvalReport
 
 ProgressCallback = Callable[[str, int, int], None]  # stage label, done, total
@@ -89,6 +90,7 @@ class _Context:
     training_seconds: float | None = None  # of the adapter's training run (built now or earlier)
     resume: bool = False  # continue the eval runs stored under this bench's run id
     concurrency: int | None = None  # None: eval.concurrency
+    before_run: Callable[[RunEstimate], None] | None = None
 
     def stage(self, name: str, status: str, started: float, detail: str = "") -> None:
         self.stages.append(StageRecord(name=name, status=status,
@@ -108,10 +110,12 @@ class BenchInterrupted(KeyboardInterrupt):
 
 def run_bench(config: AdaptlabConfig, *, progress: ProgressCallback | None = None,
               on_stage: StageCallback | None = None, out_dir: Path | None = None,
-              render: bool = True, resume: str | None = None, concurrency: int | None = None) -> BenchOutcome:
+              render: bool = True, resume: str | None = None, concurrency: int | None = None,
+              before_run: Callable[[RunEstimate], None] | None = None) -> BenchOutcome:
     """resume: an interrupted bench's run id — the index and adapter are reused as always, and each strategy
     answers only the cases it lacks (a cached strategy starts over: its cache did not survive). concurrency:
-    answers in flight for endpoint-backed strategies (default eval.concurrency)."""
+    answers in flight for endpoint-backed strategies (default eval.concurrency). before_run: shown the
+    measurement's estimate before any answer is asked (raise to refuse; the index and adapter are built first)."""
     started = time.perf_counter()
     plan = plan_bench(config)  # every input checked before any long work
     from adaptlab.cache.analyze import load_query_log
@@ -139,7 +143,8 @@ def run_bench(config: AdaptlabConfig, *, progress: ProgressCallback | None = Non
         bench_config = config.model_copy(update={"cache": cache})
         project = Project(bench_config)
         context = _Context(project, plan, cases, query_log, progress or (lambda *_: None),
-                           on_stage or (lambda _: None), resume=resume is not None, concurrency=concurrency)
+                           on_stage or (lambda _: None), resume=resume is not None, concurrency=concurrency,
+                           before_run=before_run)
         outcome = _run(context, workload, catalog, run_id, partial, final, render=render, started=started)
     except KeyboardInterrupt as exc:
         shutil.rmtree(partial, ignore_errors=True)
@@ -289,7 +294,7 @@ def _measure(context: _Context, run_id: str
     request = EvalRequest(strategies=names, cases_path=plan.cases, limit=config.bench.limit,
                           repeats=config.bench.repeats, train_paths=[plan.train] if plan.train else [],
                           concurrency=context.concurrency, resume=run_id if context.resume else None,
-                          resume_must_exist=False)
+                          resume_must_exist=False, before_run=context.before_run)
     cases = context.cases
     strategies = [build_strategy(project, name) for name in names]
     warm = (_warm_questions(context.query_log, config.bench.warm_questions)

@@ -29,11 +29,14 @@ def register(app: typer.Typer) -> None:
         resume: str | None = typer.Option(
             None, "--resume", help="Continue an interrupted bench (the run id it printed): finished answers are "
             "kept, the rest is measured."),
+        max_cost: float | None = typer.Option(
+            None, "--max-cost", min=0, help="Refuse to start measuring when the estimated cost of the calls at "
+            "catalog prices exceeds this many USD (the plan is printed either way)."),
     ) -> None:
         """Measure prompt, RAG, fine-tuned and fine-tuned+RAG strategies (each with and without the answer cache)
         on your data with one harness, price them over 12 months and recommend one, with its reasons."""
         from adaptlab.bench.run import BenchInterrupted, run_bench
-        from adaptlab.cli.common import stage_progress
+        from adaptlab.cli.common import run_planner, stage_progress
         from adaptlab.cli.main import console
         from adaptlab.config import load_config
 
@@ -42,6 +45,7 @@ def register(app: typer.Typer) -> None:
         try:
             with stage_progress() as (progress, on_progress):
                 outcome = run_bench(config, progress=on_progress, out_dir=out, resume=resume, concurrency=concurrency,
+                                    before_run=run_planner(config, max_cost),
                                     on_stage=lambda text: progress.console.print(f"[bold]==>[/] {text}",
                                                                                  highlight=False))
         except BenchInterrupted as stop:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -14,6 +14,7 @@ from adaptlab.project import Project
 if TYPE_CHECKING:
     from rich.progress import Progress
 
+    from adaptlab.eval.plan import RunEstimate
     from adaptlab.rag.index import ProgressCallback
 
 
@@ -53,3 +54,34 @@ def stage_progress(*, transient: bool = False) -> Iterator[tuple[Progress, Progr
             progress.update(tasks[stage], completed=done, total=total or 1)
 
         yield progress, on_progress
+
+
+def run_planner(config: AdaptlabConfig, max_cost: float | None) -> Callable[[RunEstimate], None]:
+    """Before a run asks anything: print its plan (calls, estimated tokens and cost, ETA) and refuse it when the
+    cost exceeds --max-cost."""
+
+    def before_run(estimate: RunEstimate) -> None:
+        from rich.markup import escape
+        from rich.table import Table
+
+        from adaptlab.cli.main import err_console
+        from adaptlab.cost.catalog import load_catalog
+        from adaptlab.cost.plan import check_budget, price_run
+        from adaptlab.numbers import usd
+
+        priced = price_run(estimate, config, load_catalog(config.prices))
+        table = Table(title="Plan (estimates: prompt tokens from the settings, completions at their maximum)",
+                      title_justify="left")
+        for column in ("strategy", "model", "calls", "prompt tokens", "completion ≤", "cost", "ETA"):
+            table.add_column(column, overflow="fold")
+        for item in priced.strategies:
+            e = item.estimate
+            table.add_row(escape(e.name), escape(e.generator), f"{e.calls:,}", f"{e.prompt_tokens:,}",
+                          f"{e.completion_tokens:,}", usd(item.usd) if item.usd is not None else "[dim]not priced[/]",
+                          f"{e.eta_seconds / 60:.0f} min" if e.eta_seconds >= 60 else f"{e.eta_seconds:.0f} s")
+        err_console.print(table)
+        err_console.print(f"[dim]{estimate.calls:,} calls, about {usd(priced.usd)} at catalog prices; the ETA "
+                          f"assumes 2 s a call and is corrected by the progress bar.[/]", highlight=False)
+        check_budget(priced, max_cost)
+
+    return before_run

@@ -44,17 +44,21 @@ def register(app: typer.Typer) -> None:
         resume: str | None = typer.Option(
             None, "--resume", help="Continue an interrupted eval (its id, printed when it stopped): only the cases "
             "it lacks are answered. Give the same strategies, cases and options."),
+        max_cost: float | None = typer.Option(
+            None, "--max-cost", min=0, help="Refuse to start when the run's estimated cost at catalog prices "
+            "(generators' price_api_model / usd_per_hour) exceeds this many USD. The plan is printed either way."),
     ) -> None:
         """Answer every case with each strategy, score quality, latency and tokens with 95% CIs, and
         record the run (SQLite + MLflow)."""
-        from adaptlab.cli.common import load_project, stage_progress
+        from adaptlab.cli.common import load_project, run_planner, stage_progress
         from adaptlab.cli.main import err_console
         from adaptlab.eval.session import EvalInterrupted, EvalRequest, evaluate
 
         project = load_project(ctx)
         request = EvalRequest(strategies=list(strategy), cases_path=cases, limit=limit, repeats=repeats, seed=seed,
                               compare_run=compare_run, strict=strict, train_paths=list(train), out_dir=out,
-                              judge=judge, concurrency=concurrency, resume=resume)
+                              judge=judge, concurrency=concurrency, resume=resume,
+                              before_run=run_planner(project.config, max_cost))
         try:
             with stage_progress(transient=as_json) as (_, on_progress):
                 report = evaluate(project, request, progress=lambda name, done, total: on_progress(

@@ -25,6 +25,7 @@ from adaptlab.eval.harness import (
     run,
 )
 from adaptlab.eval.heldout import Overlap, SeenText, find_overlaps, training_questions
+from adaptlab.eval.plan import RunEstimate, estimate_run
 from adaptlab.eval.results import (
     ComparisonResult,
     EvalRunResult,
@@ -75,6 +76,8 @@ class EvalRequest:
     concurrency: int | None = None  # None: eval.concurrency
     resume: str | None = None  # an interrupted eval's id: answer only the cases it lacks
     resume_must_exist: bool = True  # False: an id with no stored runs starts fresh (a bench stopped early)
+    # Called with the run's estimate before any answer is asked (print the plan; raise to refuse the run).
+    before_run: Callable[[RunEstimate], None] | None = None
 
 
 class EvalInterrupted(KeyboardInterrupt):
@@ -193,6 +196,13 @@ class EvalRunner:
             warnings.append(summary + ": " + "; ".join(str(o) for o in overlaps[:5]) +
                             (" …" if len(overlaps) > 5 else ""))
         warnings.extend(index_warnings(self.project, strategies))
+        if request.before_run is not None:
+            done = ({run["strategy"]: run["results"] for run in self.store.eval_runs(self.eval_id)}
+                    if request.resume else {})
+            done = {name: count for name, count in done.items()
+                    if any(s.name == name and s.cache_reach == "none" for s in strategies)}
+            request.before_run(estimate_run(strategies, cases, repeats=request.repeats,
+                                            concurrency=self.concurrency, done=done))
         scorer = make_scorer(self.project, request, strategies, cases)
         sha = cases_sha256(request.cases_path)
         runs: list[StrategyRun] = []

@@ -1,0 +1,85 @@
+"""What a run will ask of each model before it asks anything: calls, estimated tokens and a rough ETA.
+
+The estimate reads each strategy's recorded settings (`describe()`): its system prompt, few-shot examples,
+retrieved context and answer budget. Completion tokens are counted at their maximum, so the estimate errs high.
+`adaptlab.cost.plan` prices it at catalog prices; `--max-cost` refuses a run above a budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from adaptlab.eval.cases import EvalCase
+from adaptlab.eval.results import generator_of
+from adaptlab.strategies.base import Strategy
+
+CHARS_PER_TOKEN = 4  # the usual estimate for English text
+TOKENS_PER_EXAMPLE = 40  # a few-shot example: a short question and its answer
+CHAT_OVERHEAD_TOKENS = 8  # role markers of a chat template
+# Rough wall time of one answer when nothing was measured yet: a small local model on a CPU, or a hosted model.
+ASSUMED_SECONDS_PER_CALL = 2.0
+
+
+@dataclass(frozen=True)
+class StrategyEstimate:
+    name: str
+    generator: str  # "default" is [generator]
+    calls: int  # model calls, at most (a cached strategy's hits make fewer)
+    prompt_tokens: int
+    completion_tokens: int  # at the answer budget: an upper bound
+    parallel: int  # answers in flight at once for this strategy
+
+    @property
+    def eta_seconds(self) -> float:
+        return self.calls * ASSUMED_SECONDS_PER_CALL / max(self.parallel, 1)
+
+
+@dataclass(frozen=True)
+class RunEstimate:
+    strategies: list[StrategyEstimate]
+
+    @property
+    def calls(self) -> int:
+        return sum(s.calls for s in self.strategies)
+
+    @property
+    def eta_seconds(self) -> float:
+        return sum(s.eta_seconds for s in self.strategies)
+
+
+def _tokens(text: Any) -> int:
+    return len(str(text or "")) // CHARS_PER_TOKEN
+
+
+def _prompt_tokens(params: dict[str, Any], question: str) -> int:
+    if params.get("kind") == "cached":
+        params = params.get("inner") or {}
+    tokens = _tokens(params.get("system_prompt")) + _tokens(question) + CHAT_OVERHEAD_TOKENS
+    tokens += int(params.get("few_shot_k") or 0) * TOKENS_PER_EXAMPLE
+    if params.get("kind") in ("rag", "finetuned_rag"):
+        tokens += int(params.get("context_chunks") or 0) * int(params.get("chunk_size_tokens") or 0)
+    return tokens
+
+
+def _answer_budget(params: dict[str, Any]) -> int:
+    if params.get("kind") == "cached":
+        params = params.get("inner") or {}
+    return int(params.get("max_tokens") or 0)
+
+
+def estimate_run(strategies: Sequence[Strategy], cases: Sequence[EvalCase], *, repeats: int, concurrency: int,
+                 done: dict[str, int] | None = None) -> RunEstimate:
+    """done: answers already stored per strategy (a resumed run), not asked again."""
+    estimates = []
+    for strategy in strategies:
+        params = strategy.describe()
+        remaining = max(0, len(cases) * repeats - (done or {}).get(strategy.name, 0))
+        share = remaining / max(len(cases) * repeats, 1)
+        prompt = sum(_prompt_tokens(params, case.question) for case in cases) * repeats
+        estimates.append(StrategyEstimate(
+            name=strategy.name, generator=generator_of(params), calls=remaining,
+            prompt_tokens=round(prompt * share), completion_tokens=remaining * _answer_budget(params),
+            parallel=min(concurrency, strategy.parallel_answers or concurrency)))
+    return RunEstimate(estimates)
