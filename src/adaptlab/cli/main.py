@@ -41,6 +41,7 @@ def _register() -> None:
         advise_cmd,
         bench_cmd,
         cache_cmd,
+        cases_cmd,
         config_cmd,
         data_cmd,
         demo_cmd,
@@ -54,8 +55,8 @@ def _register() -> None:
         train_cmd,
     )
 
-    for module in (demo_cmd, bench_cmd, models_cmd, doctor_cmd, ingest_cmd, query_cmd, eval_cmd, train_cmd, data_cmd,
-                   cache_cmd, prices_cmd, advise_cmd, serve_cmd, config_cmd):
+    for module in (demo_cmd, bench_cmd, models_cmd, doctor_cmd, ingest_cmd, query_cmd, eval_cmd, cases_cmd, train_cmd,
+                   data_cmd, cache_cmd, prices_cmd, advise_cmd, serve_cmd, config_cmd):
         module.register(app)
 
 

@@ -122,6 +122,7 @@ class CaseResult:
     scores: dict[str, float | None]
     error: str | None = None
     retries: int = 0  # model requests retried (429/5xx/timeouts) before the answer came
+    synthetic: bool = False  # a drafted case (`cases generate`), not a hand-written one
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -363,7 +364,7 @@ def _score(case: EvalCase, answer: Answer, error: str | None, scorer: Scorer, *,
         cache_status=answer.cache_status,
         cited=[c.path for c in answer.citations],
         retrieved=list(dict.fromkeys(s.chunk.path for s in answer.search_results)),
-        scores=scores, error=error, retries=answer.retries,
+        scores=scores, error=error, retries=answer.retries, synthetic="synthetic" in case.tags,
     )
 
 

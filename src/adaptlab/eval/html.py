@@ -58,7 +58,8 @@ def render_html(result: EvalRunResult) -> str:
     if not strategies:
         parts.append('<p class="note">No strategies in this run.</p>')
     else:
-        parts += [_metrics_table(strategies, result.confidence), _params(strategies), _timing(strategies)]
+        parts += [_metrics_table(strategies, result.confidence), _origin_table(strategies), _params(strategies),
+                  _timing(strategies)]
     if result.comparison is not None:
         parts.append(_comparison(result.comparison.a, result.comparison.b, result.comparison.metrics))
     if result.regression is not None:
@@ -119,6 +120,25 @@ def _metrics_table(strategies: list[StrategyResult], confidence: float) -> str:
         rows.append(f"<tr><th{title}>{escape(name)}</th>{''.join(cells)}</tr>")
     return (f"<h2>Metrics</h2><p class=\"meta\">value [{escape(level)}]; hover a metric for its definition.</p>"
             f"<table><tr><th>metric</th>{head}</tr>{''.join(rows)}</table>")
+
+
+def _origin_table(strategies: list[StrategyResult]) -> str:
+    """Quality on drafted (`cases generate`) and on hand-written cases apart: when they disagree, the synthetic
+    cases measure something else than the team's own."""
+    split = [s for s in strategies if s.by_origin]
+    if not split:
+        return ""
+    names = sorted({m for s in split for scores in s.by_origin.values() for m in scores.metrics})
+    head = "".join(f"<th>{_text(s.name)}: synthetic (n={s.by_origin['synthetic'].n})</th>"
+                   f"<th>{_text(s.name)}: hand-written (n={s.by_origin['hand-written'].n})</th>" for s in split)
+    rows = "".join(
+        f"<tr><th>{escape(name)}</th>" + "".join(
+            f'<td class="num">{_fmt(s.by_origin[origin].metrics.get(name))}</td>'
+            for s in split for origin in ("synthetic", "hand-written")) + "</tr>"
+        for name in names)
+    return ("<h2>Synthetic and hand-written cases</h2><p class='meta'>Mean of each metric on the cases drafted by "
+            "<code>adaptlab cases generate</code> and on the others.</p>"
+            f"<table><tr><th>metric</th>{head}</tr>{rows}</table>")
 
 
 def _params(strategies: list[StrategyResult]) -> str:

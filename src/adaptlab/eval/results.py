@@ -19,7 +19,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from adaptlab.errors import InputError
-from adaptlab.eval.harness import CaseResult, MetricComparison, StrategyRun, spec_for
+from adaptlab.eval.harness import CaseResult, MetricComparison, StrategyRun, case_means, spec_for
 
 RESULTS_FORMAT_VERSION: Literal[2] = 2
 
@@ -69,6 +69,13 @@ class CacheSplit(Record):
     hit_n: int
     miss: float | None
     miss_n: int
+
+
+class OriginScores(Record):
+    """A strategy's mean scores on one kind of case: drafted (`synthetic`) or hand-written."""
+
+    n: int
+    metrics: dict[str, float | None]
 
 
 class TrafficHitRate(Estimate):
@@ -155,6 +162,8 @@ class StrategyResult(Record):
     cache_split: dict[str, CacheSplit]
     cases: list[CaseResult]
     traffic_hit_rate: TrafficHitRate | None = None
+    # Quality on synthetic and on hand-written cases apart, when a run has both: they may disagree.
+    by_origin: dict[str, OriginScores] = {}
 
     @classmethod
     def of(cls, run: StrategyRun, k: int) -> StrategyResult:
@@ -168,7 +177,7 @@ class StrategyResult(Record):
             timing=Timing(**{key: finite(value) for key, value in timing.items()}),
             cache_split={m: CacheSplit(hit=finite(row["hit"]), hit_n=row["hit_n"], miss=finite(row["miss"]),
                                        miss_n=row["miss_n"]) for m, row in run.cache_split().items()},
-            cases=run.results)
+            cases=run.results, by_origin=_by_origin(run.results))
 
     def metric(self, name: str) -> MetricResult | None:
         return self.metrics.get(name)
@@ -184,6 +193,20 @@ class StrategyResult(Record):
     @property
     def generator(self) -> str:
         return generator_of(self.params)
+
+
+def _by_origin(results: list[CaseResult]) -> dict[str, OriginScores]:
+    groups = {"synthetic": [r for r in results if r.synthetic], "hand-written": [r for r in results if not r.synthetic]}
+    if not all(groups.values()):
+        return {}
+    split = {}
+    for origin, group in groups.items():
+        means = case_means(group)
+        metrics = sorted({m for per_case in means.values() for m in per_case})
+        values = {m: [v for per_case in means.values() if (v := per_case.get(m)) is not None] for m in metrics}
+        split[origin] = OriginScores(n=len(means), metrics={m: (sum(v) / len(v) if v else None)
+                                                            for m, v in values.items()})
+    return split
 
 
 class RunResult(Record):

@@ -12,6 +12,7 @@ import hashlib
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -101,7 +102,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             time.sleep(self.server.latency_s)
             messages = body.get("messages") or []
-            text = reply_for(messages)
+            text = (self.server.responder or (lambda m, _: reply_for(m)))(messages, body)
             prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
             with stats.lock:
                 stats.answered += 1
@@ -116,19 +117,26 @@ class _Handler(BaseHTTPRequestHandler):
                 stats.in_flight -= 1
 
 
+# (messages, request body) → the reply's text: a scripted model for tests that need particular answers.
+Responder = Callable[[list[dict[str, Any]], dict[str, Any]], str]
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     stats: EndpointStats
     faults: Faults
     latency_s: float
+    responder: Responder | None
 
 
 class FlakyEndpoint:
-    def __init__(self, *, latency_s: float = 0.0, faults: Faults | None = None) -> None:
+    def __init__(self, *, latency_s: float = 0.0, faults: Faults | None = None,
+                 responder: Responder | None = None) -> None:
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.stats = EndpointStats()
         self._server.faults = faults or Faults()
         self._server.latency_s = latency_s
+        self._server.responder = responder
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
