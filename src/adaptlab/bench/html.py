@@ -298,6 +298,13 @@ def _quality(task: BenchResult, strategies: list[StrategyResult], advice: Advice
                  "unless an n says otherwise; ★ = the metric the recommendation uses; hover a metric for its "
                  "definition.</p>"
                  + table(heads, table_rows, num_cols=set(range(1, len(heads)))))
+    split = [s for s in strategies if s.by_origin]
+    if split:  # drafted (`cases generate`) and hand-written cases disagreeing is a finding in itself
+        origin_rows = [[dash(s.name)] + [f"{fmt(s.by_origin[o].metrics.get(metric))} "
+                                         f'<span class="note">(n={s.by_origin[o].n})</span>'
+                                         for o in ("synthetic", "hand-written")] for s in split]
+        parts.append(f"<h4>{escape(metric)} on synthetic and on hand-written cases</h4>"
+                     + table(["strategy", "synthetic", "hand-written"], origin_rows, num_cols={1, 2}))
     return "\n".join(parts)
 
 
