@@ -113,3 +113,45 @@ def test_eval_prints_its_plan_and_max_cost_refuses_before_any_call(tmp_path: Pat
         assert ran.returncode == 0, ran.stderr
         assert endpoint.stats.answered == 5 and endpoint.stats.max_in_flight > 1
         assert len(json.loads(ran.stdout)["strategies"][0]["cases"]) == 5
+
+
+def test_an_eval_killed_halfway_and_resumed_answers_every_case_once(tmp_path: Path) -> None:
+    import re
+    import signal
+    import time
+
+    from adaptlab.eval.store import EvalStore
+    from adaptlab.testing.endpoint import FlakyEndpoint
+
+    n = 24
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text("".join(json.dumps({"id": f"c{i:02d}", "question": f"Question number {i}?", "answers": ["x"]})
+                             + "\n" for i in range(n)), encoding="utf-8")
+    with FlakyEndpoint(latency_s=0.25) as endpoint:
+        config = write_config(tmp_path / "adaptlab.toml", tmp_path / "home",
+                              f'[generator]\nbackend = "openai"\nbase_url = "{endpoint.base_url}"\n'
+                              f'[embedder]\nbackend = "hash"\n[tracking]\nenabled = false\n')
+        command = [ADAPTLAB_BIN, "--config", str(config), "eval", "--strategy", "prompt", "--cases", str(cases),
+                   "--concurrency", "2"]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while endpoint.stats.answered < n // 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)  # no goodbye: only what was stored survives
+        _, stderr = process.communicate(timeout=30)
+        run_id = re.search(r"--resume (\w+)", " ".join(stderr.split()))
+        assert run_id is not None, stderr  # printed before the first answer
+        store = EvalStore(tmp_path / "home" / "logs.db")
+        stored = store.eval_runs(run_id.group(1))[0]["results"]
+        assert 0 < stored < n
+        while endpoint.stats.in_flight:  # the killed process's last requests finish on the server's side
+            time.sleep(0.05)
+        before = endpoint.stats.answered
+        resumed = subprocess.run([*command, "--resume", run_id.group(1), "--json"], capture_output=True, text=True,
+                                 timeout=300)
+        assert resumed.returncode == 0, resumed.stderr
+        asked_again = endpoint.stats.answered - before
+    result = json.loads(resumed.stdout)
+    ids = [c["case_id"] for c in result["strategies"][0]["cases"]]
+    assert ids == [f"c{i:02d}" for i in range(n)]  # every case once, in order
+    assert asked_again == n - stored  # only the missing ones were asked

@@ -82,6 +82,9 @@ def run_planner(config: AdaptlabConfig, max_cost: float | None) -> Callable[[Run
         err_console.print(table)
         err_console.print(f"[dim]{estimate.calls:,} calls, about {usd(priced.usd)} at catalog prices; the ETA "
                           f"assumes 2 s a call and is corrected by the progress bar.[/]", highlight=False)
+        err_console.print(f"Run id [bold]{estimate.eval_id}[/]: every answer is stored as it comes; if the run "
+                          f"stops, the same command with [bold]--resume {estimate.eval_id}[/] goes on.",
+                          highlight=False)
         check_budget(priced, max_cost)
 
     return before_run

@@ -38,6 +38,7 @@ class StrategyEstimate:
 
 @dataclass(frozen=True)
 class RunEstimate:
+    eval_id: str  # what `--resume` takes if the run stops
     strategies: list[StrategyEstimate]
 
     @property
@@ -69,8 +70,8 @@ def _answer_budget(params: dict[str, Any]) -> int:
     return int(params.get("max_tokens") or 0)
 
 
-def estimate_run(strategies: Sequence[Strategy], cases: Sequence[EvalCase], *, repeats: int, concurrency: int,
-                 done: dict[str, int] | None = None) -> RunEstimate:
+def estimate_run(eval_id: str, strategies: Sequence[Strategy], cases: Sequence[EvalCase], *, repeats: int,
+                 concurrency: int, done: dict[str, int] | None = None) -> RunEstimate:
     """done: answers already stored per strategy (a resumed run), not asked again."""
     estimates = []
     for strategy in strategies:
@@ -82,4 +83,4 @@ def estimate_run(strategies: Sequence[Strategy], cases: Sequence[EvalCase], *, r
             name=strategy.name, generator=generator_of(params), calls=remaining,
             prompt_tokens=round(prompt * share), completion_tokens=remaining * _answer_budget(params),
             parallel=min(concurrency, strategy.parallel_answers or concurrency)))
-    return RunEstimate(estimates)
+    return RunEstimate(eval_id, estimates)

@@ -201,7 +201,7 @@ class EvalRunner:
                     if request.resume else {})
             done = {name: count for name, count in done.items()
                     if any(s.name == name and s.cache_reach == "none" for s in strategies)}
-            request.before_run(estimate_run(strategies, cases, repeats=request.repeats,
+            request.before_run(estimate_run(self.eval_id, strategies, cases, repeats=request.repeats,
                                             concurrency=self.concurrency, done=done))
         scorer = make_scorer(self.project, request, strategies, cases)
         sha = cases_sha256(request.cases_path)
