@@ -181,3 +181,17 @@ def test_the_plan_prices_the_run_and_max_cost_refuses_it_before_any_call(tmp_pat
     assert prompt.usd is not None and prompt.usd > 0 and "openai/gpt-4o-mini" in prompt.source
     assert priced.usd == pytest.approx(prompt.usd + rag.usd)
     check_budget(priced, 10.0)  # under the budget: no error
+
+
+def test_the_eta_uses_the_models_measured_answer_time_once_it_has_answered_here(tmp_path: Path) -> None:
+    cases = write_cases(tmp_path / "cases.jsonl", 6)
+    estimates = []
+    with FlakyEndpoint(latency_s=0.1) as endpoint:
+        project = endpoint_project(tmp_path / "home", endpoint)
+        for out in ("first", "second"):
+            evaluate(project, EvalRequest(["prompt"], cases, out_dir=tmp_path / out, concurrency=3,
+                                          before_run=estimates.append))
+    first, second = (e.strategies[0] for e in estimates)
+    assert not first.measured and first.seconds_per_call == 2.0  # never seen: the assumption, said as such
+    assert second.measured and 0.1 <= second.seconds_per_call < 0.5
+    assert second.eta_seconds == pytest.approx(6 * second.seconds_per_call / 3)

@@ -76,12 +76,14 @@ def run_planner(config: AdaptlabConfig, max_cost: float | None) -> Callable[[Run
             table.add_column(column, overflow="fold")
         for item in priced.strategies:
             e = item.estimate
+            eta = f"{e.eta_seconds / 60:.0f} min" if e.eta_seconds >= 60 else f"{e.eta_seconds:.0f} s"
             table.add_row(escape(e.name), escape(e.generator), f"{e.calls:,}", f"{e.prompt_tokens:,}",
                           f"{e.completion_tokens:,}", usd(item.usd) if item.usd is not None else "[dim]not priced[/]",
-                          f"{e.eta_seconds / 60:.0f} min" if e.eta_seconds >= 60 else f"{e.eta_seconds:.0f} s")
+                          eta + ("" if e.measured else " [dim](assumed 2 s a call)[/]"))
         err_console.print(table)
-        err_console.print(f"[dim]{estimate.calls:,} calls, about {usd(priced.usd)} at catalog prices; the ETA "
-                          f"assumes 2 s a call and is corrected by the progress bar.[/]", highlight=False)
+        err_console.print(f"[dim]{estimate.calls:,} calls, about {usd(priced.usd)} at catalog prices; the ETA uses "
+                          f"each model's median answer time in this project's eval log (2 s a call for a model "
+                          f"not seen yet), divided by the answers in flight.[/]", highlight=False)
         err_console.print(f"Run id [bold]{estimate.eval_id}[/]: every answer is stored as it comes; if the run "
                           f"stops, the same command with [bold]--resume {estimate.eval_id}[/] goes on.",
                           highlight=False)

@@ -7,7 +7,7 @@ retrieved context and answer budget. Completion tokens are counted at their maxi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,10 +30,12 @@ class StrategyEstimate:
     prompt_tokens: int
     completion_tokens: int  # at the answer budget: an upper bound
     parallel: int  # answers in flight at once for this strategy
+    seconds_per_call: float = ASSUMED_SECONDS_PER_CALL
+    measured: bool = False  # seconds_per_call is this model's median in the project's eval log
 
     @property
     def eta_seconds(self) -> float:
-        return self.calls * ASSUMED_SECONDS_PER_CALL / max(self.parallel, 1)
+        return self.calls * self.seconds_per_call / max(self.parallel, 1)
 
 
 @dataclass(frozen=True)
@@ -70,17 +72,26 @@ def _answer_budget(params: dict[str, Any]) -> int:
     return int(params.get("max_tokens") or 0)
 
 
+def model_of(params: dict[str, Any]) -> str:
+    return str((params.get("inner") or {}).get("model") if params.get("kind") == "cached" else params.get("model"))
+
+
 def estimate_run(eval_id: str, strategies: Sequence[Strategy], cases: Sequence[EvalCase], *, repeats: int,
-                 concurrency: int, done: dict[str, int] | None = None) -> RunEstimate:
-    """done: answers already stored per strategy (a resumed run), not asked again."""
+                 concurrency: int, done: dict[str, int] | None = None,
+                 seconds_per_call: Callable[[str], float | None] = lambda _: None) -> RunEstimate:
+    """done: answers already stored per strategy (a resumed run), not asked again. seconds_per_call: a model's
+    measured seconds per answer (from earlier runs), else ASSUMED_SECONDS_PER_CALL."""
     estimates = []
     for strategy in strategies:
         params = strategy.describe()
         remaining = max(0, len(cases) * repeats - (done or {}).get(strategy.name, 0))
         share = remaining / max(len(cases) * repeats, 1)
         prompt = sum(_prompt_tokens(params, case.question) for case in cases) * repeats
+        measured = seconds_per_call(model_of(params))
         estimates.append(StrategyEstimate(
             name=strategy.name, generator=generator_of(params), calls=remaining,
             prompt_tokens=round(prompt * share), completion_tokens=remaining * _answer_budget(params),
-            parallel=min(concurrency, strategy.parallel_answers or concurrency)))
+            parallel=min(concurrency, strategy.parallel_answers or concurrency),
+            seconds_per_call=measured if measured is not None else ASSUMED_SECONDS_PER_CALL,
+            measured=measured is not None))
     return RunEstimate(eval_id, estimates)

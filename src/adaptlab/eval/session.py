@@ -202,7 +202,8 @@ class EvalRunner:
             done = {name: count for name, count in done.items()
                     if any(s.name == name and s.cache_reach == "none" for s in strategies)}
             request.before_run(estimate_run(self.eval_id, strategies, cases, repeats=request.repeats,
-                                            concurrency=self.concurrency, done=done))
+                                            concurrency=self.concurrency, done=done,
+                                            seconds_per_call=self.store.recent_seconds_per_answer))
         scorer = make_scorer(self.project, request, strategies, cases)
         sha = cases_sha256(request.cases_path)
         runs: list[StrategyRun] = []

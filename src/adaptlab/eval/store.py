@@ -95,6 +95,18 @@ class EvalStore:
                 "ON x.run_id = r.run_id WHERE r.eval_id = ? GROUP BY r.run_id ORDER BY r.ts", (eval_id,)).fetchall()
         return [dict(zip(("run_id", "strategy", "status", "results"), row)) for row in rows]
 
+    def recent_seconds_per_answer(self, model: str, limit: int = 200) -> float | None:
+        """Median wall time of the last `limit` generated answers of `model` (a strategy's params' model, cache
+        hits left out): what the next run's ETA assumes. None when the model has not answered here yet."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT x.latency_ms FROM eval_results x JOIN eval_runs r ON r.run_id = x.run_id "
+                "WHERE (json_extract(r.params, '$.model') = ? OR json_extract(r.params, '$.inner.model') = ?) "
+                "AND json_extract(x.result, '$.cache_status') != 'hit' AND x.latency_ms > 0 "
+                "ORDER BY x.ts DESC LIMIT ?", (model, model, limit)).fetchall()
+        values = sorted(row[0] for row in rows)
+        return values[len(values) // 2] / 1000 if values else None
+
     def run_info(self, run_id: str) -> dict[str, Any] | None:
         with self._lock:
             cursor = self._conn.execute("SELECT * FROM eval_runs WHERE run_id = ?", (run_id,))
