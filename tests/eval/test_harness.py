@@ -35,6 +35,7 @@ class CannedStrategy:
     name: str = "canned"
     kind: str = "prompt"
     retrieves: bool = False
+    parallel_answers: int | None = 1
     seeds: list[int | None] = field(default_factory=list)
 
     def answer(self, query: str, *, seed: int | None = None) -> Answer:
