@@ -441,6 +441,10 @@ class BenchConfig(_Section):
         "", description="Workload TOML (queries/day, deployment, constraints; see 'Cost and advice') the measured "
         "numbers are priced with; required.",
     )
+    finetuned_keeps_output_constraint: bool = Field(
+        True, description="The built-in finetuned strategy decodes under the prompt strategy's output constraint "
+        "(its json_schema_path), so both are judged on equal footing; false: free text.",
+    )
     strategies: list[str] = Field(
         default_factory=lambda: ["prompt", "rag", "finetuned", "finetuned_rag"],
         description="Names of the strategies to build and measure — a list of names, not settings: the built-in "

@@ -176,3 +176,17 @@ def test_a_bench_runs_replayed_hit_rate_prices_the_cache(tmp_path: Path) -> None
         assert cached is not None and cached.hit_rate == 0.4 and cached.hit_rate_source == "replayed over q.jsonl"
         prompt = run.strategy("prompt")
         assert prompt is not None and prompt.hit_rate is None and prompt.family == "prompt"
+
+
+def test_the_built_in_finetuned_strategy_keeps_the_prompt_strategys_output_constraint(tmp_path: Path) -> None:
+    _inputs(tmp_path)
+    (tmp_path / "schema.json").write_text('{"type": "object"}')
+    bench = ('cases = "cases.jsonl"\ntrain = "train.jsonl"\nworkload = "workload.toml"\n'
+             'strategies = ["prompt", "finetuned"]')
+    constrained = _config(tmp_path, bench, '[strategies.prompt]\nkind = "prompt"\njson_schema_path = "schema.json"\n')
+    section = bench_strategies(constrained, plan_bench(constrained), tmp_path / "a.gguf")["finetuned"]
+    assert isinstance(section, FinetunedStrategyConfig) and section.json_schema_path == "schema.json"
+    assert section.few_shot_k == 0  # examples are what fine-tuning replaces; the output constraint is not
+    free = _config(tmp_path, bench + "\nfinetuned_keeps_output_constraint = false",
+                   '[strategies.prompt]\nkind = "prompt"\njson_schema_path = "schema.json"\n')
+    assert bench_strategies(free, plan_bench(free), tmp_path / "a.gguf")["finetuned"].json_schema_path == ""

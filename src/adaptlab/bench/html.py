@@ -281,7 +281,7 @@ def _quality(task: BenchResult, strategies: list[StrategyResult], advice: Advice
         parts.append("<h4>Paired tests on the same cases</h4>" + _list(
             [f"<strong>{dash(name)}</strong>: {dash(reason)}" for name, reason in tests], "", escaped=True))
     names = _metric_names(strategies, metric)
-    table_rows = []
+    table_rows = [["decoding"] + [escape(s.decoding) for s in strategies]]  # what constrained each output
     for name in names:
         desc = _description(strategies, name)
         label = f'<span title="{escape(desc)}">{escape(name)}</span>' if desc else escape(name)

@@ -148,8 +148,11 @@ def bench_strategies(config: AdaptlabConfig, plan: BenchPlan, adapter: Path | No
         section = strategies.get(base)
         if section is None and base == "finetuned":
             # The fine-tuned model learnt the task from the training examples: same system prompt, no few-shot
-            # examples and no grammar (they are what fine-tuning is meant to replace).
-            section = FinetunedStrategyConfig(system_prompt=prompt.system_prompt, max_tokens=prompt.max_tokens)
+            # examples (what fine-tuning replaces), and the same output constraint as the prompt strategy — without
+            # it the adapter is judged on near-miss labels the grammar would have ruled out.
+            schema = prompt.json_schema_path if config.bench.finetuned_keeps_output_constraint else ""
+            section = FinetunedStrategyConfig(system_prompt=prompt.system_prompt, max_tokens=prompt.max_tokens,
+                                              json_schema_path=schema)
         elif section is None and base == "finetuned_rag":
             section = FinetunedRagStrategyConfig(**rag.model_dump(exclude={"kind"}))
         assert section is not None, name  # plan_bench lists only configured strategies and the built-ins

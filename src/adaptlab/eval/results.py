@@ -194,6 +194,13 @@ class StrategyResult(Record):
     def generator(self) -> str:
         return generator_of(self.params)
 
+    @property
+    def decoding(self) -> str:
+        """What constrained its output (a JSON schema, or free text): strategies compared on a structured task
+        are only on equal footing under the same constraint."""
+        params = (self.params.get("inner") or {}) if self.cached else self.params
+        return str(params.get("decoding") or "not recorded")
+
 
 def _by_origin(results: list[CaseResult]) -> dict[str, OriginScores]:
     groups = {"synthetic": [r for r in results if r.synthetic], "hand-written": [r for r in results if not r.synthetic]}

@@ -109,7 +109,7 @@ def _build_rag(project: Project, name: str, section: RagStrategyConfig, generato
         "top_k": top_k, "context_chunks": answer_config.context_chunks, "system_prompt": answer_config.system_prompt,
         "min_relevance": answer_config.min_relevance, "dense_weight": config.retrieve.dense_weight,
         "keyword_weight": config.retrieve.keyword_weight, "rrf_k": config.retrieve.rrf_k,
-        "chunk_size_tokens": config.chunk.size_tokens, "max_tokens": max_tokens,
+        "chunk_size_tokens": config.chunk.size_tokens, "max_tokens": max_tokens, "decoding": "free text",
     }
     if isinstance(section, FinetunedRagStrategyConfig):
         params["adapter"] = section.adapter or section.served_model

@@ -104,6 +104,8 @@ class PromptStrategy(Uncached):
             "system_prompt": self._config.system_prompt,
             "few_shot_k": self._config.few_shot_k, "few_shot_selection": self._config.few_shot_selection,
             "few_shot_path": self._config.few_shot_path, "json_schema": bool(self._schema),
+            "decoding": (f"constrained to the JSON schema {Path(self._config.json_schema_path).name}"
+                         if self._schema else "free text"),
             "max_tokens": self._max_tokens,
         }
         adapter = getattr(self._config, "adapter", "") or getattr(self._config, "served_model", "")
