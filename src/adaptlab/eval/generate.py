@@ -28,6 +28,7 @@ from typing import Any
 
 from adaptlab.datasets.squad import normalize_answer
 from adaptlab.errors import InputError
+from adaptlab.eval.cases import EvalCase
 from adaptlab.eval.heldout import SeenText, find_overlaps, training_questions
 from adaptlab.project import Project
 from adaptlab.textfiles import write_jsonl_atomic
@@ -141,12 +142,10 @@ def _sample_chunks(chunks_by_doc: dict[str, list[Chunk]], budget: int, rng: rand
 def _gold_source(path: str, roots: Sequence[Path]) -> str:
     """The document's path relative to the parent of the folder it was found in (what `gold_sources` matches
     at the end of an indexed path: 'articles/x.txt')."""
-    file = Path(path)
+    file = Path(path).resolve()
     for root in roots:
-        root = root.resolve()
-        base = root.parent if root.is_dir() else root.parent
         try:
-            return file.resolve().relative_to(base).as_posix()
+            return file.relative_to(root.resolve().parent).as_posix()
         except ValueError:
             continue
     return file.name
@@ -174,8 +173,6 @@ def generate_from_documents(project: Project, sources: Sequence[Path], *, n: int
     seen = [SeenText(text, f"existing file {path.name}") for path in avoid for text in _questions_of(path)]
     threshold = config.eval.near_duplicate_jaccard
     report = GenerationReport([], 0, documents=len(chunks_by_doc), chunks=sum(map(len, chunks_by_doc.values())))
-    from adaptlab.eval.cases import EvalCase
-
     for chunk in candidates:
         if report.kept >= n:
             break
@@ -184,7 +181,7 @@ def generate_from_documents(project: Project, sources: Sequence[Path], *, n: int
             progress("Drafting cases", report.kept, n)
         picked = _pick_answer(chunk, rng)
         if picked is None:
-            report.rejected["no sentence with a short answer in the passage"] += 1
+            report.reject("no sentence with a short answer in the passage", {"source": chunk.path})
             continue
         sentence, answer = picked
         example_user, example_reply = DRAFT_EXAMPLE
@@ -238,7 +235,6 @@ def collect_from_log(log_path: Path, *, n: int, threshold: float) -> GenerationR
     no answers yet — for a person to label."""
     from adaptlab.cache.analyze import load_query_log
     from adaptlab.cache.keys import normalise_question
-    from adaptlab.eval.cases import EvalCase
 
     log = load_query_log(log_path)
     counts: Counter[str] = Counter()
