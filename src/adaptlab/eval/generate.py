@@ -83,7 +83,8 @@ class GenerationReport:
 
 
 def _words(text: str) -> list[str]:
-    return normalize_answer(text).split()
+    """Lower-case word tokens, punctuation as a separator ('caen/2014/13' holds '2014')."""
+    return re.findall(r"\w+", normalize_answer(re.sub(r"[^\w\s]", " ", text)))
 
 
 def _support(answer: str, passage: str) -> float:
@@ -128,8 +129,9 @@ def _pick_answer(chunk: Chunk, rng: random.Random) -> tuple[str, str] | None:
 
 def _sample_chunks(chunks_by_doc: dict[str, list[Chunk]], budget: int, rng: random.Random) -> list[Chunk]:
     """Round-robin over documents (in a seeded order), a random unused chunk of each in turn."""
-    pools = {doc: rng.sample(chunks, len(chunks)) for doc, chunks in chunks_by_doc.items()}
-    order = sorted(pools)
+    # Ordered by path (doc ids hash the absolute path), so a seed drafts the same cases wherever the folder lives.
+    order = sorted(chunks_by_doc, key=lambda doc: chunks_by_doc[doc][0].path)
+    pools = {doc: rng.sample(chunks_by_doc[doc], len(chunks_by_doc[doc])) for doc in order}
     rng.shuffle(order)
     picked: list[Chunk] = []
     while len(picked) < budget and any(pools.values()):
