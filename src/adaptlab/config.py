@@ -332,8 +332,14 @@ class TrainConfig(_Section):
     eval_steps: int = Field(0, ge=0, description="Evaluate loss on the eval split every N steps (0: once per epoch).")
     eval_fraction: float = Field(0.1, ge=0, lt=1, description="Share of the training file held out for eval loss "
                                  "when no --eval-data file is given (0: none).")
-    early_stopping_patience: int = Field(0, ge=0, description="Stop after N evaluations without a lower eval loss "
-                                         "(0: off).")
+    early_stopping_patience: int = Field(0, ge=0, description="Stop after N evaluations without a better score "
+                                         "(eval loss, or checkpoint_metric when set; 0: off).")
+    checkpoint_metric: str = Field(
+        "", description="Choose the checkpoint by the task, not the loss: at every evaluation the model answers the "
+        "eval split (greedy, max_new_tokens of [generator].max_tokens) scored with the harness's metric — "
+        "'auto' (field_accuracy for JSON answers, else token_f1), field_accuracy, field_f1, field.KEY (e.g. "
+        "field.intent), token_f1 or exact_match — and the best checkpoint is kept. Empty: the last one (or the "
+        "lowest eval loss with early stopping).")
     dpo_beta: float = Field(0.1, gt=0, description="DPO temperature beta.")
     gradient_checkpointing: bool = Field(
         False, description="Recompute activations in the backward pass: less memory, ~30% slower. TRL turns it on "

@@ -157,3 +157,30 @@ def test_quantization_setting_resolves_to_fp32_on_a_cpu_unless_asked(monkeypatch
         quantization_for("4bit")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert quantization_for("auto") == "none"  # a GPU without bitsandbytes trains in full precision
+
+
+def test_checkpoints_are_chosen_by_the_task_metric_on_the_validation_split(tiny_llama: Path, tmp_path: Path) -> None:
+    settings = TrainConfig(max_steps=4, batch_size=4, learning_rate=1e-2, max_length=64, eval_steps=2,
+                           checkpoint_metric="field.intent")
+    result = train("sft", tiny_llama, [chat(i) for i in range(16)], [chat(i) for i in range(16, 19)], settings,
+                   tmp_path / "run", max_new_tokens=8)
+    assert result.task_metric_name == "field.intent"
+    assert [step for step, _ in result.task_metric] == [2, 4]  # scored at every evaluation, beside the loss
+    assert all(0.0 <= value <= 1.0 for _, value in result.task_metric) and len(result.eval_loss) == 2
+    best = max(value for _, value in result.task_metric)
+    first_best = next(step for step, value in result.task_metric if value == best)
+    assert result.best_step == first_best  # the kept checkpoint is the best by the task, ties to the earliest
+
+
+def test_validation_answers_are_scored_with_the_harness_metrics() -> None:
+    from adaptlab.finetune.validate import ValidationCase, resolve_metric, score_answer
+
+    reference = '{"intent": "PlayMusic", "slots": {"track": "7"}}'
+    assert score_answer("field.intent", '{"intent": "PlayMusic", "slots": {}}', reference) == 1.0
+    assert score_answer("field.intent", '{"intent": "Play"}', reference) == 0.0
+    assert score_answer("field.intent", "not json", reference) == 0.0
+    assert score_answer("field_accuracy", reference, reference) == 1.0
+    assert score_answer("token_f1", "the capital is Paris", "Paris") == pytest.approx(0.5)  # 1 of 3 words
+    json_cases = [ValidationCase([{"role": "user", "content": "q"}], reference)]
+    assert resolve_metric("auto", json_cases) == "field_accuracy"
+    assert resolve_metric("auto", [ValidationCase([], "Paris")]) == "token_f1"

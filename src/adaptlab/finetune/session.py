@@ -98,7 +98,8 @@ def run_training(project: Project, request: TrainRequest, *, progress: TrainProg
     stage(f"training {request.method} on {len(train_examples)} examples ({len(eval_examples)} for eval loss)")
     try:
         result = train(request.method, base.directory, train_examples, eval_examples, settings, run_dir,
-                       progress=progress, resume=request.resume is not None)
+                       progress=progress, resume=request.resume is not None,
+                       max_new_tokens=project.config.generator.max_tokens)
     except BaseException:
         if tracker and run_id:
             tracker.end(run_id, "FAILED")
@@ -142,6 +143,8 @@ def _record(tracker, run_id: str, request: TrainRequest, settings, result: Train
     tracker.log(run_id, params=params, extra_metrics=metrics)
     tracker.log_series(run_id, "train_loss", result.train_loss)
     tracker.log_series(run_id, "eval_loss", result.eval_loss)
+    if result.task_metric:
+        tracker.log_series(run_id, f"eval_{result.task_metric_name}", result.task_metric)
     tracker.set_tags(run_id, {f"hardware.{k}": str(v) for k, v in result.hardware.items()})
     source = tracker.log_directory(run_id, result.adapter_dir, "adapter")
     artifacts = [result.run_dir / "train_result.json"] + ([gguf_adapter] if gguf_adapter else [])

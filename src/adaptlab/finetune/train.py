@@ -41,6 +41,9 @@ class TrainResult:
     peak_rss_mb: float
     train_loss: list[tuple[int, float]] = field(default_factory=list)  # (step, loss)
     eval_loss: list[tuple[int, float]] = field(default_factory=list)
+    task_metric: list[tuple[int, float]] = field(default_factory=list)  # (step, validation score) when chosen by it
+    task_metric_name: str = ""
+    best_step: int | None = None  # the checkpoint kept, when one was chosen by a metric
     stopped_early: bool = False
     hardware: dict[str, Any] = field(default_factory=dict)
     trainable_parameters: int = 0
@@ -142,7 +145,8 @@ def _lora_config(settings: TrainConfig):
                       target_modules=list(settings.target_modules), task_type="CAUSAL_LM", bias="none")
 
 
-def _common_args(settings: TrainConfig, run_dir: Path, has_eval: bool, resume: bool) -> dict[str, Any]:
+def _common_args(settings: TrainConfig, run_dir: Path, has_eval: bool, resume: bool,
+                 by_task_metric: bool = False) -> dict[str, Any]:
     import torch
 
     eval_strategy = "no"
@@ -160,7 +164,7 @@ def _common_args(settings: TrainConfig, run_dir: Path, has_eval: bool, resume: b
         data_seed=settings.seed,
         logging_steps=1,
         eval_strategy=eval_strategy,
-        save_strategy=eval_strategy if settings.early_stopping_patience and has_eval else "steps",
+        save_strategy=eval_strategy if (settings.early_stopping_patience or by_task_metric) and has_eval else "steps",
         save_steps=settings.eval_steps or 50,
         save_total_limit=2,
         report_to="none",  # we record to MLflow ourselves, with our own names
@@ -175,7 +179,11 @@ def _common_args(settings: TrainConfig, run_dir: Path, has_eval: bool, resume: b
     )
     if settings.eval_steps and has_eval:
         args["eval_steps"] = settings.eval_steps
-    if settings.early_stopping_patience and has_eval:
+    if by_task_metric and has_eval:
+        from adaptlab.finetune.validate import METRIC_KEY
+
+        args.update(load_best_model_at_end=True, metric_for_best_model=METRIC_KEY, greater_is_better=True)
+    elif settings.early_stopping_patience and has_eval:
         args.update(load_best_model_at_end=True, metric_for_best_model="eval_loss", greater_is_better=False)
     return args
 
@@ -209,7 +217,8 @@ class _Recorder:
 
 def train(method: Literal["sft", "dpo"], base_dir: Path, train_examples: Sequence[Any],
           eval_examples: Sequence[Any], settings: TrainConfig, run_dir: Path, *,
-          progress: TrainProgress | None = None, resume: bool = False) -> TrainResult:
+          progress: TrainProgress | None = None, resume: bool = False, max_new_tokens: int = 64) -> TrainResult:
+    """max_new_tokens: the answer budget when checkpoints are chosen by the task metric."""
     """Fine-tune a LoRA adapter on `base_dir` (an HF model directory) and save it to run_dir/adapter."""
     import datasets
     import torch
@@ -232,9 +241,21 @@ def train(method: Literal["sft", "dpo"], base_dir: Path, train_examples: Sequenc
     to_records = sft_records if method == "sft" else dpo_records
     train_dataset = Dataset.from_list(to_records(train_examples))
     eval_dataset = Dataset.from_list(to_records(eval_examples)) if eval_examples else None
-    args = _common_args(settings, run_dir, eval_dataset is not None, resume)
+    scorer = None
+    if settings.checkpoint_metric and method == "sft" and eval_examples:
+        from adaptlab.finetune.validate import TaskMetricScorer, validation_cases
+
+        scorer = TaskMetricScorer(validation_cases(eval_examples), tokenizer, settings.checkpoint_metric,
+                                  max_new_tokens)
+    args = _common_args(settings, run_dir, eval_dataset is not None, resume, by_task_metric=scorer is not None)
     recorder = _Recorder(progress)
     callbacks: list[TrainerCallback] = [recorder.callback]
+    task_curve: list[tuple[int, float]] = []
+    if scorer is not None:
+        from adaptlab.finetune.validate import task_metric_callback
+
+        # Before early stopping: it reads the metric this callback adds.
+        callbacks.append(task_metric_callback(scorer, task_curve))
     if settings.early_stopping_patience and eval_dataset is not None:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=settings.early_stopping_patience))
 
@@ -275,6 +296,8 @@ def train(method: Literal["sft", "dpo"], base_dir: Path, train_examples: Sequenc
         peak_rss_mb=peak_rss_mb(), train_loss=recorder.train_loss, eval_loss=recorder.eval_loss,
         stopped_early=stopped_early, hardware=hardware_summary(), trainable_parameters=trainable,
         total_parameters=total, base_weights_unchanged=base_unchanged, quantization=quantization,
+        task_metric=task_curve, task_metric_name=scorer.metric if scorer is not None else "",
+        best_step=_step_of(state.best_model_checkpoint),
     )
     (run_dir / "train_result.json").write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
     return result
@@ -296,6 +319,14 @@ def _sft_trainer_class():
                                         num_items_in_batch=num_items_in_batch)
 
     return PlainLossSFTTrainer
+
+
+def _step_of(checkpoint: str | None) -> int | None:
+    """checkpoint-40 → 40."""
+    if not checkpoint:
+        return None
+    tail = Path(checkpoint).name.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else None
 
 
 def _frozen_checksum(model) -> tuple[float, float]:
