@@ -261,3 +261,19 @@ def test_a_benchs_measured_training_time_is_priced_as_the_serving_machine_not_as
     assert any("measured on the bench machine" in p for p in scenario.provenance)
     declared = build_scenario(workload(serving={"use_measured_latency": True}), CATALOG, run)
     assert declared.inputs.training.gpu_hours_per_run == 10  # a declared measured_gpu_hours wins
+
+
+def test_a_strategy_on_its_own_priced_model_gets_its_own_sensitivity_row():
+    from dataclasses import replace
+
+    from adaptlab.eval.results import GeneratorRecord
+
+    hosted = replace(strategy("prompt@hosted", "prompt", MOSTLY_RIGHT, prompt_tokens=300), generator="hosted")
+    run = BenchRun(Path("results.json"), "run1", CASES, [strategy("prompt", "prompt", MOSTLY_RIGHT), hosted], 0.05,
+                   deployments={"hosted": GeneratorRecord(backend="openai", model="gpt-4o-mini at https://x/v1",
+                                                          price_api_model="openai/gpt-4o-mini")})
+    advice = advise(build_scenario(workload(), CATALOG, run))
+    labels = [row.label for row in advice.sensitivity]
+    assert "API prices of the model behind prompt@hosted" in labels
+    assert "serving GPU $/h" in labels  # the workload's own deployment, for the local prompt
+    assert any("strategies on hosted" in line for line in advice.provenance)

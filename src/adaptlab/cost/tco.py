@@ -427,8 +427,26 @@ def _engineer_rate(inputs: CostInputs, variants: list[Variant], factor: float) -
     return replace(inputs, engineer_usd_per_hour=inputs.engineer_usd_per_hour * factor), variants
 
 
-def knobs(inputs: CostInputs) -> list[Knob]:
-    """The inputs the sensitivity table moves, for this deployment."""
+def _own_deployment(target: ApiServing | GpuServing
+                    ) -> Callable[[CostInputs, list[Variant], float], tuple[CostInputs, list[Variant]]]:
+    """Scale the price of one [generators.NAME] deployment, for the variants priced on it."""
+    def scaled(serving: ApiServing | GpuServing, factor: float) -> ApiServing | GpuServing:
+        if isinstance(serving, ApiServing):
+            return replace(serving, input_per_mtok=serving.input_per_mtok * factor,
+                           output_per_mtok=serving.output_per_mtok * factor,
+                           cached_read_per_mtok=serving.cached_read_per_mtok * factor,
+                           cache_write_per_mtok=serving.cache_write_per_mtok * factor)
+        return replace(serving, gpu_usd_per_hour=serving.gpu_usd_per_hour * factor)
+
+    def apply(inputs: CostInputs, variants: list[Variant], factor: float) -> tuple[CostInputs, list[Variant]]:
+        return inputs, [replace(v, serving=scaled(v.serving, factor)) if v.serving == target else v
+                        for v in variants]
+    return apply
+
+
+def knobs(inputs: CostInputs, variants: Sequence[Variant] = ()) -> list[Knob]:
+    """The inputs the sensitivity table moves, for this deployment and each variant's own (a strategy on a
+    [generators.NAME] model with its own price)."""
     out = [Knob("queries/day", _volume),
            Knob("prompt tokens", _scale_tokens("prompt_tokens")),
            Knob("completion tokens", _scale_tokens("completion_tokens")),
@@ -448,6 +466,14 @@ def knobs(inputs: CostInputs) -> list[Knob]:
             Knob("cache hit rate", _hit_rate),
             Knob("cache hosting", _cache_hosting),
             Knob("engineer $/h", _engineer_rate)]
+    deployments: list[ApiServing | GpuServing] = []
+    for variant in variants:
+        if variant.serving is not None and variant.serving not in deployments:
+            deployments.append(variant.serving)
+    for deployment in deployments:
+        names = sorted({v.name.removesuffix("+cache") for v in variants if v.serving == deployment})
+        unit = "API prices" if isinstance(deployment, ApiServing) else "$/h"
+        out.append(Knob(f"{unit} of the model behind {', '.join(names)}", _own_deployment(deployment)))
     return out
 
 
@@ -469,7 +495,7 @@ def sensitivity(inputs: CostInputs, variants: Sequence[Variant],
     """Move each input ±swing and ask `pick` (the advisor's ranking) for the winner."""
     base = pick(inputs, list(variants))
     rows = []
-    for knob in knobs(inputs):
+    for knob in knobs(inputs, variants):
         winners = []
         for factor in (1.0 - swing, 1.0 + swing):
             moved_inputs, moved_variants = knob.scale(inputs, list(variants), factor)
