@@ -58,6 +58,17 @@ def line_problem(path: str, line: int, reason: str, fix: str = "") -> FileProble
     return FileProblem(path, reason, line, fix)
 
 
+MAX_LISTED_PROBLEMS = 20  # problems an error message lists; the error object keeps them all
+
+
+def listed_problems(problems: list[FileProblem]) -> str:
+    """The first MAX_LISTED_PROBLEMS problems, one indented line each, and how many more there are."""
+    listed = [f"  {p}" for p in problems[:MAX_LISTED_PROBLEMS]]
+    if len(problems) > MAX_LISTED_PROBLEMS:
+        listed.append(f"  … and {len(problems) - MAX_LISTED_PROBLEMS} more")
+    return "\n".join(listed)
+
+
 @dataclass(frozen=True)
 class Chunk:
     """A retrievable piece of one document, with everything a citation needs."""

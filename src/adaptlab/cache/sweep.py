@@ -33,7 +33,7 @@ import numpy as np
 from adaptlab.cache.guard import guard_rejection
 from adaptlab.errors import InputError
 from adaptlab.textfiles import jsonl_lines, read_csv_rows, read_text, sniff_delimiter
-from adaptlab.types import FileProblem, line_problem
+from adaptlab.types import FileProblem, line_problem, listed_problems
 
 if TYPE_CHECKING:
     from adaptlab.embed.base import Embedder
@@ -44,7 +44,6 @@ DEFAULT_THRESHOLDS: tuple[float, ...] = tuple(round(0.50 + 0.01 * i, 2) for i in
 QUESTION1_KEYS = ("question1", "q1")
 QUESTION2_KEYS = ("question2", "q2")
 LABEL_KEYS = ("duplicate", "is_duplicate", "label")
-MAX_LISTED_PROBLEMS = 20
 EMBED_BATCH = 256
 EXAMPLE_PAIR = '{"question1": "How do I reset my password?", "question2": "I forgot my password", "duplicate": true}'
 _TRUE = {"1", "true", "yes", "y", "t", "duplicate"}
@@ -207,13 +206,10 @@ class BadLinesError(InputError):
     def __init__(self, path: str, problems: list[FileProblem], *, good: int, unit: str) -> None:
         self.problems = sorted(problems, key=_line)
         self.good = good
-        listed = [f"  {p}" for p in self.problems[:MAX_LISTED_PROBLEMS]]
-        if len(self.problems) > MAX_LISTED_PROBLEMS:
-            listed.append(f"  … and {len(self.problems) - MAX_LISTED_PROBLEMS} more")
         count = len(self.problems)
         units = unit[:-1] + "ies" if unit.endswith("y") else unit + "s"
         reason = (f"{count} bad line{'s' if count != 1 else ''} ({good} good {unit if good == 1 else units} "
-                  f"read):\n" + "\n".join(listed))
+                  f"read):\n" + listed_problems(self.problems))
         super().__init__(path, None, reason, "fix or delete these lines and run again")
 
 

@@ -12,9 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from adaptlab.errors import InputError
-from adaptlab.types import FileProblem
-
-MAX_LISTED_PROBLEMS = 20  # as many as eval cases' CasesError lists
+from adaptlab.types import FileProblem, listed_problems
 
 
 class DataError(InputError):
@@ -23,11 +21,9 @@ class DataError(InputError):
 
     def __init__(self, path: str, problems: list[FileProblem]) -> None:
         self.problems = list(problems)
-        listed = [f"  {p}" for p in self.problems[:MAX_LISTED_PROBLEMS]]
-        if len(self.problems) > MAX_LISTED_PROBLEMS:
-            listed.append(f"  … and {len(self.problems) - MAX_LISTED_PROBLEMS} more")
         count = len(self.problems)
-        super().__init__(path, None, f"{count} problem{'s' if count != 1 else ''}:\n" + "\n".join(listed))
+        super().__init__(path, None, f"{count} problem{'s' if count != 1 else ''}:\n"
+                         + listed_problems(self.problems))
 
 
 def load_json(path: Path, text: str) -> Any:

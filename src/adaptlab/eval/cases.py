@@ -18,11 +18,10 @@ from typing import Any
 
 from adaptlab.errors import InputError
 from adaptlab.textfiles import jsonl_lines, read_csv_rows, read_text, write_jsonl_atomic
-from adaptlab.types import FileProblem, line_problem
+from adaptlab.types import FileProblem, line_problem, listed_problems
 
 ALLOWED_KEYS = ("id", "question", "answers", "label", "expected_json", "schema", "gold_sources", "tags")
 SCORABLE_KEYS = ("answers", "label", "expected_json", "schema", "gold_sources")
-MAX_LISTED_PROBLEMS = 20
 EXAMPLE_CASE = '{"question": "What is the capital of France?", "answers": ["Paris"]}'
 
 
@@ -78,11 +77,8 @@ class CasesError(InputError):
 
     def __init__(self, path: str, problems: list[FileProblem]) -> None:
         self.problems = list(problems)
-        listed = [f"  {p}" for p in self.problems[:MAX_LISTED_PROBLEMS]]
-        if len(self.problems) > MAX_LISTED_PROBLEMS:
-            listed.append(f"  … and {len(self.problems) - MAX_LISTED_PROBLEMS} more")
         count = len(self.problems)
-        reason = f"{count} problem{'s' if count != 1 else ''}:\n" + "\n".join(listed)
+        reason = f"{count} problem{'s' if count != 1 else ''}:\n" + listed_problems(self.problems)
         super().__init__(path, None, reason)
 
 
