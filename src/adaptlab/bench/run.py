@@ -16,7 +16,6 @@ import shlex
 import shutil
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -267,16 +266,7 @@ def _adapter(context: _Context) -> Path | None:
 
 def _warm_questions(log: QueryLog, limit: int) -> list[str]:
     """The log's most frequent distinct questions (ties: first asked first) — what a deployed cache holds."""
-    from adaptlab.cache.keys import normalise_question
-
-    counts: Counter[str] = Counter()
-    first: dict[str, str] = {}
-    for query in log.queries:
-        key = normalise_question(query.question)
-        counts[key] += 1
-        first.setdefault(key, query.question)
-    ranked = sorted(counts, key=lambda key: -counts[key])  # stable: ties keep first-asked order
-    return [first[key] for key in ranked[:limit]]
+    return [question for question, _ in log.most_asked()[:limit]]
 
 
 def _measure(context: _Context, run_id: str

@@ -78,6 +78,18 @@ class QueryLog:
     def has_timestamps(self) -> bool:
         return bool(self.queries) and all(q.timestamp is not None for q in self.queries)
 
+    def most_asked(self) -> list[tuple[str, int]]:
+        """Distinct questions (after `normalise_question`), most asked first, each as first asked with its count;
+        ties keep first-asked order."""
+        counts: Counter[str] = Counter()
+        first: dict[str, str] = {}
+        for query in self.queries:
+            key = normalise_question(query.question)
+            counts[key] += 1
+            first.setdefault(key, query.question)
+        ranked = sorted(counts, key=lambda key: -counts[key])  # stable sort
+        return [(first[key], counts[key]) for key in ranked]
+
     @property
     def span_seconds(self) -> float | None:
         if not self.has_timestamps:

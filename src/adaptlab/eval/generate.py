@@ -236,22 +236,13 @@ def collect_from_log(log_path: Path, *, n: int, threshold: float) -> GenerationR
     """The log's n most frequent distinct questions (near duplicates folded into the first seen), as cases with
     no answers yet — for a person to label."""
     from adaptlab.cache.analyze import load_query_log
-    from adaptlab.cache.keys import normalise_question
 
-    log = load_query_log(log_path)
-    counts: Counter[str] = Counter()
-    first: dict[str, str] = {}
-    for query in log.queries:
-        key = normalise_question(query.question)
-        counts[key] += 1
-        first.setdefault(key, query.question)
     report = GenerationReport([], 0)
     kept: list[SeenText] = []
-    for key, count in sorted(counts.items(), key=lambda item: -item[1]):  # stable: ties keep first-asked order
+    for question, count in load_query_log(log_path).most_asked():
         if len(report.cases) >= n:
             break
         report.tried += 1
-        question = first[key]
         if find_overlaps([EvalCase(case_id="q", question=question)], kept, threshold):
             report.rejected["near duplicate of a more frequent question"] += 1
             continue
