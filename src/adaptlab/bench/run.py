@@ -46,7 +46,7 @@ from adaptlab.bench.results import (
     WorkloadInput,
 )
 from adaptlab.config import AdaptlabConfig, PromptStrategyConfig
-from adaptlab.eval.results import StrategyResult, TrafficHitRate
+from adaptlab.eval.results import TrafficHitRate
 from adaptlab.project import Project
 
 if TYPE_CHECKING:
@@ -391,7 +391,7 @@ def _results(context: _Context, report: EvalReport, run_id: str, final: Path, st
              hit_rates: dict[str, TrafficHitRate]) -> BenchResult:
     project, plan = context.project, context.plan
     config = project.config
-    strategies = [StrategyResult.of(run, report.k) for run in report.runs]
+    strategies = report.record().strategies
     for entry in strategies:
         entry.traffic_hit_rate = hit_rates.get(entry.name)
     generator = config.generator

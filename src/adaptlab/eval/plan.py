@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adaptlab.eval.cases import EvalCase
-from adaptlab.eval.results import generator_of
+from adaptlab.eval.results import answering_params, generator_of
 from adaptlab.strategies.base import Strategy
 
 CHARS_PER_TOKEN = 4  # the usual estimate for English text
@@ -57,8 +57,7 @@ def _tokens(text: Any) -> int:
 
 
 def _prompt_tokens(params: dict[str, Any], question: str) -> int:
-    if params.get("kind") == "cached":
-        params = params.get("inner") or {}
+    """params: the answering strategy's (`answering_params`)."""
     tokens = _tokens(params.get("system_prompt")) + _tokens(question) + CHAT_OVERHEAD_TOKENS
     tokens += int(params.get("few_shot_k") or 0) * TOKENS_PER_EXAMPLE
     if params.get("kind") in ("rag", "finetuned_rag"):
@@ -66,14 +65,6 @@ def _prompt_tokens(params: dict[str, Any], question: str) -> int:
     return tokens
 
 
-def _answer_budget(params: dict[str, Any]) -> int:
-    if params.get("kind") == "cached":
-        params = params.get("inner") or {}
-    return int(params.get("max_tokens") or 0)
-
-
-def model_of(params: dict[str, Any]) -> str:
-    return str((params.get("inner") or {}).get("model") if params.get("kind") == "cached" else params.get("model"))
 
 
 def estimate_run(eval_id: str, strategies: Sequence[Strategy], cases: Sequence[EvalCase], *, repeats: int,
@@ -84,13 +75,14 @@ def estimate_run(eval_id: str, strategies: Sequence[Strategy], cases: Sequence[E
     estimates = []
     for strategy in strategies:
         params = strategy.describe()
+        answering = answering_params(params)
         remaining = max(0, len(cases) * repeats - (done or {}).get(strategy.name, 0))
         share = remaining / max(len(cases) * repeats, 1)
-        prompt = sum(_prompt_tokens(params, case.question) for case in cases) * repeats
-        measured = seconds_per_call(model_of(params))
+        prompt = sum(_prompt_tokens(answering, case.question) for case in cases) * repeats
+        measured = seconds_per_call(str(answering.get("model")))
         estimates.append(StrategyEstimate(
             name=strategy.name, generator=generator_of(params), calls=remaining,
-            prompt_tokens=round(prompt * share), completion_tokens=remaining * _answer_budget(params),
+            prompt_tokens=round(prompt * share), completion_tokens=remaining * int(answering.get("max_tokens") or 0),
             parallel=min(concurrency, strategy.parallel_answers or concurrency),
             seconds_per_call=measured if measured is not None else ASSUMED_SECONDS_PER_CALL,
             measured=measured is not None))

@@ -122,14 +122,16 @@ class RegressionResult(Record):
         return [m for m, c in self.metrics.items() if c.regressed]
 
 
+def answering_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The `describe()` of the strategy that generates the answers: a cached strategy's inner one, else itself."""
+    return (params.get("inner") or {}) if params.get("kind") == "cached" else params
+
+
 def family_of(params: dict[str, Any]) -> tuple[Family | None, bool, str | None]:
     """(family, cached, wrapped strategy's name) from a strategy's `describe()` — the one place the strategy
     kinds map to families."""
-    kind = params.get("kind")
-    cached = kind == "cached"
-    if cached:
-        inner = params.get("inner") or {}
-        kind = inner.get("kind")
+    cached = params.get("kind") == "cached"
+    kind = answering_params(params).get("kind")
     family: Family | None = kind if kind in FAMILIES else None
     return family, cached, (params.get("wraps") if cached else None)
 
@@ -145,9 +147,7 @@ class GeneratorRecord(Record):
 
 def generator_of(params: dict[str, Any]) -> str:
     """The [generators.NAME] a strategy answered with ("default": [generator]); a cached one's inner strategy's."""
-    if params.get("kind") == "cached":
-        params = params.get("inner") or {}
-    return str(params.get("generator") or "default")
+    return str(answering_params(params).get("generator") or "default")
 
 
 class StrategyResult(Record):
@@ -198,8 +198,7 @@ class StrategyResult(Record):
     def decoding(self) -> str:
         """What constrained its output (a JSON schema, or free text): strategies compared on a structured task
         are only on equal footing under the same constraint."""
-        params = (self.params.get("inner") or {}) if self.cached else self.params
-        return str(params.get("decoding") or "not recorded")
+        return str(answering_params(self.params).get("decoding") or "not recorded")
 
 
 def _by_origin(results: list[CaseResult]) -> dict[str, OriginScores]:
