@@ -11,7 +11,6 @@ is a refusal: saying "I don't know" beats inventing.
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -104,9 +103,6 @@ class RagAnswerer:
         self._max_tokens = max_tokens
         self._n_ctx = n_ctx
         self._log = log
-        # Retrieval is CPU work (embedding, the index): one at a time; only generation overlaps when answers run
-        # in parallel.
-        self._retrieval_lock = threading.Lock()
 
     @property
     def parallel_answers(self) -> int | None:
@@ -115,8 +111,7 @@ class RagAnswerer:
     def answer(self, question: str, *, top_k: int | None = None, flt: SearchFilter | None = None,
                seed: int | None = None) -> Answer:
         started = time.perf_counter()
-        with self._retrieval_lock:
-            retrieval = self._retriever.retrieve(question, top_k=top_k, flt=flt)
+        retrieval = self._retriever.retrieve(question, top_k=top_k, flt=flt)
         if self._log:
             self._log.record("retrieval", latency_ms=retrieval.latency_ms, query=question,
                              hits=len(retrieval.chunks), best_dense=retrieval.best_dense_score)

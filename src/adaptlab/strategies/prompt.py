@@ -92,7 +92,7 @@ class PromptStrategy(Uncached):
         self._max_tokens = max_tokens
         self._log = log
         self._example_vectors: np.ndarray | None = None
-        self._select_lock = threading.Lock()  # example selection embeds: one at a time when answers run in parallel
+        self._vectors_lock = threading.Lock()  # answers in parallel (eval, serve) embed the examples once
 
     @property
     def parallel_answers(self) -> int | None:
@@ -118,9 +118,7 @@ class PromptStrategy(Uncached):
 
     def messages_for(self, query: str) -> list[ChatMessage]:
         messages: list[ChatMessage] = [{"role": "system", "content": self._config.system_prompt}]
-        with self._select_lock:
-            examples = self._choose_examples(query)
-        for example in examples:
+        for example in self._choose_examples(query):
             messages.append({"role": "user", "content": example.question})
             messages.append({"role": "assistant", "content": example.answer})
         messages.append({"role": "user", "content": query})
@@ -147,8 +145,9 @@ class PromptStrategy(Uncached):
         if self._config.few_shot_selection == "static" or len(self._examples) <= k:
             return self._examples[:k]
         assert self._embedder is not None
-        if self._example_vectors is None:
-            self._example_vectors = self._embedder.embed([e.question for e in self._examples])
+        with self._vectors_lock:
+            if self._example_vectors is None:
+                self._example_vectors = self._embedder.embed([e.question for e in self._examples])
         similarities = self._example_vectors @ self._embedder.embed([query])[0]
         nearest = np.argsort(-similarities, kind="stable")[:k]
         # Most similar last: the example right before the question influences a small model most.
