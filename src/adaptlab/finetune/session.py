@@ -7,10 +7,11 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from adaptlab.config import TrainConfig
 from adaptlab.finetune.base_model import BaseModel, prepare_base
 from adaptlab.finetune.data import TrainingExample, fingerprint, load_training_file
 from adaptlab.finetune.train import TrainProgress, TrainResult, train
@@ -31,6 +32,8 @@ class TrainRequest:
     max_steps: int | None = None
     epochs: float | None = None
     run_dir: Path | None = None  # None: <home>/runs/<time>-<method>-<name>
+    # [train] settings changed for this run only (the bench's seed per adapter, its checkpoint metric); validated
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -68,7 +71,7 @@ def run_training(project: Project, request: TrainRequest, *, progress: TrainProg
     config = project.config
     overrides = {k: v for k, v in (("max_steps", request.max_steps), ("epochs", request.epochs)) if v is not None}
     overrides["threads"] = config.train.threads or config.runtime.threads  # torch's pool, set deliberately
-    settings = config.train.model_copy(update=overrides)
+    settings = TrainConfig.model_validate({**config.train.model_dump(), **request.settings, **overrides})
     stage = on_stage or (lambda _: None)
     stage(f"loading {request.data}")
     examples = load_training_file(request.data)
