@@ -345,7 +345,13 @@ class TrainConfig(_Section):
         False, description="Recompute activations in the backward pass: less memory, ~30% slower. TRL turns it on "
         "by default; off here because a 135M model fits easily.",
     )
-    threads: int | None = Field(None, ge=1, description="Torch threads for training (empty: runtime.threads).")
+    threads: int | None = Field(None, ge=1, description="Torch threads for training, per process (empty: "
+                                "runtime.threads, shared among the processes).")
+    processes: int = Field(
+        1, ge=1, description="Data-parallel training processes (DDP through Accelerate: gloo on CPU, NCCL with one "
+        "GPU each). Each takes batch_size examples per step, so an optimizer step sees batch_size × processes × "
+        "gradient_accumulation examples; 1 trains in the adaptlab process itself.",
+    )
     quantization: Literal["auto", "none", "4bit"] = Field(
         "auto", description="Base weights during training. 4bit = QLoRA (frozen base in NF4 via bitsandbytes, LoRA "
         "trained on top; pip install 'adaptlab[qlora]'); none = fp32; auto = 4bit when a CUDA GPU and bitsandbytes are "
@@ -451,6 +457,27 @@ class BenchConfig(_Section):
         True, description="The built-in finetuned strategy decodes under the prompt strategy's output constraint "
         "(its json_schema_path), so both are judged on equal footing; false: free text.",
     )
+    learning_curve: list[float] = Field(
+        default_factory=lambda: [0.25, 0.5, 1.0], description="Fine-tuning's learning curve: besides the full "
+        "training set, an adapter is trained on each of these nested shares of it (the same validation split, the "
+        "same [train] settings and epochs; with max_steps, steps scale with the share) and scored on the eval cases "
+        "with the same harness. [] or [1.0]: the full set only.",
+    )
+    train_seeds: int = Field(
+        1, ge=1, description="Adapters trained on the full set with seeds train.seed, train.seed + 1, …: the "
+        "fine-tuned strategy's score is their mean, and its confidence interval includes the spread across "
+        "training seeds (`adaptlab bench --train-seeds N`).",
+    )
+    checkpoint_by_task_metric: bool = Field(
+        True, description="Keep each adapter's best checkpoint by the workload's quality metric on the validation "
+        "split carved from the training data (train.eval_fraction; never the eval cases), when "
+        "train.checkpoint_metric is not set; false: the last checkpoint.",
+    )
+    forgetting_cases: str = Field(
+        "", description="Eval cases of another task (JSONL, as --cases): the base model and the fine-tuned adapter "
+        "answer them with a plain prompt, so the report shows what fine-tuning cost outside its task. Empty: no "
+        "probe.",
+    )
     strategies: list[str] = Field(
         default_factory=lambda: ["prompt", "rag", "finetuned", "finetuned_rag"],
         description="Names of the strategies to build and measure — a list of names, not settings: the built-in "
@@ -459,6 +486,13 @@ class BenchConfig(_Section):
         "the reason.",
     )
     out: str = Field("", description="Folder for report.html and results.json (empty: <home>/bench/<run id>).")
+
+    @field_validator("learning_curve", mode="after")
+    @classmethod
+    def _shares(cls, shares: list[float]) -> list[float]:
+        if any(not 0 < share <= 1 for share in shares):
+            raise ValueError(f"learning_curve = {shares}: each share must be in (0, 1], e.g. [0.25, 0.5, 1.0]")
+        return sorted(set(shares))
 
 
 class ServeConfig(_Section):

@@ -47,12 +47,17 @@ class DemoSize:
     intent_log: int
     train_steps: int
     warm_questions: int
+    learning_curve: tuple[float, ...]  # shares of the training data fine-tuning's learning curve trains on
+    eval_steps: int  # validation (the checkpoint's task metric) every N training steps (0: the bench picks 4 per run)
+    probe_cases: int  # knowledge questions the forgetting probe asks the base model and the adapter
 
 
 FULL = DemoSize(articles=16, knowledge_cases=30, knowledge_log=400, intent_train_per_intent=30,
-                intent_eval_per_intent=4, intent_log=300, train_steps=40, warm_questions=24)
+                intent_eval_per_intent=4, intent_log=300, train_steps=40, warm_questions=24,
+                learning_curve=(0.25, 0.5, 1.0), eval_steps=0, probe_cases=10)
 QUICK = DemoSize(articles=6, knowledge_cases=10, knowledge_log=150, intent_train_per_intent=30,
-                 intent_eval_per_intent=1, intent_log=100, train_steps=6, warm_questions=6)
+                 intent_eval_per_intent=1, intent_log=100, train_steps=6, warm_questions=6,
+                 learning_curve=(0.5, 1.0), eval_steps=3, probe_cases=3)
 
 
 @dataclass
@@ -163,6 +168,10 @@ def prepare_intents(folder: Path, size: DemoSize, threads: int) -> Path:
                   for line in split.train_path.read_text(encoding="utf-8").splitlines()]
     utterances += [json.loads(line)["question"] for line in split.eval_path.read_text(encoding="utf-8").splitlines()]
     write_jsonl_atomic(data / "queries.jsonl", synthetic_query_log(utterances, size.intent_log))
+    # The forgetting probe: the first task's knowledge questions, asked of the base model and of the adapter.
+    knowledge_cases = folder.parent / "knowledge" / "data" / "cases.jsonl"
+    probe = [json.loads(line) for line in knowledge_cases.read_text(encoding="utf-8").splitlines()[:size.probe_cases]]
+    write_jsonl_atomic(data / "probe.jsonl", probe)
     write_text_atomic(folder / "workload.toml", INTENTS_WORKLOAD)
     system_prompt = split.system_prompt_path.read_text(encoding="utf-8").strip()
     write_text_atomic(folder / "adaptlab.toml",
@@ -181,6 +190,7 @@ batch_size = 4
 max_length = 256
 learning_rate = 0.0005
 eval_fraction = 0.05
+eval_steps = {size.eval_steps}
 
 # The prompting baseline fine-tuning has to beat: the 4 most similar worked examples and decoding constrained
 # to the JSON schema (llama.cpp grammar).
@@ -200,6 +210,8 @@ query_log = "data/queries.jsonl"
 workload = "workload.toml"
 warm_questions = {size.warm_questions}
 strategies = ["prompt", "finetuned"]
+learning_curve = {list(size.learning_curve)}
+forgetting_cases = "data/probe.jsonl"
 """)
     return folder / "adaptlab.toml"
 

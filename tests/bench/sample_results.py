@@ -181,6 +181,37 @@ def _data_check() -> dict:
     }
 
 
+def _finetuning(rng: random.Random, n_cases: int) -> dict:
+    """A learning curve still rising (provisional), two training seeds and a forgetting probe."""
+    def adapter(label: str, share: float, seed: int, examples: int, value: float) -> dict:
+        return {"label": label, "share": share, "seed": seed, "examples": examples, "fingerprint": f"{seed}{share}" * 8,
+                "reused": False, "strategy": "finetuned", "steps": int(40 * share), "seconds": 200 * share,
+                "tokens_per_second": 110.0, "train_loss": [[1, 2.5], [int(40 * share), 0.5]],
+                "eval_loss": [[int(20 * share), 0.8], [int(40 * share), 0.6]], "task_metric_name": "field.intent",
+                "task_metric": [[int(20 * share), value - 0.1], [int(40 * share), value]],
+                "best_step": int(40 * share), "quality": _metric(value, rng, n_cases, "intent field equal")}
+
+    return {
+        "strategy": "finetuned", "metric": "field.intent",
+        "adapters": [adapter("25% of the data", 0.25, 0, 50, 0.31), adapter("50% of the data", 0.5, 0, 100, 0.4),
+                     adapter("all the data", 1.0, 0, 200, 0.5), adapter("all the data, seed +1", 1.0, 1, 200, 0.46)],
+        "fit": {"gain_per_doubling": 0.095, "low": 0.02, "high": 0.17, "intercept": -0.23,
+                "at_double": {"value": 0.59, "low": 0.45, "high": 0.72, "n": n_cases}, "examples": 200,
+                "rising": True},
+        "quality": _metric(0.48, rng, n_cases, "intent field equal"), "baseline": "prompt",
+        "baseline_quality": _metric(0.82, rng, n_cases, "intent field equal"), "train_seeds": 2,
+        "seed_spread": 0.028,
+        "provisional": ["the learning curve still rises at 200 examples: +0.095 field.intent per doubling of the "
+                        "data [+0.020, +0.170]"],
+        "forgetting": {"cases_path": "probe.jsonl", "metric": "token_f1",
+                       "base": _metric(0.12, rng, 10, "Token-overlap F1"),
+                       "adapted": _metric(0.08, rng, 10, "Token-overlap F1"),
+                       "comparison": {"a": 0.12, "b": 0.08, "diff": -0.04, "low": -0.09, "high": 0.01,
+                                      "p_value": 0.2, "n": 10, "test": "paired bootstrap", "significant": False,
+                                      "regressed": False}},
+    }
+
+
 def sample_results(title: str = "COVID-QA knowledge questions", *, with_cache: bool = True,
                    with_data_check: bool = True, json_task: bool = False, n_cases: int = 60,
                    seed: int = 0) -> BenchResult:
@@ -249,6 +280,7 @@ def sample_dict(title: str = "COVID-QA knowledge questions", *, with_cache: bool
         "advice": _advice(rows, quality, metric, excluded),
         "cache": _cache() if with_cache else None,
         "data_check": _data_check() if with_data_check else None,
+        "finetuning": _finetuning(rng, n_cases) if json_task else None,
         "measurement": [{"what": "quality", "how": "token F1 per case, mean with a 95% bootstrap CI over cases"},
                         {"what": "latency", "how": "wall time around each answer() call on this machine"},
                         {"what": "cost", "how": "measured tokens × catalog prices, 12 months at 5,000 queries/day"}],

@@ -100,7 +100,8 @@ def test_recommendation_and_reasons_come_before_the_evidence(one):
 def test_every_chart_kind_is_an_svg_chart_in_a_captioned_figure(two):
     parsed = outline(two)
     kinds = [kind for kind, _ in parsed.charts]
-    assert set(kinds) == KINDS and len(kinds) == 2 * len(KINDS)
+    # Every kind in each task, and the learning curve in the task that fine-tuned (the JSON task).
+    assert set(kinds) == KINDS | {"learning-curve"} and len(kinds) == 2 * len(KINDS) + 1
     assert all(in_figure for _, in_figure in parsed.charts)
     chart_figures = [f for f in parsed.figures if f["charts"]]
     assert len(chart_figures) == len(kinds) and all(f["caption"] for f in chart_figures)
@@ -109,7 +110,7 @@ def test_every_chart_kind_is_an_svg_chart_in_a_captioned_figure(two):
 
 def test_svgs_are_well_formed_and_have_content(two):
     svgs = SVG_RE.findall(two)
-    assert len(svgs) == 12
+    assert len(svgs) == 13  # six per task, and the learning curve of the JSON task
     for svg in svgs:
         root = ET.fromstring(svg)  # escaped text and attributes: parses as XML
         assert root.get("class") == "chart"
@@ -256,6 +257,22 @@ def test_two_tasks_get_a_summary_and_two_sections(two, one):
     assert "token_f1: 0.181" in summary and "field.intent: 0.910" in summary
     assert 'href="#task-2"' in summary
     assert "<h2>Summary</h2>" not in one and outline(one).sections == ["task-1"]
+
+
+def test_the_learning_curve_section_states_the_study_and_the_provisional_verdict(two):
+    section = two[two.index('id="task-2-finetuning"'):two.index('id="task-2-data"')]
+    assert "Provisional:" in section and "not converged" in section
+    assert "Still improving at the full set (200 examples): +0.095 field.intent per doubling" in section
+    assert "twice the data is likely to reach 0.590 [0.450, 0.720]" in section
+    assert "At the fitted rate fine-tuning would reach prompt" in section  # where it would clear the bar
+    assert "2 training seeds" in section and "spread 0.028" in section
+    assert "Checkpoint kept at step 40 of 40 by validation field.intent" in section
+    assert "Forgetting probe (10 cases of another task, token_f1)" in section
+    assert section.count("<tr>") >= 5 + 3  # four adapters and the evaluations of the full one, with headers
+    assert 'data-chart="learning-curve"' in section and "open circles: other training seeds" in section
+    # The knowledge task trained nothing: it says so.
+    first = two[two.index('id="task-1-finetuning"'):two.index('id="task-1-data"')]
+    assert "Not run: no adapter was trained" in first
 
 
 def test_missing_cache_and_data_check_say_not_run():

@@ -79,6 +79,12 @@ def test_quick_demo_measures_prices_and_recommends_every_strategy(demo: dict) ->
     stages = {s["name"]: s for s in knowledge["stages"] + intents["stages"]}
     assert stages["index"]["status"] == "built" and stages["adapter"]["status"] == "built"
     assert intents["data_check"]["clean"] >= 200  # the fine-tuning bar the workload sets
+    # Fine-tuning judged: the learning curve's two adapters, checkpoints by the task metric, the forgetting probe.
+    study = intents["finetuning"]
+    assert [a["label"] for a in study["adapters"]] == ["50% of the data", "all the data"]
+    assert all(a["task_metric_name"] == "field.intent" and a["task_metric"] for a in study["adapters"])
+    assert study["fit"] is not None and study["forgetting"]["base"]["n"] == 3
+    assert stages["adapter 50%"]["status"] == "built"
     assert demo["peak_rss_mb"] > 0 and demo["seconds"] > 0
     # Nothing half-written anywhere.
     assert not list(root.rglob("*.partial-*"))
@@ -93,8 +99,8 @@ def test_report_renders_in_headless_chromium_without_console_errors(demo: dict, 
     page = check_page(Path(demo["report"]), screenshot=shots / "demo-report-full.png",
                       screenshot_viewport=shots / "demo-report.png")
     assert page.console == []
-    assert {chart.kind for chart in page.charts} == CHART_KINDS
-    assert len(page.charts) == 2 * len(CHART_KINDS)  # every chart of both tasks
+    assert {chart.kind for chart in page.charts} == CHART_KINDS | {"learning-curve"}
+    assert len(page.charts) == 2 * len(CHART_KINDS) + 1  # every chart of both tasks; the JSON task fine-tunes
     assert all(chart.width > 100 and chart.height > 100 and chart.elements > 10 for chart in page.charts)
     assert page.data_charts == str(len(page.charts))  # the page's own check: each chart has a size
     assert page.text.index("Recommendation") < page.text.index("Quality per strategy")

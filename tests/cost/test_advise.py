@@ -277,3 +277,31 @@ def test_a_strategy_on_its_own_priced_model_gets_its_own_sensitivity_row():
     assert "API prices of the model behind prompt@hosted" in labels
     assert "serving GPU $/h" in labels  # the workload's own deployment, for the local prompt
     assert any("strategies on hosted" in line for line in advice.provenance)
+
+
+def test_an_unconverged_fine_tuned_strategy_is_labelled_provisional_not_a_settled_loser():
+    from dataclasses import replace
+
+    reason = "not converged: more data / steps likely help — the learning curve still rises at 200 examples"
+    ft = replace(strategy("ft", "finetuned", MOSTLY_WRONG, prompt_tokens=60), provisional=reason)
+    run = run_of(strategy("prompt", "prompt", MOSTLY_RIGHT, prompt_tokens=300), ft)
+    advice = advise(build_scenario(workload(), CATALOG, run))
+    assert advice.winner.name == "prompt"
+    loser = next(r for r in advice.ranked if r.name == "ft")
+    assert loser.tier == 2  # still measured worse: the label does not move the ranking …
+    assert f"provisional — {reason}" in loser.reasons  # … but it says the verdict is not settled
+    assert loser.record().provisional == reason
+    note = next(n for n in advice.notes if n.startswith("ft is provisional"))
+    assert "not a settled loser" in note and "re-bench with more training data or steps" in note
+    assert advice.winner.record().provisional == ""
+
+
+def test_a_provisional_winner_is_recommended_with_the_caveat():
+    from dataclasses import replace
+
+    reason = "not converged: more data / steps likely help — validation field.intent was still improving"
+    ft = replace(strategy("ft", "finetuned", ALL_RIGHT, prompt_tokens=60), provisional=reason)
+    run = run_of(strategy("prompt", "prompt", MOSTLY_WRONG, prompt_tokens=300), ft)
+    advice = advise(build_scenario(workload(), CATALOG, run))
+    assert advice.winner.name == "ft"
+    assert any(n == f"ft is recommended on a provisional measurement — {reason}" for n in advice.notes)

@@ -168,8 +168,10 @@ def test_checkpoints_are_chosen_by_the_task_metric_on_the_validation_split(tiny_
     assert [step for step, _ in result.task_metric] == [2, 4]  # scored at every evaluation, beside the loss
     assert all(0.0 <= value <= 1.0 for _, value in result.task_metric) and len(result.eval_loss) == 2
     best = max(value for _, value in result.task_metric)
-    first_best = next(step for step, value in result.task_metric if value == best)
-    assert result.best_step == first_best  # the kept checkpoint is the best by the task, ties to the earliest
+    eval_loss = dict(result.eval_loss)
+    tied = [step for step, value in result.task_metric if value == best]
+    # The kept checkpoint is the best by the task; among equal scores, the one with the lower eval loss.
+    assert result.best_step == min(tied, key=lambda step: eval_loss[step])
 
 
 def test_validation_answers_are_scored_with_the_harness_metrics() -> None:
@@ -184,3 +186,22 @@ def test_validation_answers_are_scored_with_the_harness_metrics() -> None:
     json_cases = [ValidationCase([{"role": "user", "content": "q"}], reference)]
     assert resolve_metric("auto", json_cases) == "field_accuracy"
     assert resolve_metric("auto", [ValidationCase([], "Paris")]) == "token_f1"
+
+
+def test_validation_answers_in_batches_are_the_answers_one_at_a_time(tiny_llama: Path) -> None:
+    """Left-padded batches must not change a greedy answer (padding masked, positions from the mask)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from adaptlab.finetune.validate import TaskMetricScorer, validation_cases
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_llama))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_llama), dtype=torch.float32)
+    # Prompts of different lengths, so the batch really pads.
+    cases = validation_cases([chat(i) for i in (1, 22, 333, 4444, 55555)])
+    side = tokenizer.padding_side
+    batched = TaskMetricScorer(cases, tokenizer, "field.intent", 6, batch_size=5).answers(model)
+    assert tokenizer.padding_side == side  # the tokenizer's own side is restored for training
+    alone = [TaskMetricScorer([case], tokenizer, "field.intent", 6, batch_size=1).answers(model)[0] for case in cases]
+    assert batched == alone and len(batched) == 5

@@ -26,6 +26,7 @@ from adaptlab.bench.sections import (
     dash,
     data_check_section,
     duration,
+    finetuning_section,
     fmt,
     measurement_section,
     table,
@@ -181,6 +182,7 @@ def _task(task: BenchResult, index: int) -> str:
         ("tco", f"{_months(advice)}-month total cost of ownership", _tco(advice, uid, winner)),
         ("frontier", "Quality against cost", _frontier(task, advice, metric, uid, winner)),
         ("cache", "Cache threshold sweep", cache_section(task, strategies, metric, uid)),
+        ("finetuning", "Learning curve of fine-tuning", finetuning_section(task.finetuning, uid)),
         ("data", "Training-data check", data_check_section(task.data_check)),
         ("how", "How each number was measured", measurement_section(task, advice)),
     ]

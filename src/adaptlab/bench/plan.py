@@ -51,6 +51,7 @@ class BenchPlan:
     strategies: list[str]  # uncached strategies to measure, in order
     needs_adapter: list[str]  # of those, the ones whose adapter the bench trains
     skipped: list[SkippedStrategy] = field(default_factory=list)
+    forgetting_cases: Path | None = None  # another task's cases: base vs adapter (with an adapter to train)
 
     @property
     def cached(self) -> bool:
@@ -91,6 +92,7 @@ def plan_bench(config: AdaptlabConfig) -> BenchPlan:
     train = _path(config, "train", bench.train, required=False)
     query_log = _path(config, "query_log", bench.query_log, required=False)
     pairs = _path(config, "cache_pairs", bench.cache_pairs, required=False)
+    forgetting = _path(config, "forgetting_cases", bench.forgetting_cases, required=False)
     assert cases is not None and workload is not None
     source = Path(config.source_path) if config.source_path else None
     title = bench.title or (source.parent.name if source else "adaptlab bench")
@@ -133,7 +135,7 @@ def plan_bench(config: AdaptlabConfig) -> BenchPlan:
         raise ConfigError("bench: nothing to measure — every strategy was skipped: "
                           + "; ".join(f"{s.name} ({s.reason})" for s in skipped))
     return BenchPlan(source, title, cases, workload, documents, train, query_log, pairs, strategies,
-                     needs_adapter, skipped)
+                     needs_adapter, skipped, forgetting if needs_adapter else None)
 
 
 def bench_strategies(config: AdaptlabConfig, plan: BenchPlan, adapter: Path | None) -> dict[str, StrategyConfig]:

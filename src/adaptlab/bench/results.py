@@ -11,7 +11,15 @@ from pydantic import BaseModel, ConfigDict
 
 from adaptlab.cost.records import AdviceRecord
 from adaptlab.errors import InputError
-from adaptlab.eval.results import Record, RunResult, read_results_json, validate_result
+from adaptlab.eval.results import (
+    Estimate,
+    MetricResult,
+    PairedComparison,
+    Record,
+    RunResult,
+    read_results_json,
+    validate_result,
+)
 
 
 class SubReport(BaseModel):
@@ -203,6 +211,128 @@ class CacheMeasurement(Record):
     log: LogSummary
 
 
+class TrainedAdapter(Record):
+    """One adapter the bench trained (or reused) and what it scored on the eval cases."""
+
+    label: str  # "25% of the data", "all the data, seed +1"
+    share: float
+    seed: int
+    examples: int
+    fingerprint: str
+    reused: bool
+    strategy: str  # the name it answered the eval cases as
+    steps: int
+    seconds: float
+    tokens_per_second: float
+    train_loss: list[tuple[int, float]] = []
+    eval_loss: list[tuple[int, float]] = []
+    task_metric_name: str = ""
+    task_metric: list[tuple[int, float]] = []  # validation score at each evaluation
+    best_step: int | None = None
+    quality: MetricResult | None = None  # the workload's metric on the eval cases
+
+
+class LearningCurveFit(Record):
+    """quality = intercept + gain_per_doubling · log2(examples), with the gain's interval over cases."""
+
+    gain_per_doubling: float
+    low: float
+    high: float
+    intercept: float
+    at_double: Estimate  # the fitted quality at twice the training set (one doubling: as far as the fit is trusted)
+    examples: int
+    rising: bool  # the gain's interval lies above 0: still improving at the full set
+
+
+class ForgettingProbe(Record):
+    """The base model and the adapter on another task's cases, with the same plain prompt."""
+
+    cases_path: str
+    metric: str
+    base: MetricResult
+    adapted: MetricResult
+    comparison: PairedComparison | None  # adapted vs base, paired on the same cases
+
+
+class FinetuningStudy(Record):
+    """How much data and training the task needs: the learning curve, training-seed variance, how the checkpoints
+    were chosen, what fine-tuning cost outside the task, and whether the verdict on it is settled."""
+
+    strategy: str  # the fine-tuned strategy the study is about
+    metric: str
+    adapters: list[TrainedAdapter]  # the curve's points (ascending share), then the other seeds
+    fit: LearningCurveFit | None
+    quality: MetricResult | None = None  # the fine-tuned strategy's score (the mean over training seeds)
+    baseline: str | None = None  # the best strategy that is not fine-tuned, the bar fine-tuning has to clear
+    baseline_quality: MetricResult | None = None
+    train_seeds: int = 1
+    seed_spread: float | None = None  # std of the fine-tuned score across training seeds
+    provisional: list[str] = []  # why the fine-tuned result is not settled (empty: it is)
+    forgetting: ForgettingProbe | None = None
+
+    @property
+    def curve(self) -> list[TrainedAdapter]:
+        """The learning curve's adapters (train.seed), smallest share first."""
+        return sorted((a for a in self.adapters if a.seed == self.full.seed), key=lambda a: a.share)
+
+    @property
+    def full(self) -> TrainedAdapter:
+        """The adapter the fine-tuned strategy answers with: all the data, train.seed."""
+        return min((a for a in self.adapters if a.share == 1), key=lambda a: a.seed)
+
+    def findings(self) -> list[str]:
+        """What the study says, in sentences with their numbers (the report and the CLI show them)."""
+        metric, out = self.metric, []
+        fit = self.fit
+        if fit is not None:
+            gain = f"{fit.gain_per_doubling:+.3f} {metric} per doubling of the data [{fit.low:+.3f}, {fit.high:+.3f}]"
+            doubled = fit.at_double
+            if fit.rising:
+                out.append(f"Still improving at the full set ({fit.examples} examples): {gain}; twice the data is "
+                           f"likely to reach {doubled.value or 0:.3f} [{doubled.low or 0:.3f}, "
+                           f"{doubled.high or 0:.3f}] (one doubling extrapolated).")
+            elif fit.high <= 0:
+                out.append(f"Not improving with more data at this size: {gain}.")
+            else:
+                out.append(f"No clear gain from more data at {fit.examples} examples: {gain} includes none.")
+        pooled = self.quality
+        bar = self.baseline_quality
+        if self.baseline and bar is not None and bar.value is not None and pooled is not None \
+                and pooled.value is not None:
+            if pooled.value >= bar.value:
+                out.append(f"Fine-tuning reaches {self.baseline}'s {bar.value:.3f} at {self.full.examples} "
+                           f"examples ({pooled.value:.3f}).")
+            elif fit is not None and fit.gain_per_doubling > 0:
+                needed = 2 ** ((bar.value - fit.intercept) / fit.gain_per_doubling)
+                times = needed / max(fit.examples, 1)
+                reach = (f"about {needed:,.0f} examples ({times:,.1f}× the data)" if times <= 1000
+                         else "more than 1000× the data")
+                out.append(f"At the fitted rate fine-tuning would reach {self.baseline}'s {bar.value:.3f} at "
+                           f"{reach} — far beyond the measured range, so only a hint.")
+            else:
+                out.append(f"The curve does not rise: more examples of this kind are unlikely to close the gap to "
+                           f"{self.baseline} ({bar.value:.3f}).")
+        if self.train_seeds > 1 and self.seed_spread is not None:
+            out.append(f"{self.train_seeds} training seeds: the fine-tuned score is their mean, spread "
+                       f"{self.seed_spread:.3f} (standard deviation) across seeds; its interval includes it.")
+        full = self.full
+        if full.task_metric:
+            kept = f"step {full.best_step}" if full.best_step is not None else "the last step"
+            out.append(f"Checkpoint kept at {kept} of {full.steps} by validation {full.task_metric_name} "
+                       f"(" + ", ".join(f"{v:.2f} at {s}" for s, v in full.task_metric) + ").")
+        probe = self.forgetting
+        if probe is not None:
+            test = probe.comparison
+            change = (f"diff {test.diff:+.3f} [{test.low:+.3f}, {test.high:+.3f}], p = {test.p_value:.2g}"
+                      if test is not None and test.diff is not None and test.low is not None
+                      and test.high is not None and test.p_value is not None else "no paired test")
+            verdict = ("fine-tuning cost ability outside the task" if test is not None and test.regressed
+                       else "no significant loss outside the task")
+            out.append(f"Forgetting probe ({probe.base.n} cases of another task, {probe.metric}): base "
+                       f"{probe.base.value or 0:.3f} → adapter {probe.adapted.value or 0:.3f} ({change}): {verdict}.")
+        return out
+
+
 class BenchResult(RunResult):
     kind: Literal["adaptlab-bench"] = "adaptlab-bench"
     title: str
@@ -221,6 +351,7 @@ class BenchResult(RunResult):
     cache: CacheMeasurement | None
     data_check: DataCheck | None
     advice: AdviceRecord | None
+    finetuning: FinetuningStudy | None = None
 
     def summary(self) -> BenchSummary:
         """The headline numbers (what `bench --json` prints and the demo summarises)."""
@@ -235,7 +366,8 @@ class BenchResult(RunResult):
                 latency_ms_p50=entry.timing.latency_ms_p50, latency_ms_p95=entry.timing.latency_ms_p95,
                 usd_per_1k_answers=1000 * priced.tco.usd_per_answer if priced else None,
                 tco_usd=priced.total_usd if priced else None,
-                hit_rate=entry.traffic_hit_rate.value if entry.traffic_hit_rate else None))
+                hit_rate=entry.traffic_hit_rate.value if entry.traffic_hit_rate else None,
+                provisional=entry.provisional))
         advice = self.advice
         return BenchSummary(
             title=self.title, recommendation=advice.recommendation if advice else None, metric=self.quality_metric,
@@ -254,6 +386,7 @@ class StrategySummary(Record):
     usd_per_1k_answers: float | None
     tco_usd: float | None
     hit_rate: float | None
+    provisional: str = ""  # why its quality is not settled (an unconverged fine-tuned adapter)
 
 
 class BenchSummary(Record):

@@ -17,30 +17,31 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from adaptlab import __version__
-from adaptlab.bench.plan import CACHED_SUFFIX, BenchPlan, bench_strategies, plan_bench
+from adaptlab.bench.context import BenchContext, ProgressCallback, StageCallback
+from adaptlab.bench.finetuning import Adapters, StudyRuns, build_adapters, conclude_study, measure_study, pool_seeds
+from adaptlab.bench.plan import CACHED_SUFFIX, bench_strategies, plan_bench
 from adaptlab.bench.results import (
     BenchResult,
     CacheMeasurement,
     DataCheck,
     DocumentsInput,
     FileInput,
+    FinetuningStudy,
     Inputs,
     LogSummary,
     Machine,
-    Measurement,
     Models,
     PairsSweep,
     QueryLogInput,
     Rate,
     Repeated,
     SkippedStrategy,
-    StageRecord,
     SweepPoint,
     WarmRecord,
     WorkloadInput,
@@ -54,13 +55,8 @@ if TYPE_CHECKING:
     from adaptlab.cost.advise import Advice
     from adaptlab.cost.catalog import PriceCatalog
     from adaptlab.cost.workload import Workload
-    from adaptlab.eval.cases import EvalCase
     from adaptlab.eval.plan import RunEstimate
     from adaptlab.eval.session import EvalReport
-
-ProgressCallback = Callable[[str, int, int], None]  # stage label, done, total
-StageCallback = Callable[[str], None]
-
 
 @dataclass
 class BenchOutcome:
@@ -73,30 +69,6 @@ class BenchOutcome:
     @property
     def recommendation(self) -> str | None:
         return self.results.advice.recommendation if self.results.advice else None
-
-
-@dataclass
-class _Context:
-    project: Project
-    plan: BenchPlan
-    cases: list[EvalCase]  # read once
-    query_log: QueryLog | None  # read once; None without bench.query_log
-    progress: ProgressCallback
-    on_stage: StageCallback
-    stages: list[StageRecord] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    measurement: list[Measurement] = field(default_factory=list)
-    training_seconds: float | None = None  # of the adapter's training run (built now or earlier)
-    resume: bool = False  # continue the eval runs stored under this bench's run id
-    concurrency: int | None = None  # None: eval.concurrency
-    before_run: Callable[[RunEstimate], None] | None = None
-
-    def stage(self, name: str, status: str, started: float, detail: str = "") -> None:
-        self.stages.append(StageRecord(name=name, status=status,
-                                       seconds=round(time.perf_counter() - started, 2), detail=detail))
-
-    def measured(self, what: str, how: str) -> None:
-        self.measurement.append(Measurement(what=what, how=how))
 
 
 class BenchInterrupted(KeyboardInterrupt):
@@ -141,7 +113,7 @@ def run_bench(config: AdaptlabConfig, *, progress: ProgressCallback | None = Non
                                                 "semantic_index": "memory"})
         bench_config = config.model_copy(update={"cache": cache})
         project = Project(bench_config)
-        context = _Context(project, plan, cases, query_log, progress or (lambda *_: None),
+        context = BenchContext(project, plan, cases, query_log, progress or (lambda *_: None),
                            on_stage or (lambda _: None), resume=resume is not None, concurrency=concurrency,
                            before_run=before_run)
         outcome = _run(context, workload, catalog, run_id, partial, final, render=render, started=started)
@@ -160,17 +132,21 @@ def run_bench(config: AdaptlabConfig, *, progress: ProgressCallback | None = Non
     return outcome
 
 
-def _run(context: _Context, workload: Workload, catalog: PriceCatalog, run_id: str, partial: Path, final: Path, *,
+def _run(context: BenchContext, workload: Workload, catalog: PriceCatalog, run_id: str, partial: Path, final: Path, *,
          render: bool, started: float) -> BenchOutcome:
     project, plan = context.project, context.plan
     config = project.config
     data_check = _data_check(context, workload)
     documents = _index(context)
-    adapter = _adapter(context)
-    project.config.strategies = bench_strategies(config, plan, adapter)
+    adapters = build_adapters(context, workload.workload.quality_metric)
+    project.config.strategies = bench_strategies(config, plan, adapters.full.gguf_path if adapters else None)
     eval_report, hit_rates, cache_info = _measure(context, run_id)
+    study = plan.needs_adapter[0] if adapters is not None else None
+    study_runs = measure_study(context, run_id, study, adapters) if study and adapters else None
 
     results = _results(context, eval_report, run_id, final, started, documents, data_check, cache_info, hit_rates)
+    if study and adapters and study_runs:
+        results.finetuning = _conclude_study(context, workload, results, study, adapters, study_runs)
     advice = _price(context, workload, catalog, results)
     results.advice = advice.record()
     results.quality_metric = advice.metric
@@ -193,7 +169,7 @@ def _run(context: _Context, workload: Workload, catalog: PriceCatalog, run_id: s
 # ------------------------------------------------------------------------------------------------ stages
 
 
-def _data_check(context: _Context, workload: Workload) -> DataCheck | None:
+def _data_check(context: BenchContext, workload: Workload) -> DataCheck | None:
     plan, config = context.plan, context.project.config
     if plan.train is None:
         return None
@@ -221,7 +197,7 @@ def _data_check(context: _Context, workload: Workload) -> DataCheck | None:
     return DataCheck.model_validate(report.to_dict())
 
 
-def _index(context: _Context) -> DocumentsInput | None:
+def _index(context: BenchContext) -> DocumentsInput | None:
     plan, project = context.plan, context.project
     if not plan.documents:
         return None
@@ -245,31 +221,12 @@ def _index(context: _Context) -> DocumentsInput | None:
     return DocumentsInput(paths=[str(p) for p in plan.documents], documents=documents, chunks=report.total_chunks)
 
 
-def _adapter(context: _Context) -> Path | None:
-    plan, project = context.plan, context.project
-    if not plan.needs_adapter:
-        return None
-    assert plan.train is not None
-    from adaptlab.bench.adapter import ensure_adapter
-
-    started = time.perf_counter()
-    context.on_stage(f"Fine-tuning a LoRA adapter on {plan.train.name} (reused when unchanged)")
-    build = ensure_adapter(project, plan.train,
-                           progress=lambda step, total, loss: context.progress("Training (LoRA SFT)", step, total),
-                           on_stage=context.on_stage)
-    context.stage("adapter", "reused" if build.reused else "built", started, build.detail)
-    context.training_seconds = float(build.training.get("seconds") or 0.0) or None
-    context.measured("fine-tuning", f"{build.detail}; [train] settings, {project.config.train.max_steps or 'epochs'} "
-                     f"max steps; the adapter is loaded by llama.cpp as a GGUF LoRA at answer time")
-    return build.gguf_path
-
-
 def _warm_questions(log: QueryLog, limit: int) -> list[str]:
     """The log's most frequent distinct questions (ties: first asked first) — what a deployed cache holds."""
     return [question for question, _ in log.most_asked()[:limit]]
 
 
-def _measure(context: _Context, run_id: str
+def _measure(context: BenchContext, run_id: str
              ) -> tuple[EvalReport, dict[str, TrafficHitRate], CacheMeasurement | None]:
     """Every strategy through the one evaluation runner (each cached variant right after the strategy it wraps,
     its cache warmed first), then the query-log replay."""
@@ -316,7 +273,7 @@ def _measure(context: _Context, run_id: str
     return report, hit_rates, cache_info
 
 
-def _replay_log(context: _Context, warmed: int) -> tuple[dict[str, TrafficHitRate], CacheMeasurement]:
+def _replay_log(context: BenchContext, warmed: int) -> tuple[dict[str, TrafficHitRate], CacheMeasurement]:
     """The cache's hit rate on the team's traffic: the query log replayed through the configured cache, as
     `adaptlab cache analyze` does; also the hit rate at every threshold (the sweep) and, with labelled pairs,
     the false-hit rate."""
@@ -363,7 +320,39 @@ def _replay_log(context: _Context, warmed: int) -> tuple[dict[str, TrafficHitRat
     return {name: hit_rate for name in names}, info
 
 
-def _price(context: _Context, workload: Workload, catalog: PriceCatalog, results: BenchResult) -> Advice:
+def _conclude_study(context: BenchContext, workload: Workload, results: BenchResult, strategy: str,
+                    adapters: Adapters, runs: StudyRuns) -> FinetuningStudy | None:
+    """Pool the training seeds into the fine-tuned strategy's scores, then fit the learning curve and decide
+    whether its verdict is settled — before pricing, so the advisor sees both."""
+    from adaptlab.cost.evidence import choose_metric, evidence_of
+
+    config = context.project.config
+    resamples, confidence, seed = config.eval.bootstrap_resamples, config.eval.confidence, config.eval.seed
+    first_seed = pool_seeds(results, strategy, runs, resamples=resamples, confidence=confidence, seed=seed)
+    metric = choose_metric(evidence_of(results), workload.workload.quality_metric)
+    if metric is None:
+        context.warnings.append("no quality metric every strategy measured: no learning curve (set "
+                                "workload.quality_metric)")
+        return None
+    study = conclude_study(results, strategy, adapters, runs, first_seed, metric,
+                           answering_with_adapter=context.plan.needs_adapter, train_seed=config.train.seed,
+                           significance=config.eval.significance, resamples=resamples, confidence=confidence,
+                           seed=seed)
+    if study.fit is not None:
+        fit = study.fit
+        context.measured("learning curve", f"{len(study.adapters) - study.train_seeds + 1} adapters on nested "
+                         f"shares of {context.plan.train.name if context.plan.train else 'the training data'} "
+                         f"(bench.learning_curve), each scored on the eval cases; fitted as {metric} = a + "
+                         f"b·log2(examples): b = {fit.gain_per_doubling:+.3f} per doubling [{fit.low:+.3f}, "
+                         f"{fit.high:+.3f}] over case resamples")
+    if study.train_seeds > 1:
+        context.measured("training seeds", f"{study.train_seeds} adapters on all the data with seeds "
+                         f"{config.train.seed}…{config.train.seed + study.train_seeds - 1}: {strategy}'s scores are "
+                         f"their mean, its intervals draw seeds then cases (spread {study.seed_spread or 0:.3f})")
+    return study
+
+
+def _price(context: BenchContext, workload: Workload, catalog: PriceCatalog, results: BenchResult) -> Advice:
     """The measured run priced in process: the cost model reads the same typed record results.json holds."""
     from adaptlab.cost.advise import advise
     from adaptlab.cost.evidence import evidence_of
@@ -386,7 +375,7 @@ def _price(context: _Context, workload: Workload, catalog: PriceCatalog, results
 # ------------------------------------------------------------------------------------------------ results
 
 
-def _results(context: _Context, report: EvalReport, run_id: str, final: Path, started: float,
+def _results(context: BenchContext, report: EvalReport, run_id: str, final: Path, started: float,
              documents: DocumentsInput | None, data_check: DataCheck | None, cache_info: CacheMeasurement | None,
              hit_rates: dict[str, TrafficHitRate]) -> BenchResult:
     project, plan = context.project, context.plan
@@ -433,7 +422,7 @@ def _results(context: _Context, report: EvalReport, run_id: str, final: Path, st
         training_seconds=context.training_seconds, generators=report.generators)
 
 
-def _describe_measurement(context: _Context, n_cases: int) -> None:
+def _describe_measurement(context: BenchContext, n_cases: int) -> None:
     config = context.project.config
     generator = config.generator
     context.measured(

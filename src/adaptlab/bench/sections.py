@@ -9,7 +9,7 @@ from html import escape
 from typing import Any, Protocol
 
 from adaptlab import charts
-from adaptlab.bench.results import BenchResult, DataCheck, Rate
+from adaptlab.bench.results import BenchResult, DataCheck, FinetuningStudy, Rate
 from adaptlab.cost.records import AdviceRecord
 from adaptlab.eval.results import StrategyResult
 from adaptlab.numbers import num
@@ -229,6 +229,58 @@ def data_check_section(check: DataCheck | None) -> str:
                      + table(["severity", "check", "where", "message", "fix"], rows))
     else:
         parts.append('<p class="note">No findings.</p>')
+    return "\n".join(parts)
+
+
+# ------------------------------------------------------------------------------------------------ fine-tuning
+
+
+def finetuning_section(study: FinetuningStudy | None, uid: str) -> str:
+    """The learning curve with its fit and the bar to clear, the adapters and how their checkpoints were chosen,
+    training seeds, the forgetting probe, and whether the verdict on fine-tuning is settled."""
+    if study is None:
+        return '<p class="note">Not run: no adapter was trained in this bench.</p>'
+    metric = study.metric
+    parts = []
+    if study.provisional:
+        parts.append('<p class="callout"><strong>Provisional:</strong> not converged — more data or steps are '
+                     "likely to help, so the advisor does not treat fine-tuning as a settled loser. "
+                     + "; ".join(escape(reason) for reason in study.provisional) + ".</p>")
+    parts.append(items(study.findings()))
+    full = study.full
+    points = [charts.CurvePoint(a.examples, a.quality.value, a.quality.low, a.quality.high, a.label)
+              for a in study.curve if a.quality is not None]
+    seeds = [charts.CurvePoint(a.examples, a.quality.value, a.quality.low, a.quality.high, a.label)
+             for a in study.adapters if a.seed != full.seed and a.quality is not None]
+    fit = (study.fit.intercept, study.fit.gain_per_doubling) if study.fit is not None else None
+    bar = study.baseline_quality
+    baseline = (study.baseline, bar.value) if study.baseline and bar is not None and bar.value is not None else None
+    caption = (f"Each dot: an adapter trained on a nested share of the training data, scored on the eval cases "
+               f"({escape(metric)}, whiskers: confidence interval over cases). Dashed: the fit {escape(metric)} = a + "
+               f"b·log2(examples), drawn one doubling past the data; the flat line is the best strategy that is not "
+               f"fine-tuned.")
+    chart = charts.learning_curve_chart(points, uid=f"{uid}-curve-chart", metric=metric, fit=fit, baseline=baseline,
+                                        seeds=seeds)
+    parts.append(f"<figure>{chart}<figcaption>{caption}</figcaption></figure>")
+    rows = []
+    for a in study.adapters:
+        final_loss = a.train_loss[-1][1] if a.train_loss else None
+        validation = ", ".join(f"{v:.2f}@{s}" for s, v in a.task_metric) or MISSING
+        rows.append([escape(a.label), dash(a.examples), dash(a.seed), dash(a.steps), duration(a.seconds),
+                     fmt(a.tokens_per_second, 0), fmt(final_loss), validation, dash(a.best_step),
+                     ci_text(a.quality), "reused" if a.reused else "trained"])
+    parts.append("<h4>Adapters</h4>" + table(
+        ["data", "examples", "seed", "steps", "training", "tokens/s", "final loss",
+         f"validation {escape(full.task_metric_name or metric)} @ step", "kept step", f"{escape(metric)} [CI]",
+         ""], rows, num_cols={1, 2, 3, 5, 6, 8}))
+    evaluations = sorted({s for s, _ in full.eval_loss} | {s for s, _ in full.task_metric})
+    if evaluations:
+        losses = dict(full.train_loss)
+        eval_loss, task = dict(full.eval_loss), dict(full.task_metric)
+        parts.append(f"<h4>Training curves of the adapter the strategy answers with ({escape(full.label)})</h4>"
+                     + table(["step", "training loss", "eval loss", f"validation {escape(full.task_metric_name)}"],
+                             [[dash(step), fmt(losses.get(step)), fmt(eval_loss.get(step)), fmt(task.get(step))]
+                              for step in evaluations], num_cols={0, 1, 2, 3}))
     return "\n".join(parts)
 
 

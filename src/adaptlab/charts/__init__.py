@@ -3,6 +3,7 @@
 - adaptlab.charts.svg: the parts (palette, scales, ticks, axes, text, the inline and standalone wrappers)
 - adaptlab.charts.plots: the chart kinds, inline in the bench report (quality, latency, bars, lines, the
   quality-vs-cost frontier, the cache sweep)
+- adaptlab.charts.training: fine-tuning's learning curve
 - adaptlab.charts.advice: the advisor's standalone files (TCO by month, break-even, quality vs cost)
 
 Numbers are formatted by adaptlab.numbers. This package imports nothing else from adaptlab.
@@ -23,8 +24,10 @@ from adaptlab.charts.plots import (
     sweep_chart,
 )
 from adaptlab.charts.svg import colours, log_ticks, nice_ticks, short
+from adaptlab.charts.training import CurvePoint, learning_curve_chart
 
 __all__ = [
+    "CurvePoint",
     "Interval",
     "Point",
     "bar_chart",
@@ -32,6 +35,7 @@ __all__ = [
     "colours",
     "frontier_chart",
     "latency_chart",
+    "learning_curve_chart",
     "line_chart",
     "log_ticks",
     "nice_ticks",

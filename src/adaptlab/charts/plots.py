@@ -199,11 +199,13 @@ def plot_lines(series: Sequence[tuple[str, Sequence[Any]]], *, x_label: str, y_l
                fmt: Callable[[float], str] = short, label_fmt: Callable[[float], str] | None = None,
                highlight: str | None = None, x: Sequence[float] | None = None,
                x_fmt: Callable[[float], str] | None = None, log_x: tuple[bool, float | None] = (False, None),
-               log_y: tuple[bool, float | None] = (False, None)) -> tuple[list[str], Frame] | None:
+               log_y: tuple[bool, float | None] = (False, None),
+               y_extent: Sequence[float] = ()) -> tuple[list[str], Frame] | None:
     """The body of a line chart: one polyline per series, a legend at the right (each series' last value in
     `label_fmt`, names only when it is None; the `highlight` starred and bold),
     cached variants dashed, markers when there are three points or fewer. x is 1..n (months) unless `x` gives
-    the values every series is measured at; `log_x`/`log_y` are (log, linear threshold) as from log_axis.
+    the values every series is measured at; `log_x`/`log_y` are (log, linear threshold) as from log_axis;
+    `y_extent`: more values the y axis must cover (whiskers the caller draws on the frame).
     None when no series has a value to draw."""
     xv = [float(v) for v in x] if x is not None else None
     (lx, x_thresh), (ly, y_thresh) = log_x, log_y
@@ -221,7 +223,7 @@ def plot_lines(series: Sequence[tuple[str, Sequence[Any]]], *, x_label: str, y_l
     if not drawn:
         return None
     n = max(len(values) for _, values in drawn)
-    all_y = [v for _, values in drawn for v in values if v is not None]
+    all_y = [v for _, values in drawn for v in values if v is not None] + [float(v) for v in y_extent]
     lo, hi = _log_range(all_y, y_thresh) if ly else value_range(all_y, zero=True)
 
     def last(values: Sequence[float | None]) -> float:

@@ -32,6 +32,10 @@ def register(app: typer.Typer) -> None:
         max_cost: float | None = typer.Option(
             None, "--max-cost", min=0, help="Refuse to start measuring when the estimated cost of the calls at "
             "catalog prices exceeds this many USD (the plan is printed either way)."),
+        train_seeds: int | None = typer.Option(
+            None, "--train-seeds", min=1, help="Train N adapters on all the data with seeds train.seed … + N-1: "
+            "the fine-tuned score is their mean and its interval includes the spread across seeds (default: "
+            "bench.train_seeds)."),
     ) -> None:
         """Measure prompt, RAG, fine-tuned and fine-tuned+RAG strategies (each with and without the answer cache)
         on your data with one harness, price them over 12 months and recommend one, with its reasons."""
@@ -42,6 +46,8 @@ def register(app: typer.Typer) -> None:
 
         options = ctx.obj or {}
         config = load_config(config_file or options.get("config"), home=options.get("home"))
+        if train_seeds is not None:
+            config.bench.train_seeds = train_seeds
         try:
             with stage_progress() as (progress, on_progress):
                 outcome = run_bench(config, progress=on_progress, out_dir=out, resume=resume, concurrency=concurrency,
@@ -100,6 +106,16 @@ def print_results(console: Console, results: BenchResult) -> None:
                       f"({usd(winner.total_usd)} over {advice.months} months)", highlight=False)
         for reason in winner.reasons:
             console.print(f"   • {escape(reason)}", highlight=False)
+    if advice is not None:
+        for note in advice.notes:
+            if "provisional" in note:
+                console.print(f"[yellow]provisional:[/] {escape(note)}", highlight=False)
+    study = results.finetuning
+    if study is not None:
+        console.print(f"[bold]Fine-tuning[/] ({escape(study.strategy)}, {len(study.adapters)} adapters):",
+                      highlight=False)
+        for finding in study.findings():
+            console.print(f"   • {escape(finding)}", highlight=False)
     for skipped in results.skipped_strategies:
         console.print(f"[yellow]not built:[/] {escape(skipped.name)} — {escape(skipped.reason)}", highlight=False)
     for warning in results.warnings:

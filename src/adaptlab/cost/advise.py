@@ -74,7 +74,7 @@ class Ranked:
                 metric=quality.metric, value=quality.value, low=quality.low, high=quality.high, n=quality.n,
                 measured=quality.measured),
             tokens_measured=self.candidate.tokens_measured, total_usd=tco.total, reasons=self.reasons,
-            excluded=self.excluded,
+            excluded=self.excluded, provisional=self.candidate.provisional,
             tco=TcoRecord(
                 name=variant.name, family=variant.family, cached=variant.cached, hit_rate=variant.hit_rate,
                 total=tco.total, usd_per_answer=tco.usd_per_answer, prompt_tokens=variant.tokens.prompt_tokens,
@@ -250,6 +250,8 @@ def advise(scenario: Scenario, *, with_sensitivity: bool = True) -> Advice:
         candidate = by_name[name]
         tco = tcos[name]
         reasons = [verdicts[name].reason] if verdicts[name].reason else []
+        if candidate.provisional:
+            reasons.append(f"provisional — {candidate.provisional}")
         reasons += _cost_reasons(scenario, candidate, tco, tcos, months)
         ranked.append(Ranked(candidate, tco, verdicts[name].tier, position, reasons))
     if ranked:
@@ -266,6 +268,7 @@ def advise(scenario: Scenario, *, with_sensitivity: bool = True) -> Advice:
     qualifying = [c.variant for c in candidates if not all_excluded.get(c.variant.name)]
     break_evens = all_break_evens(scenario.inputs, qualifying)
     notes = list(scenario.notes)
+    notes += _provisional_notes(ranked)
     if not any(c.quality is not None for c in candidates):
         notes.insert(0, "quality not measured or declared for any strategy: ranked by cost alone")
     if scenario.estimate:
@@ -301,6 +304,22 @@ def _cost_reasons(scenario: Scenario, candidate: Candidate, tco: VariantTco, tco
             reasons.append(f"hit rate {rate:.0%} ({source}) → the cache costs more than it saves: "
                            f"+{usd(-saving)}/{_period(months)} vs {candidate.base}")
     return reasons
+
+
+def _provisional_notes(ranked: list[Ranked]) -> list[str]:
+    """The recommendation says when a loser may not have lost for good: an unconverged fine-tuned strategy ranked
+    below the winner is not a settled verdict against fine-tuning."""
+    winner = next((r for r in ranked if r.rank == 1), None)
+    notes = []
+    for entry in ranked:
+        if not entry.candidate.provisional or entry.candidate.base is not None:
+            continue  # a cached variant repeats its inner strategy's note
+        if entry is winner:
+            notes.append(f"{entry.name} is recommended on a provisional measurement — {entry.candidate.provisional}")
+        else:
+            notes.append(f"{entry.name} is provisional, not a settled loser — {entry.candidate.provisional}; "
+                         f"re-bench with more training data or steps before ruling it out")
+    return notes
 
 
 def _period(months: int) -> str:

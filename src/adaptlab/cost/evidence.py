@@ -56,6 +56,7 @@ class MeasuredStrategy:
     per_case: dict[str, dict[str, float | None]]  # case_id → metric → mean over repeats
     hit_rate_source: str = "measured in the run"
     generator: str = "default"  # the model it answered with ("default": [generator])
+    provisional: str = ""  # why its quality is not settled (see StrategyResult.provisional)
 
     @classmethod
     def of(cls, entry: StrategyResult, where: str) -> MeasuredStrategy:
@@ -81,7 +82,7 @@ class MeasuredStrategy:
             completion_tokens=sum(r.completion_tokens for r in generated) / count,
             seconds_per_answer=sum(r.latency_ms for r in generated) / count / 1000.0,
             hit_rate=hit_rate, metrics=dict(entry.metrics), per_case=case_means(results),
-            hit_rate_source=hit_rate_source, generator=entry.generator)
+            hit_rate_source=hit_rate_source, generator=entry.generator, provisional=entry.provisional)
 
 
 @dataclass(frozen=True)

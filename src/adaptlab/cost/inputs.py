@@ -38,6 +38,7 @@ class Candidate:
     tokens_measured: bool
     hit_rate_source: str = ""  # cached variants: "measured in the run" | "declared" | "predicted from LOG"
     base: str | None = None  # cached variants: the uncached variant they wrap
+    provisional: str = ""  # why its measured quality is not settled (an unconverged fine-tuned adapter)
 
 
 @dataclass
@@ -263,7 +264,7 @@ def build_scenario(workload: Workload, catalog: PriceCatalog, run: BenchRun | No
             tokens = TokenProfile(strategy.prompt_tokens, strategy.completion_tokens, static)
             quality = quality_of(strategy, metric) if metric else None
             candidates.append(Candidate(Variant(strategy.name, strategy.family, False, tokens, serving=own), quality,
-                                        True))
+                                        True, provisional=strategy.provisional))
             wrapper = cached_for.get(strategy.name)
             if wrapper is not None:
                 cached_tokens = TokenProfile(wrapper.prompt_tokens, wrapper.completion_tokens, static)
@@ -271,11 +272,11 @@ def build_scenario(workload: Workload, catalog: PriceCatalog, run: BenchRun | No
                     Variant(wrapper.name, strategy.family, True, cached_tokens, wrapper.hit_rate or 0.0,
                             serving=own),
                     (quality_of(wrapper, metric) if metric else None) or quality, True, wrapper.hit_rate_source,
-                    strategy.name))
+                    strategy.name, wrapper.provisional or strategy.provisional))
             elif fallback is not None:
                 candidates.append(Candidate(Variant(f"{strategy.name}+cache", strategy.family, True, tokens,
                                                     fallback[0], serving=own), quality, True, fallback[1],
-                                            strategy.name))
+                                            strategy.name, strategy.provisional))
         for strategy in considered:  # cached strategies whose inner strategy was not in the run
             if strategy.cached and run.strategy(strategy.wraps or "") is None:
                 static = facts.system_tokens
@@ -283,7 +284,8 @@ def build_scenario(workload: Workload, catalog: PriceCatalog, run: BenchRun | No
                     Variant(strategy.name, strategy.family, True,
                             TokenProfile(strategy.prompt_tokens, strategy.completion_tokens, static),
                             strategy.hit_rate or 0.0, serving=deployments.get(strategy.generator)),
-                    quality_of(strategy, metric) if metric else None, True, strategy.hit_rate_source))
+                    quality_of(strategy, metric) if metric else None, True, strategy.hit_rate_source,
+                    provisional=strategy.provisional))
         measured_families = {c.variant.family for c in candidates}
         extra = [f for f in facts.consider if f in workload.strategies and f not in measured_families]
     else:

@@ -57,6 +57,7 @@ class RankedRecord(_Record):
     reasons: list[str]
     excluded: list[str]
     tco: TcoRecord
+    provisional: str = ""  # why its quality is not a settled verdict (an unconverged fine-tuned adapter)
 
 
 class BreakEvenRecord(_Record):

@@ -123,6 +123,7 @@ class CaseResult:
     error: str | None = None
     retries: int = 0  # model requests retried (429/5xx/timeouts) before the answer came
     synthetic: bool = False  # a drafted case (`cases generate`), not a hand-written one
+    train_seed: int = 0  # a fine-tuned strategy benched with several training seeds: the adapter's seed offset
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -52,6 +52,10 @@ class Estimate(Record):
 class MetricResult(Estimate):
     description: str = ""
     repeat_spread: float | None = None  # std of the metric's mean across repeats
+    # Fine-tuned strategies benched with several training seeds: the value is their mean, the interval draws
+    # seeds and cases, and this is the std of the per-seed means.
+    train_seeds: int = 1
+    seed_spread: float | None = None
 
 
 class Timing(Record):
@@ -164,6 +168,9 @@ class StrategyResult(Record):
     traffic_hit_rate: TrafficHitRate | None = None
     # Quality on synthetic and on hand-written cases apart, when a run has both: they may disagree.
     by_origin: dict[str, OriginScores] = {}
+    # Why this strategy's quality is not a settled verdict (a fine-tuned adapter still improving with more data or
+    # steps); empty when it is. The advisor labels it and says so in the recommendation.
+    provisional: str = ""
 
     @classmethod
     def of(cls, run: StrategyRun, k: int) -> StrategyResult:
