@@ -130,8 +130,17 @@ def prepare_knowledge(folder: Path, size: DemoSize, threads: int) -> Path:
     questions = [json.loads(line) for line in (data / "questions.jsonl").read_text(encoding="utf-8").splitlines()]
     log = synthetic_query_log([q["question"] for q in questions], size.knowledge_log)
     write_jsonl_atomic(data / "queries.jsonl", log)
-    write_jsonl_atomic(data / "cases.jsonl", cases_from_traffic(questions, log, size.knowledge_cases))
+    cases = cases_from_traffic(questions, log, size.knowledge_cases)
+    write_jsonl_atomic(data / "cases.jsonl", cases)
+    # The articles' other questions with their answers: training data for the fine-tuned + RAG hybrid, which
+    # hybrid.toml measures (kept out of the default demo run for time).
+    asked = {case["question"] for case in cases}
+    write_jsonl_atomic(data / "train.jsonl", [
+        {"messages": [{"role": "user", "content": q["question"]}, {"role": "assistant", "content": q["answers"][0]}]}
+        for q in questions if q["question"] not in asked and q.get("answers")])
     write_text_atomic(folder / "workload.toml", KNOWLEDGE_WORKLOAD)
+    write_text_atomic(folder / "hybrid.toml", KNOWLEDGE_HYBRID.format(articles=articles, threads=threads,
+                                                                      steps=size.train_steps))
     write_text_atomic(folder / "adaptlab.toml",
                       f"""# adaptlab demo, task 1: knowledge questions on {articles} COVID-QA articles.
 home = "project"
@@ -154,6 +163,37 @@ workload = "workload.toml"
 warm_questions = {size.warm_questions}
 """)
     return folder / "adaptlab.toml"
+
+
+KNOWLEDGE_HYBRID = """# adaptlab demo, task 1 with fine-tuning: rag against finetuned_rag (RAG answering with a
+# LoRA adapter trained on the articles' other questions). Not part of `adaptlab demo` (training adds minutes):
+#   adaptlab bench --config <this file>
+home = "project"
+
+[runtime]
+threads = {threads}
+
+[generator]
+max_tokens = 40
+
+[answer]
+context_chunks = 2
+
+[train]
+max_steps = {steps}
+batch_size = 4
+learning_rate = 0.0005
+eval_fraction = 0.1
+
+[bench]
+title = "COVID-QA: RAG against fine-tuned RAG"
+documents = ["data/articles"]
+cases = "data/cases.jsonl"
+train = "data/train.jsonl"
+workload = "workload.toml"
+strategies = ["rag", "finetuned_rag"]
+learning_curve = []                  # one adapter: the hybrid measured, not its learning curve
+"""
 
 
 def prepare_intents(folder: Path, size: DemoSize, threads: int) -> Path:
