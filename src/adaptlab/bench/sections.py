@@ -256,9 +256,10 @@ def finetuning_section(study: FinetuningStudy | None, uid: str) -> str:
     bar = study.baseline_quality
     baseline = (study.baseline, bar.value) if study.baseline and bar is not None and bar.value is not None else None
     caption = (f"Each dot: an adapter trained on a nested share of the training data, scored on the eval cases "
-               f"({escape(metric)}, whiskers: confidence interval over cases). Dashed: the fit {escape(metric)} = a + "
-               f"b·log2(examples), drawn one doubling past the data; the flat line is the best strategy that is not "
-               f"fine-tuned.")
+               f"({escape(metric)}, whiskers: confidence interval over cases)"
+               + ("; open circles: all the data with other training seeds" if seeds else "")
+               + f". The fitted line {escape(metric)} = a + b·log2(examples) runs one doubling past the "
+               f"data; the flat line is the best strategy that is not fine-tuned, the bar to clear.")
     chart = charts.learning_curve_chart(points, uid=f"{uid}-curve-chart", metric=metric, fit=fit, baseline=baseline,
                                         seeds=seeds)
     parts.append(f"<figure>{chart}<figcaption>{caption}</figcaption></figure>")
