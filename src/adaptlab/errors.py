@@ -34,6 +34,10 @@ class IngestError(AdaptlabError):
     """Ingestion could not run at all (no inputs), or --strict and some files failed."""
 
 
+class TrainingError(AdaptlabError):
+    """Training in worker processes failed: the message carries their exit code, error and last log lines."""
+
+
 class InputError(AdaptlabError):
     """A user-supplied file has bad content; the message carries file:line."""
 

@@ -11,7 +11,8 @@ train_app = typer.Typer(help="Fine-tune a LoRA adapter (TRL + PEFT) on the base 
 
 
 def _train(ctx: typer.Context, method: str, data: Path, eval_data: Path | None, name: str, export: bool,
-           resume: Path | None, max_steps: int | None, epochs: float | None, as_json: bool) -> None:
+           resume: Path | None, max_steps: int | None, epochs: float | None, processes: int | None,
+           accelerate_config: Path | None, as_json: bool) -> None:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -27,7 +28,8 @@ def _train(ctx: typer.Context, method: str, data: Path, eval_data: Path | None, 
 
     project = load_project(ctx)  # click hands the global options (ctx.obj) down to subcommands
     request = TrainRequest(method=method, data=data, eval_data=eval_data, name=name, export=export,  # type: ignore[arg-type]
-                           resume=resume, max_steps=max_steps, epochs=epochs)
+                           resume=resume, max_steps=max_steps, epochs=epochs, processes=processes,
+                           accelerate_config=accelerate_config)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("loss {task.fields[loss]}"),
                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=err_console,
@@ -48,7 +50,10 @@ def _train(ctx: typer.Context, method: str, data: Path, eval_data: Path | None, 
     r = report.result
     console.print(f"[bold]{method}[/] {r.steps} steps, {r.epochs:.2f} epochs, {r.train_examples} examples in "
                   f"{r.seconds:.0f} s — {r.tokens_trained:,} tokens, {r.tokens_per_second:.0f} tokens/s, peak RSS "
-                  f"{r.peak_rss_mb:,.0f} MB" + (" (QLoRA: NF4 4-bit base)" if r.quantization == "nf4" else ""),
+                  f"{r.peak_rss_mb:,.0f} MB"
+                  + (f", peak GPU memory {r.peak_gpu_memory_mb:,.0f} MB" if r.peak_gpu_memory_mb is not None else "")
+                  + (" (QLoRA: NF4 4-bit base)" if r.quantization == "nf4" else "")
+                  + (f" — {r.processes} processes" if r.processes > 1 else ""),
                   highlight=False)
     if r.train_loss:
         console.print(f"loss {r.train_loss[0][1]:.4f} → {r.train_loss[-1][1]:.4f}"
@@ -76,6 +81,12 @@ def _options():
         resume=typer.Option(None, "--resume", help="A run folder: continue from its last checkpoint."),
         max_steps=typer.Option(None, "--max-steps", min=1, help="Override train.max_steps."),
         epochs=typer.Option(None, "--epochs", min=0.01, help="Override train.epochs."),
+        processes=typer.Option(None, "--processes", min=1, help="Override train.processes: data-parallel training "
+                               "processes (gloo on CPU, one GPU each with NCCL); each takes train.batch_size "
+                               "examples per step."),
+        accelerate_config=typer.Option(None, "--accelerate-config", help="Start the processes with `accelerate "
+                                       "launch --config_file` (FSDP, DeepSpeed; see examples/accelerate/) instead "
+                                       "of torch.distributed.run."),
         as_json=typer.Option(False, "--json", help="Print the run report as JSON."),
     )
 
@@ -88,9 +99,11 @@ def train_sft(ctx: typer.Context, data: Path = typer.Argument(..., help="Chat or
               eval_data: Path | None = _OPTS["eval_data"], name: str = _OPTS["name"],
               export: bool = _OPTS["export"], resume: Path | None = _OPTS["resume"],
               max_steps: int | None = _OPTS["max_steps"], epochs: float | None = _OPTS["epochs"],
+              processes: int | None = _OPTS["processes"], accelerate_config: Path | None = _OPTS["accelerate_config"],
               as_json: bool = _OPTS["as_json"]) -> None:
     """Supervised fine-tuning (loss on the assistant reply only)."""
-    _train(ctx, "sft", data, eval_data, name, export, resume, max_steps, epochs, as_json)
+    _train(ctx, "sft", data, eval_data, name, export, resume, max_steps, epochs, processes, accelerate_config,
+           as_json)
 
 
 @train_app.command("dpo")
@@ -99,9 +112,11 @@ def train_dpo(ctx: typer.Context, data: Path = typer.Argument(..., help="Prefere
               eval_data: Path | None = _OPTS["eval_data"], name: str = _OPTS["name"],
               export: bool = _OPTS["export"], resume: Path | None = _OPTS["resume"],
               max_steps: int | None = _OPTS["max_steps"], epochs: float | None = _OPTS["epochs"],
+              processes: int | None = _OPTS["processes"], accelerate_config: Path | None = _OPTS["accelerate_config"],
               as_json: bool = _OPTS["as_json"]) -> None:
     """Direct preference optimisation on (prompt, chosen, rejected) pairs."""
-    _train(ctx, "dpo", data, eval_data, name, export, resume, max_steps, epochs, as_json)
+    _train(ctx, "dpo", data, eval_data, name, export, resume, max_steps, epochs, processes, accelerate_config,
+           as_json)
 
 
 @train_app.command("export")

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from adaptlab.config import TrainConfig
 from adaptlab.finetune.base_model import BaseModel, prepare_base
 from adaptlab.finetune.data import TrainingExample, fingerprint, load_training_file
+from adaptlab.finetune.distributed import threads_per_process, train_in_processes
 from adaptlab.finetune.train import TrainProgress, TrainResult, train
 from adaptlab.project import Project
 
@@ -32,6 +33,9 @@ class TrainRequest:
     max_steps: int | None = None
     epochs: float | None = None
     run_dir: Path | None = None  # None: <home>/runs/<time>-<method>-<name>
+    processes: int | None = None  # override of [train] processes (data-parallel training processes)
+    # An Accelerate config file (FSDP, DeepSpeed, multi-GPU): the processes are started by `accelerate launch` with it
+    accelerate_config: Path | None = None
     # [train] settings changed for this run only (the bench's seed per adapter, its checkpoint metric); validated
     settings: dict[str, Any] = field(default_factory=dict)
 
@@ -69,9 +73,11 @@ def split_eval(examples: list[TrainingExample], fraction: float, seed: int) -> t
 def run_training(project: Project, request: TrainRequest, *, progress: TrainProgress | None = None,
                  on_stage: StageCallback | None = None) -> TrainingReport:
     config = project.config
-    overrides = {k: v for k, v in (("max_steps", request.max_steps), ("epochs", request.epochs)) if v is not None}
-    overrides["threads"] = config.train.threads or config.runtime.threads  # torch's pool, set deliberately
+    overrides = {k: v for k, v in (("max_steps", request.max_steps), ("epochs", request.epochs),
+                                   ("processes", request.processes)) if v is not None}
     settings = TrainConfig.model_validate({**config.train.model_dump(), **request.settings, **overrides})
+    # torch's pool, set deliberately: [train].threads per process, else the runtime's threads shared among them
+    settings.threads = threads_per_process(config.train.threads, config.runtime.threads, settings.processes)
     stage = on_stage or (lambda _: None)
     stage(f"loading {request.data}")
     examples = load_training_file(request.data)
@@ -100,9 +106,15 @@ def run_training(project: Project, request: TrainRequest, *, progress: TrainProg
             "adaptlab.run_dir": str(run_dir)})
     stage(f"training {request.method} on {len(train_examples)} examples ({len(eval_examples)} for eval loss)")
     try:
-        result = train(request.method, base.directory, train_examples, eval_examples, settings, run_dir,
-                       progress=progress, resume=request.resume is not None,
-                       max_new_tokens=project.config.generator.max_tokens)
+        if settings.processes > 1 or request.accelerate_config is not None:  # (one process under DeepSpeed too)
+            result = train_in_processes(request.method, base.directory, train_examples, eval_examples, settings,
+                                        run_dir, progress=progress, resume=request.resume is not None,
+                                        max_new_tokens=project.config.generator.max_tokens,
+                                        accelerate_config=request.accelerate_config, on_stage=stage)
+        else:
+            result = train(request.method, base.directory, train_examples, eval_examples, settings, run_dir,
+                           progress=progress, resume=request.resume is not None,
+                           max_new_tokens=project.config.generator.max_tokens)
     except BaseException:
         if tracker and run_id:
             tracker.end(run_id, "FAILED")
@@ -124,7 +136,7 @@ def run_training(project: Project, request: TrainRequest, *, progress: TrainProg
                           latency_ms=result.seconds * 1000, method=request.method, steps=result.steps,
                           tokens_per_second=result.tokens_per_second, peak_rss_mb=result.peak_rss_mb,
                           data_fingerprint=data_fingerprint, run_dir=str(run_dir), mlflow_run_id=run_id,
-                          hardware=result.hardware)
+                          hardware=result.hardware, processes=result.processes)
     return TrainingReport(result, base, data_fingerprint, eval_fingerprint, gguf_adapter, run_id, name, version)
 
 
@@ -135,10 +147,14 @@ def _record(tracker, run_id: str, request: TrainRequest, settings, result: Train
                    "data": str(request.data), "data_fingerprint": data_fingerprint,
                    "eval_data": str(request.eval_data or ""), "eval_fingerprint": eval_fingerprint or "",
                    "train_examples": result.train_examples, "eval_examples": result.eval_examples,
-                   "quantization_used": result.quantization})
+                   "quantization_used": result.quantization, "processes": result.processes,
+                   # examples per optimizer step, over all processes
+                   "global_batch_size": settings.batch_size * result.processes * settings.gradient_accumulation})
     metrics = {"wall_seconds": result.seconds, "tokens_trained": result.tokens_trained,
                "tokens_per_second": result.tokens_per_second, "peak_rss_mb": result.peak_rss_mb,
                "steps": result.steps, "trainable_parameters": result.trainable_parameters}
+    if result.peak_gpu_memory_mb is not None:
+        metrics["peak_gpu_memory_mb"] = result.peak_gpu_memory_mb
     if result.train_loss:
         metrics["final_train_loss"] = result.train_loss[-1][1]
     if result.eval_loss:

@@ -48,13 +48,28 @@ class TrainResult:
     hardware: dict[str, Any] = field(default_factory=dict)
     trainable_parameters: int = 0
     total_parameters: int = 0
-    base_weights_unchanged: bool = True  # checked after training: only the adapter may move
+    # checked after training: only the adapter may move (None: not checked, the weights were sharded across GPUs)
+    base_weights_unchanged: bool | None = True
     quantization: str = "none"  # "none" (fp32 base) or "nf4" (QLoRA)
+    # Data-parallel processes that trained it: each took batch_size examples per step, so an optimizer step saw
+    # batch_size × processes × gradient_accumulation examples. tokens_trained counts all of them, peak_rss_mb sums
+    # the processes' peaks.
+    processes: int = 1
+    # torch.cuda.max_memory_allocated during the run, the largest over the processes' GPUs (None: no CUDA GPU)
+    peak_gpu_memory_mb: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["run_dir"], data["adapter_dir"] = str(self.run_dir), str(self.adapter_dir)
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainResult:
+        """Read back what to_dict wrote (train_result.json), e.g. from a training process of its own."""
+        curves = ("train_loss", "eval_loss", "task_metric")
+        values = {**data, "run_dir": Path(data["run_dir"]), "adapter_dir": Path(data["adapter_dir"]),
+                  **{name: [(int(step), float(value)) for step, value in data.get(name, [])] for name in curves}}
+        return cls(**values)
 
 
 def hardware_summary() -> dict[str, Any]:
@@ -120,6 +135,8 @@ def quantization_for(setting: str) -> Literal["none", "nf4"]:
 
 def load_base_model(base_dir: Path, quantization: Literal["none", "nf4"]):
     """The base model for training: fp32, or QLoRA's NF4 4-bit with double quantization (frozen weights only)."""
+    import os
+
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -132,8 +149,10 @@ def load_base_model(base_dir: Path, quantization: Literal["none", "nf4"]):
     compute_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else torch.float32
     config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                 bnb_4bit_compute_dtype=compute_dtype)
+    # Each data-parallel process (torchrun sets LOCAL_RANK) puts its copy on its own GPU.
+    device = int(os.environ.get("LOCAL_RANK", "0"))
     model = AutoModelForCausalLM.from_pretrained(str(base_dir), quantization_config=config,
-                                                 dtype=compute_dtype, device_map={"": 0} if cuda else None)
+                                                 dtype=compute_dtype, device_map={"": device} if cuda else None)
     # Norms and the head to fp32 and input gradients on, as QLoRA needs; checkpointing stays our setting's call.
     return prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
 
@@ -147,8 +166,11 @@ def _lora_config(settings: TrainConfig):
 
 def _common_args(settings: TrainConfig, run_dir: Path, has_eval: bool, resume: bool,
                  by_task_metric: bool = False) -> dict[str, Any]:
+    import os
+
     import torch
 
+    launched = int(os.environ.get("WORLD_SIZE", "1")) > 1
     eval_strategy = "no"
     if has_eval:
         eval_strategy = "steps" if settings.eval_steps else "epoch"
@@ -169,6 +191,12 @@ def _common_args(settings: TrainConfig, run_dir: Path, has_eval: bool, resume: b
         save_total_limit=2,
         report_to="none",  # we record to MLflow ourselves, with our own names
         use_cpu=not torch.cuda.is_available(),
+        # Under a launcher (finetune/distributed.py): gloo between CPU processes (Accelerate would take MPI when
+        # torch has it, which torchrun does not set up); None leaves NCCL to Accelerate on GPUs, and a single
+        # process alone (a backend there would make it look for a process group).
+        ddp_backend="gloo" if launched and not torch.cuda.is_available() else None,
+        # Every LoRA matrix takes part in every forward pass: DDP need not search the graph for unused ones.
+        ddp_find_unused_parameters=False,
         # bf16 on a CPU is very slow: fp32 there; mixed precision on a GPU that supports it
         bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
         fp16=False,
@@ -237,6 +265,10 @@ def train(method: Literal["sft", "dpo"], base_dir: Path, train_examples: Sequenc
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     quantization = quantization_for(settings.quantization)
+    if quantization == "nf4" and _launched_sharded():
+        raise ConfigError("QLoRA's 4-bit base is not set up to be sharded by FSDP or DeepSpeed ZeRO-3 here. Fix: set "
+                          "[train] quantization = \"none\" with this Accelerate config, or train QLoRA data-parallel "
+                          "(--processes N without --accelerate-config).")
     model = load_base_model(base_dir, quantization)
     to_records = sft_records if method == "sft" else dpo_records
     train_dataset = Dataset.from_list(to_records(train_examples))
@@ -283,24 +315,63 @@ def train(method: Literal["sft", "dpo"], base_dir: Path, train_examples: Sequenc
     checkpoint = _last_checkpoint(run_dir) if resume else None
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     seconds = time.perf_counter() - started
-    base_unchanged = _frozen_checksum(trainer.model) == base_before
+    sharded = _weights_sharded(trainer)
+    # A process holds only its shard of sharded weights: their sums say nothing about the whole.
+    base_unchanged = None if sharded else _frozen_checksum(trainer.model) == base_before
     adapter_dir = run_dir / "adapter"
-    trainer.model.save_pretrained(str(adapter_dir))
+    processes = trainer.args.world_size
+    if trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled:
+        if trainer.is_fsdp_enabled:  # whole tensors in the saved adapter, whatever the config's checkpoint format
+            trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
+        trainer.save_model(str(adapter_dir))  # every process takes part in gathering the weights; rank 0 writes
+    elif trainer.is_world_process_zero():
+        trainer.model.save_pretrained(str(adapter_dir))
+    # Trainer gathers every process's token count into this, so tokens/s is the whole job's.
     tokens = int(trainer.state.num_input_tokens_seen or 0)
+    peak_rss = sum(_from_every_process(peak_rss_mb(), processes))
+    peak_gpu = max(_from_every_process(torch.cuda.max_memory_allocated() / 2**20, processes)) \
+        if torch.cuda.is_available() else None
     state = trainer.state
     stopped_early = bool(settings.max_steps == 0 and state.max_steps and state.global_step < state.max_steps)
     result = TrainResult(
         method=method, run_dir=run_dir, adapter_dir=adapter_dir, steps=state.global_step,
         epochs=float(state.epoch or 0), train_examples=len(train_examples), eval_examples=len(eval_examples),
         seconds=seconds, tokens_trained=tokens, tokens_per_second=tokens / seconds if seconds else 0.0,
-        peak_rss_mb=peak_rss_mb(), train_loss=recorder.train_loss, eval_loss=recorder.eval_loss,
+        peak_rss_mb=peak_rss, train_loss=recorder.train_loss, eval_loss=recorder.eval_loss,
         stopped_early=stopped_early, hardware=hardware_summary(), trainable_parameters=trainable,
         total_parameters=total, base_weights_unchanged=base_unchanged, quantization=quantization,
         task_metric=task_curve, task_metric_name=scorer.metric if scorer is not None else "",
-        best_step=_step_of(state.best_model_checkpoint),
+        best_step=_step_of(state.best_model_checkpoint), processes=processes, peak_gpu_memory_mb=peak_gpu,
     )
-    (run_dir / "train_result.json").write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
+    if trainer.is_world_process_zero():
+        (run_dir / "train_result.json").write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
     return result
+
+
+def _launched_sharded() -> bool:
+    """Whether `accelerate launch` started this process with FSDP or ZeRO-3 (the environment it sets)."""
+    import os
+
+    deepspeed_zero3 = os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true" and \
+        os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3"
+    return os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true" or deepspeed_zero3
+
+
+def _weights_sharded(trainer) -> bool:
+    """FSDP and DeepSpeed ZeRO-3 split the weights across processes (ZeRO-2 splits only gradients and optimizer)."""
+    if trainer.is_fsdp_enabled:
+        return True
+    plugin = getattr(trainer.accelerator.state, "deepspeed_plugin", None)
+    return plugin is not None and plugin.zero_stage == 3
+
+
+def _from_every_process(value: float, processes: int) -> list[float]:
+    """`value` as measured by each data-parallel process (a job's memory is theirs together, not rank 0's)."""
+    if processes == 1:
+        return [value]
+    from accelerate.utils import gather_object
+
+    return [float(v) for v in gather_object([value])]
 
 
 def _sft_trainer_class():
