@@ -85,3 +85,10 @@ def test_the_fit_is_reproducible_for_a_seed() -> None:
     points = [(n, {f"c{i}": float(rng.random() < p) for i in range(30)}) for n, p in ((20, 0.3), (40, 0.5))]
     first = fit_learning_curve(points, resamples=300, seed=7)
     assert first == fit_learning_curve(points, resamples=300, seed=7)
+
+
+def test_an_extrapolated_share_stays_within_zero_and_one() -> None:
+    # 0.5 → 0.9 over one doubling: a line would predict 1.3 at the next one.
+    fit = fit_learning_curve([(50, _scores(20)), (100, _scores(36))], resamples=500)
+    assert fit is not None and fit.gain_per_doubling == pytest.approx(0.4)
+    assert fit.at_double.value == 1.0 and fit.at_double.high <= 1.0

@@ -78,9 +78,12 @@ def fit_learning_curve(points: Sequence[tuple[int, Scores]], *, resamples: int =
     largest = max(sizes)
     doubled = math.log2(2 * largest)
     at_double = intercepts + slopes * doubled
+    predicted = intercept + slope * doubled
+    if scores.min() >= 0 and scores.max() <= 1:  # a share (accuracy, F1): a line must not predict beyond 1
+        at_double, predicted = np.clip(at_double, 0.0, 1.0), min(max(predicted, 0.0), 1.0)
     d_low, d_high = (float(v) for v in np.quantile(at_double, [alpha, 1 - alpha]))
-    return CurveFit(intercept, slope, low, high, Interval(intercept + slope * doubled, d_low, d_high,
-                                                          scores.shape[1]), largest, len(points))
+    return CurveFit(intercept, slope, low, high, Interval(predicted, d_low, d_high, scores.shape[1]), largest,
+                    len(points))
 
 
 @dataclass(frozen=True)

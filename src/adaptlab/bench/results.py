@@ -300,8 +300,12 @@ class FinetuningStudy(Record):
         if self.baseline and bar is not None and bar.value is not None and pooled is not None \
                 and pooled.value is not None:
             if pooled.value >= bar.value:
-                out.append(f"Fine-tuning reaches {self.baseline}'s {bar.value:.3f} at {self.full.examples} "
-                           f"examples ({pooled.value:.3f}).")
+                crossing = ""
+                if fit is not None and fit.gain_per_doubling > 0:
+                    needed = 2 ** ((bar.value - fit.intercept) / fit.gain_per_doubling)
+                    crossing = f"; the fitted line crosses it at about {needed:,.0f} examples"
+                out.append(f"Fine-tuning overtakes {self.baseline} at {self.full.examples} examples: "
+                           f"{pooled.value:.3f} against {bar.value:.3f}{crossing}.")
             elif fit is not None and fit.gain_per_doubling > 0:
                 needed = 2 ** ((bar.value - fit.intercept) / fit.gain_per_doubling)
                 times = needed / max(fit.examples, 1)
