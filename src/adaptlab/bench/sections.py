@@ -244,7 +244,7 @@ def finetuning_section(study: FinetuningStudy | None, uid: str) -> str:
     parts = []
     if study.provisional:
         parts.append('<p class="callout"><strong>Provisional:</strong> not converged — more data or steps are '
-                     "likely to help, so the advisor does not treat fine-tuning as a settled loser. "
+                     "likely to help, so the advisor does not treat fine-tuning as a settled loser: "
                      + "; ".join(escape(reason) for reason in study.provisional) + ".</p>")
     parts.append(items(study.findings()))
     full = study.full

@@ -10,7 +10,7 @@ def register(app: typer.Typer) -> None:
     def demo(
         ctx: typer.Context,
         quick: bool = typer.Option(False, "--quick", help="Smaller samples and 6 training steps (≤ 5 minutes on "
-                                   "2 cores) instead of the full demo (≤ 20 minutes)."),
+                                   "2 cores) instead of the full demo (about 30 minutes)."),
         as_json: bool = typer.Option(False, "--json", help="Print the headline numbers as JSON."),
     ) -> None:
         """Bench prompt, RAG and fine-tuned strategies, each with and without the answer cache, on bundled
