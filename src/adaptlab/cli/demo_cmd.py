@@ -9,7 +9,7 @@ def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
         ctx: typer.Context,
-        quick: bool = typer.Option(False, "--quick", help="Smaller samples and 6 training steps (≤ 5 minutes on "
+        quick: bool = typer.Option(False, "--quick", help="Smaller samples and 6 training steps (about 9 minutes on "
                                    "2 cores) instead of the full demo (about 30 minutes)."),
         as_json: bool = typer.Option(False, "--json", help="Print the headline numbers as JSON."),
     ) -> None:
