@@ -141,11 +141,12 @@ def _run(context: BenchContext, workload: Workload, catalog: PriceCatalog, run_i
     adapters = build_adapters(context, workload.workload.quality_metric)
     project.config.strategies = bench_strategies(config, plan, adapters.full.gguf_path if adapters else None)
     eval_report, hit_rates, cache_info = _measure(context, run_id)
-    study = plan.needs_adapter[0] if adapters is not None else None
-    study_runs = measure_study(context, run_id, study, adapters) if study and adapters else None
+    # The fine-tuning study is about the first strategy answering with the bench's adapter.
+    study = plan.needs_adapter[0] if adapters is not None else ""
+    study_runs = measure_study(context, run_id, study, adapters) if adapters is not None else None
 
     results = _results(context, eval_report, run_id, final, started, documents, data_check, cache_info, hit_rates)
-    if study and adapters and study_runs:
+    if adapters is not None and study_runs is not None:
         results.finetuning = _conclude_study(context, workload, results, study, adapters, study_runs)
     advice = _price(context, workload, catalog, results)
     results.advice = advice.record()
