@@ -163,6 +163,19 @@ def test_tags_and_path_filters(tmp_path, backend, embedder):
     assert hits and all(h.chunk.path.endswith("doc1.md") for h in hits)
 
 
+def test_keyword_hits_bring_their_stored_vectors_only_when_asked(tmp_path, backend, embedder):
+    """Keyword-only retrieval scores relevance from these vectors instead of re-embedding every hit."""
+    project = _project(tmp_path, backend, embedder)
+    _write_corpus(tmp_path / "docs", 3)
+    _ingest(project, tmp_path / "docs")
+    assert all(h.vector is None for h in project.store.keyword_search("coronaviruses", 5))
+    hits = project.store.keyword_search("coronaviruses", 5, with_vectors=True)
+    assert hits
+    for hit in hits:
+        assert hit.vector is not None
+        np.testing.assert_allclose(hit.vector, embedder.embed([hit.chunk.index_text])[0], atol=1e-5)
+
+
 def test_repairs_stale_and_partial_versions_left_by_a_crash(tmp_path, backend, embedder):
     """States a kill -9 can leave: the new version written but the old not yet deleted, and (for backends
     whose batches are not atomic) part of a version written."""

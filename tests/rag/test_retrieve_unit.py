@@ -130,9 +130,12 @@ class StubStore:
         self.dense_calls.append((k, flt))
         return self.dense[:k]
 
-    def keyword_search(self, query: str, k: int, flt: SearchFilter | None = None) -> list[StoreHit]:
+    def keyword_search(self, query: str, k: int, flt: SearchFilter | None = None, *,
+                       with_vectors: bool = False) -> list[StoreHit]:
         self.keyword_calls.append((query, k, flt))
-        return self.keyword[:k]
+        self.keyword_vectors_asked = with_vectors
+        # As a real store: the stored vector only when asked for.
+        return [hit if with_vectors else StoreHit(hit.chunk, hit.score) for hit in self.keyword[:k]]
 
 
 @pytest.fixture()
@@ -184,16 +187,34 @@ def test_retriever_skips_a_search_whose_weight_is_zero(embedder) -> None:
     assert all(s.keyword_rank is None for s in no_keyword.chunks)
 
 
-def test_retriever_measures_relevance_when_dense_search_is_off(embedder) -> None:
+class CountingEmbedder:
+    """Counts the texts it embeds: keyword-only retrieval must embed the query and nothing else."""
+
+    def __init__(self, inner: HashEmbedder) -> None:
+        self.inner = inner
+        self.texts: list[str] = []
+
+    def embed(self, texts):
+        self.texts.extend(texts)
+        return self.inner.embed(texts)
+
+
+def test_retriever_measures_relevance_from_stored_vectors_when_dense_search_is_off(embedder) -> None:
     match = make_chunk("match", "solar panels on the roof")
     other = make_chunk("other", "a recipe for bread")
-    store = StubStore([], [StoreHit(other, 4.0), StoreHit(match, 2.0)])
-    result = Retriever(store, embedder, RetrieveConfig(dense_weight=0.0)).retrieve("solar panels")
-    assert store.dense_calls == []
+    stored = {c.chunk_id: embedder.embed([c.index_text])[0] for c in (match, other)}
+    store = StubStore([], [StoreHit(other, 4.0, stored["other"]), StoreHit(match, 2.0, stored["match"])])
+    counting = CountingEmbedder(embedder)
+    result = Retriever(store, counting, RetrieveConfig(dense_weight=0.0)).retrieve(  # type: ignore[arg-type]
+        "solar panels")
+    assert store.dense_calls == [] and store.keyword_vectors_asked
+    assert counting.texts == ["solar panels"]  # the hits' stored vectors, not a model call per hit
     query = embedder.embed(["solar panels"])[0]
-    expected = max(float(embedder.embed([c.index_text])[0] @ query) for c in (match, other))
+    expected = max(float(vector @ query) for vector in stored.values())
     assert result.best_dense_score == pytest.approx(expected, abs=1e-5)
     assert result.best_dense_score > 0.5  # the chunk sharing both words is close to the query
+    mmr = Retriever(store, counting, RetrieveConfig(dense_weight=0.0, mmr=True)).retrieve("solar panels")  # type: ignore[arg-type]
+    assert counting.texts == ["solar panels"] * 2 and len(mmr.chunks) == 2
 
 
 def test_retriever_with_nothing_found(embedder) -> None:

@@ -279,19 +279,23 @@ class LanceStore:
         ]
         return _post_filter(hits, flt, k) if needs_post else hits
 
-    def keyword_search(self, query: str, k: int, flt: SearchFilter | None = None) -> list[StoreHit]:
+    def keyword_search(self, query: str, k: int, flt: SearchFilter | None = None, *,
+                       with_vectors: bool = False) -> list[StoreHit]:
         if not query.strip():
             return []
         where, needs_post = _where(flt)
         limit = k * 10 if needs_post else k
+        columns = [*_PAYLOAD_COLUMNS, "_score"] + (["vector"] if with_vectors else [])
         search = (
             self.table.search(query, query_type="fts", fts_columns="index_text")
-            .select([*_PAYLOAD_COLUMNS, "_score"])
+            .select(columns)
             .limit(limit)
         )
         if where:
             search = search.where(where, prefilter=True)
-        hits = [StoreHit(_row_to_chunk(row), float(row["_score"])) for row in search.to_list()]
+        hits = [StoreHit(_row_to_chunk(row), float(row["_score"]),
+                         np.asarray(row["vector"], dtype=np.float32) if with_vectors else None)
+                for row in search.to_list()]
         return _post_filter(hits, flt, k) if needs_post else hits
 
     def count(self) -> int:

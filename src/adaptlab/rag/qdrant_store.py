@@ -194,11 +194,13 @@ class QdrantStore:
         # With cosine distance Qdrant's score is the cosine similarity itself.
         return self._search(query.tolist(), DENSE, k, flt, with_vectors=True)
 
-    def keyword_search(self, query: str, k: int, flt: SearchFilter | None = None) -> list[StoreHit]:
+    def keyword_search(self, query: str, k: int, flt: SearchFilter | None = None, *,
+                       with_vectors: bool = False) -> list[StoreHit]:
         indices, values = bm25_query_vector(query)
         if not indices:
             return []
-        return self._search(models.SparseVector(indices=indices, values=values), SPARSE, k, flt, with_vectors=False)
+        return self._search(models.SparseVector(indices=indices, values=values), SPARSE, k, flt,
+                            with_vectors=with_vectors)
 
     def _search(
         self,

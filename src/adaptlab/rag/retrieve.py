@@ -88,7 +88,9 @@ class Retriever:
         query_vector = self._embedder.embed([query])[0]
         candidates = max(config.candidates, k)
         dense = self._store.dense_search(query_vector, candidates, flt) if config.dense_weight > 0 else []
-        keyword = self._store.keyword_search(query, candidates, flt) if config.keyword_weight > 0 else []
+        # Without dense search the keyword hits bring their stored vectors: relevance and MMR need them.
+        keyword = (self._store.keyword_search(query, candidates, flt, with_vectors=not dense)
+                   if config.keyword_weight > 0 else [])
         fused = reciprocal_rank_fusion(
             dense, keyword, dense_weight=config.dense_weight, keyword_weight=config.keyword_weight,
             rrf_k=config.rrf_k,
@@ -97,19 +99,19 @@ class Retriever:
             fused = self._reranker.rerank(query, fused)
         if config.mmr:
             pool = fused[: max(k * 4, 20)]
-            vectors = self._vectors_for(pool, dense)
+            vectors = self._vectors_for(pool, [*dense, *keyword])
             chosen = maximal_marginal_relevance(query_vector, pool, vectors, k, config.mmr_lambda)
         else:
             chosen = fused[:k]
         best_dense = max((hit.score for hit in dense), default=None)
-        if best_dense is None and chosen:  # dense search off: measure relevance of what was retrieved
-            best_dense = float(np.max(self._embedder.embed([c.chunk.index_text for c in chosen]) @ query_vector))
+        if best_dense is None and chosen:  # dense search off: the relevance of what was retrieved, from its vectors
+            best_dense = float(np.max(self._vectors_for(chosen, keyword) @ query_vector))
         return RetrievalResult(query, tuple(chosen), best_dense, (time.perf_counter() - started) * 1000)
 
-    def _vectors_for(self, pool: Sequence[ScoredChunk], dense: Sequence[StoreHit]) -> np.ndarray:
-        known = {hit.chunk.chunk_id: hit.vector for hit in dense if hit.vector is not None}
+    def _vectors_for(self, pool: Sequence[ScoredChunk], hits: Sequence[StoreHit]) -> np.ndarray:
+        known = {hit.chunk.chunk_id: hit.vector for hit in hits if hit.vector is not None}
         missing = [c for c in pool if c.chunk.chunk_id not in known]
-        if missing:  # keyword-only hits come without vectors: embed their text once
+        if missing:  # hits a store returned without vectors (keyword hits beside dense search): embed them once
             for chunk, vector in zip(missing, self._embedder.embed([c.chunk.index_text for c in missing]), strict=True):
                 known[chunk.chunk.chunk_id] = vector
         return np.stack([known[c.chunk.chunk_id] for c in pool]).astype(np.float32)

@@ -86,8 +86,10 @@ class VectorStore(Protocol):
     def dense_search(self, vector: np.ndarray, k: int, flt: SearchFilter | None = None) -> list[StoreHit]:
         """Top-k chunks by cosine similarity, each hit with its vector (for MMR)."""
 
-    def keyword_search(self, query: str, k: int, flt: SearchFilter | None = None) -> list[StoreHit]:
-        """Top-k chunks by BM25 over Chunk.index_text."""
+    def keyword_search(self, query: str, k: int, flt: SearchFilter | None = None, *,
+                       with_vectors: bool = False) -> list[StoreHit]:
+        """Top-k chunks by BM25 over Chunk.index_text; with_vectors: each hit with its stored vector (keyword-only
+        retrieval needs them for relevance and MMR; re-embedding the text would cost a model call per hit)."""
 
     def finalize(self) -> None:
         """After a batch of writes: update indexes, compact, drop old versions."""
