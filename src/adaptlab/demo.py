@@ -123,6 +123,18 @@ def _toml_string(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)  # a JSON string is a valid TOML basic string
 
 
+# How the knowledge task answers: shared by its adaptlab.toml and hybrid.toml, so both measure the same answers.
+KNOWLEDGE_ANSWERING = """[runtime]
+threads = {threads}
+
+[generator]
+max_tokens = 40
+
+[answer]
+context_chunks = 2                   # two 200-token sources: prefill dominates answer time on a CPU
+"""
+
+
 def prepare_knowledge(folder: Path, size: DemoSize, threads: int) -> Path:
     """COVID-QA articles, eval cases, a query log, a workload and adaptlab.toml; returns the config path."""
     data = folder / "data"
@@ -139,21 +151,13 @@ def prepare_knowledge(folder: Path, size: DemoSize, threads: int) -> Path:
         {"messages": [{"role": "user", "content": q["question"]}, {"role": "assistant", "content": q["answers"][0]}]}
         for q in questions if q["question"] not in asked and q.get("answers")])
     write_text_atomic(folder / "workload.toml", KNOWLEDGE_WORKLOAD)
-    write_text_atomic(folder / "hybrid.toml", KNOWLEDGE_HYBRID.format(articles=articles, threads=threads,
-                                                                      steps=size.train_steps))
+    write_text_atomic(folder / "hybrid.toml", KNOWLEDGE_HYBRID.format(
+        answering=KNOWLEDGE_ANSWERING.format(threads=threads), steps=size.train_steps))
     write_text_atomic(folder / "adaptlab.toml",
                       f"""# adaptlab demo, task 1: knowledge questions on {articles} COVID-QA articles.
 home = "project"
 
-[runtime]
-threads = {threads}
-
-[generator]
-max_tokens = 40
-
-[answer]
-context_chunks = 2                   # two 200-token sources: prefill dominates answer time on a CPU
-
+{KNOWLEDGE_ANSWERING.format(threads=threads)}
 [bench]
 title = "COVID-QA: knowledge questions"
 documents = ["data/articles"]
@@ -170,15 +174,7 @@ KNOWLEDGE_HYBRID = """# adaptlab demo, task 1 with fine-tuning: rag against fine
 #   adaptlab bench --config <this file>
 home = "project"
 
-[runtime]
-threads = {threads}
-
-[generator]
-max_tokens = 40
-
-[answer]
-context_chunks = 2
-
+{answering}
 [train]
 max_steps = {steps}
 batch_size = 4

@@ -187,9 +187,8 @@ def pool_seeds(results: BenchResult, strategy: str, runs: StudyRuns, *, resample
     cases: list[list[CaseResult]] = [entry.cases] + [run.cases for _, run in seeds]
     pooled_metrics: dict[str, MetricResult] = {}
     for metric, measured in entry.metrics.items():
-        per_seed = [{case: scores.get(metric) for case, scores in case_means(seed_cases).items()}
-                    for seed_cases in cases]
-        pooled = pool_over_seeds(per_seed, resamples=resamples, confidence=confidence, seed=seed)
+        pooled = pool_over_seeds([_scores(seed_cases, metric) for seed_cases in cases], resamples=resamples,
+                                 confidence=confidence, seed=seed)
         if pooled is None:
             pooled_metrics[metric] = measured
             continue
@@ -285,25 +284,22 @@ def _baseline(results: BenchResult, metric: str) -> StrategyResult | None:
 def _forgetting(runs: StudyRuns, *, resamples: int, confidence: float, seed: int,
                 significance: float) -> ForgettingProbe | None:
     from adaptlab.cost.evidence import QUALITY_PREFERENCE
-    from adaptlab.eval.stats import mcnemar, paired_bootstrap
+    from adaptlab.eval.stats import paired_test
 
     if len(runs.probe) != 2:
         return None
     base, adapted = runs.probe
     common = [m for m in base.metrics if adapted.value(m) is not None and base.value(m) is not None]
     preferred = [m for m in QUALITY_PREFERENCE if m in common]
-    if not preferred and not common:
+    if not common:
         return None
     metric = (preferred or common)[0]
     a_scores, b_scores = _scores(base.cases, metric), _scores(adapted.cases, metric)
     shared = [case for case in a_scores if case in b_scores]
-    a = [a_scores[c] for c in shared]
-    b = [b_scores[c] for c in shared]
-    present = [v for v in a + b if v is not None]
-    binary = bool(present) and all(v in (0.0, 1.0) for v in present)
-    test = (mcnemar if binary else paired_bootstrap)(a, b, resamples=resamples, confidence=confidence, seed=seed)
+    test = paired_test([a_scores[c] for c in shared], [b_scores[c] for c in shared], resamples=resamples,
+                       confidence=confidence, seed=seed)
     comparison = None
-    if test.n:
+    if test is not None:
         significant = test.p_value < significance
         comparison = PairedComparison(
             a=finite(test.a), b=finite(test.b), diff=finite(test.diff), low=finite(test.low), high=finite(test.high),

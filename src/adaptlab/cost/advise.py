@@ -37,7 +37,7 @@ from adaptlab.cost.tco import (
     tco_all,
 )
 from adaptlab.cost.workload import FINETUNED_FAMILIES, RAG_FAMILIES
-from adaptlab.eval.stats import PairedResult, mcnemar, paired_bootstrap
+from adaptlab.eval.stats import PairedResult, paired_test
 from adaptlab.numbers import usd
 
 TIER_NAMES = {1: "best quality (not significantly worse than the best)", 2: "significantly worse quality",
@@ -148,14 +148,7 @@ def hard_exclusions(scenario: Scenario, candidate: Candidate) -> list[str]:
 
 def _paired(best: Quality, other: Quality) -> PairedResult | None:
     common = [c for c in best.per_case if c in other.per_case]
-    a = [best.per_case[c] for c in common]
-    b = [other.per_case[c] for c in common]
-    present = [v for v in a + b if v is not None]
-    if not present:
-        return None
-    binary = all(v in (0.0, 1.0) for v in present)
-    result = (mcnemar(a, b) if binary else paired_bootstrap(a, b))
-    return None if result.n == 0 else result
+    return paired_test([best.per_case[c] for c in common], [other.per_case[c] for c in common])
 
 
 def quality_verdicts(scenario: Scenario, eligible: list[Candidate]) -> dict[str, QualityVerdict]:

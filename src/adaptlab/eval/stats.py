@@ -16,7 +16,7 @@ from scipy import stats as sp_stats
 
 from adaptlab.types import Interval
 
-__all__ = ["Interval", "PairedResult", "bootstrap_ci", "mcnemar", "paired_bootstrap"]
+__all__ = ["Interval", "PairedResult", "bootstrap_ci", "mcnemar", "paired_bootstrap", "paired_test"]
 
 _NAN = float("nan")
 
@@ -166,6 +166,24 @@ def mcnemar(
         a=boot.a, b=boot.b, diff=boot.diff, low=boot.low, high=boot.high,
         p_value=min(1.0, p_value), n=n, test="mcnemar",
     )
+
+
+def paired_test(
+    a: Sequence[float | None],
+    b: Sequence[float | None],
+    *,
+    resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> PairedResult | None:
+    """b against a on the same cases: McNemar when every present score is 0/1, else a paired bootstrap. None when
+    no pair has both values."""
+    present = [v for v in (*a, *b) if v is not None and not _missing(v)]
+    if not present:
+        return None
+    test = mcnemar if all(v in (0.0, 1.0) for v in present) else paired_bootstrap
+    result = test(a, b, resamples=resamples, confidence=confidence, seed=seed)
+    return None if result.n == 0 else result
 
 
 def repeat_spread(per_repeat_means: Sequence[float]) -> float:

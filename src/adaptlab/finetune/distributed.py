@@ -34,6 +34,7 @@ from adaptlab.config import TrainConfig
 from adaptlab.errors import ConfigError, TrainingError
 from adaptlab.finetune.data import TrainingExample
 from adaptlab.finetune.train import TrainProgress, TrainResult, dpo_records, sft_records
+from adaptlab.textfiles import write_jsonl_atomic
 
 WORKER_MODULE = "adaptlab.finetune.worker"
 LOG_TAIL_LINES = 25  # of the workers' log, in the error when they fail
@@ -156,8 +157,7 @@ def _check_devices(processes: int, accelerate_config: Path | None) -> str:
 
 
 def _write_examples(path: Path, examples: Sequence[TrainingExample]) -> Path:
-    path.write_text("".join(json.dumps(e.to_record(), ensure_ascii=False) + "\n" for e in examples),
-                    encoding="utf-8")
+    write_jsonl_atomic(path, [e.to_record() for e in examples])
     return path
 
 

@@ -246,8 +246,9 @@ class _Recorder:
 def train(method: Literal["sft", "dpo"], base_dir: Path, train_examples: Sequence[Any],
           eval_examples: Sequence[Any], settings: TrainConfig, run_dir: Path, *,
           progress: TrainProgress | None = None, resume: bool = False, max_new_tokens: int = 64) -> TrainResult:
-    """max_new_tokens: the answer budget when checkpoints are chosen by the task metric."""
-    """Fine-tune a LoRA adapter on `base_dir` (an HF model directory) and save it to run_dir/adapter."""
+    """Fine-tune a LoRA adapter on `base_dir` (an HF model directory) and save it to run_dir/adapter.
+
+    max_new_tokens: the answer budget when checkpoints are chosen by the task metric."""
     import datasets
     import torch
     import transformers
