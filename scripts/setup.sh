@@ -63,6 +63,18 @@ if [ "$REBUILD_LLAMA" = 1 ] || ! .venv/bin/python "$BUILD_INFO" verify; then
     fi
 fi
 
+# Tesseract OCR reads scanned PDFs and images at ingest (a system program: pytesseract only calls it). Without it
+# those files are reported with this fix, and everything else still works.
+if ! command -v tesseract >/dev/null; then
+    echo "==> Tesseract OCR (apt-get install tesseract-ocr)"
+    export DEBIAN_FRONTEND=noninteractive
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get install -y -qq tesseract-ocr >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq tesseract-ocr; }
+    else
+        echo "    not installed (needs root): run 'sudo apt-get install tesseract-ocr' (macOS: 'brew install tesseract')" >&2
+    fi
+fi
+
 echo "==> adaptlab and its dependencies"
 $PIP install --quiet -e ".[test]"
 

@@ -118,9 +118,18 @@ class IngestConfig(_Section):
         256, ge=1, description="Chunks written per store commit; each commit holds whole documents only."
     )
     extensions: list[str] = Field(
-        [".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".json", ".jsonl"],
+        [".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".json", ".jsonl", ".docx", ".pptx", ".xlsx", ".csv",
+         ".png", ".jpg", ".jpeg", ".tif", ".tiff"],
         description="File extensions picked up when a folder is ingested.",
     )
+    ocr: bool = Field(
+        True, description="Read images and PDF pages without a text layer with Tesseract OCR (needs the "
+        "tesseract-ocr program; without it such files are reported, not loaded)."
+    )
+    ocr_language: str = Field(
+        "eng", description="Tesseract language(s), e.g. 'eng' or 'eng+deu' (each needs its tesseract-ocr-<lang> data)."
+    )
+    ocr_dpi: int = Field(300, ge=72, le=600, description="Resolution a scanned PDF page is rendered at for OCR.")
 
 
 class ChunkConfig(_Section):

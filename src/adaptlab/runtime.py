@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 
-_BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+# OMP_THREAD_LIMIT caps tesseract (OCR at ingest), an OpenMP program that otherwise takes every core.
+_BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_THREAD_LIMIT")
 THREADS_ENV = "ADAPTLAB_THREADS"
 
 

@@ -13,6 +13,34 @@ class Section:
     text: str
     char_start: int  # offset of `text` inside Document.text
     page: int | None = None  # 1-based page number for paginated sources
+    slide: int | None = None  # 1-based slide number (.pptx)
+    sheet: str | None = None  # worksheet name (.xlsx)
+    cells: str | None = None  # cell range of a spreadsheet section, e.g. "A1:D12" (.xlsx, .csv)
+    table: int | None = None  # 1-based number of the table within its document, when the section is a table
+    heading_path: tuple[str, ...] = ()  # the headings the section sits under, outermost first
+
+    @property
+    def location(self) -> str:
+        return location_label(page=self.page, slide=self.slide, sheet=self.sheet, cells=self.cells, table=self.table)
+
+
+def location_label(*, page: int | None = None, slide: int | None = None, sheet: str | None = None,
+                   cells: str | None = None, table: int | None = None) -> str:
+    """Where a piece of a document is, for people and prompts: 'page 3, table 1', 'slide 2', 'Sales!A1:D12'."""
+    parts: list[str] = []
+    if page:
+        parts.append(f"page {page}")
+    if slide:
+        parts.append(f"slide {slide}")
+    if sheet:
+        # Excel quotes sheet names that are not plain words: 'Q1 sales'!A1:D4
+        name = sheet if sheet.replace("_", "").isalnum() else "'" + sheet.replace("'", "''") + "'"
+        parts.append(f"{name}!{cells}" if cells else f"sheet {name}")
+    elif cells:
+        parts.append(f"cells {cells}")
+    if table:
+        parts.append(f"table {table}")
+    return ", ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -86,6 +114,16 @@ class Chunk:
     char_end: int
     page: int | None = None
     tags: tuple[str, ...] = ()
+    # Where in the source the chunk sits (see Section); None/() when the format has no such notion.
+    slide: int | None = None
+    sheet: str | None = None
+    cells: str | None = None
+    table: int | None = None
+    heading_path: tuple[str, ...] = ()
+
+    @property
+    def location(self) -> str:
+        return location_label(page=self.page, slide=self.slide, sheet=self.sheet, cells=self.cells, table=self.table)
 
 
 @dataclass(frozen=True)
@@ -114,6 +152,15 @@ class Citation:
     snippet: str
     score: float
     cited_by: Literal["marker", "overlap"] = "marker"
+    slide: int | None = None  # the cited chunk's location beyond the page (see Chunk)
+    sheet: str | None = None
+    cells: str | None = None
+    table: int | None = None
+    heading_path: tuple[str, ...] = ()
+
+    @property
+    def location(self) -> str:
+        return location_label(page=self.page, slide=self.slide, sheet=self.sheet, cells=self.cells, table=self.table)
 
 
 @dataclass(frozen=True)

@@ -102,7 +102,8 @@ def answer_from_dict(data: dict[str, Any], *, latency_ms: float) -> Answer:
     """The cached answer as a hit: no tokens were spent on it."""
     return Answer(
         text=data["text"], refused=bool(data.get("refused")), model=data.get("model", ""),
-        citations=tuple(Citation(**c) for c in data.get("citations", [])),
+        citations=tuple(Citation(**{**c, "heading_path": tuple(c.get("heading_path", ()))})
+                        for c in data.get("citations", [])),
         retrieved=tuple(_scored_from_dict(s) for s in data.get("retrieved", [])),
         search_results=tuple(_scored_from_dict(s) for s in data.get("search_results", [])),
         usage=Usage(0, 0), latency_ms=latency_ms, cache_status="hit",
@@ -118,6 +119,7 @@ def _scored_to_dict(scored: ScoredChunk) -> dict[str, Any]:
 def _scored_from_dict(data: dict[str, Any]) -> ScoredChunk:
     chunk = dict(data["chunk"])
     chunk["tags"] = tuple(chunk.get("tags", ()))
+    chunk["heading_path"] = tuple(chunk.get("heading_path", ()))  # JSON gave a list; entries before it: none
     return ScoredChunk(**{**data, "chunk": Chunk(**chunk)})
 
 

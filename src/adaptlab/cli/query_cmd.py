@@ -30,8 +30,14 @@ def parse_filters(filters: list[str]) -> SearchFilter | None:
 
 
 def _location(chunk) -> str:
-    page = f" p.{chunk.page}" if chunk.page else ""
-    return f"{page} chars {chunk.char_start}-{chunk.char_end}".strip()
+    where = f"{chunk.location}, " if chunk.location else ""  # page / slide / sheet!cells / table
+    return f"{where}chars {chunk.char_start}-{chunk.char_end}"
+
+
+def location_fields(located) -> dict:
+    """A chunk's or citation's location for --json output (null / [] where the format has none)."""
+    return {"page": located.page, "slide": located.slide, "sheet": located.sheet, "cells": located.cells,
+            "table": located.table, "heading_path": list(located.heading_path), "location": located.location}
 
 
 def register(app: typer.Typer) -> None:
@@ -58,7 +64,7 @@ def register(app: typer.Typer) -> None:
                 "chunks": [{
                     "rank": rank, "score": round(s.score, 6), "dense_score": s.dense_score,
                     "keyword_score": s.keyword_score, "path": s.chunk.path, "title": s.chunk.title,
-                    "page": s.chunk.page, "char_start": s.chunk.char_start, "char_end": s.chunk.char_end,
+                    **location_fields(s.chunk), "char_start": s.chunk.char_start, "char_end": s.chunk.char_end,
                     "doc_id": s.chunk.doc_id, "chunk_id": s.chunk.chunk_id, "text": s.chunk.text,
                 } for rank, s in enumerate(result.chunks, start=1)],
             }, indent=2))
@@ -103,7 +109,9 @@ def register(app: typer.Typer) -> None:
         answer = strategy.answer(question, options=options)
         if as_json:
             data = answer.to_dict()
-            data["sources"] = [{"number": n, "path": s.chunk.path, "title": s.chunk.title, "page": s.chunk.page,
+            for shown, citation in zip(data["citations"], answer.citations):
+                shown["location"] = citation.location  # the readable label beside the fields
+            data["sources"] = [{"number": n, "path": s.chunk.path, "title": s.chunk.title, **location_fields(s.chunk),
                                 "char_start": s.chunk.char_start, "char_end": s.chunk.char_end,
                                 "score": round(s.score, 6)} for n, s in enumerate(answer.retrieved, start=1)]
             print(json.dumps(data, indent=2, ensure_ascii=False))
@@ -112,8 +120,8 @@ def register(app: typer.Typer) -> None:
         if answer.citations:
             console.print("\n[bold]Sources[/]")
             for citation in answer.citations:
-                page = f", page {citation.page}" if citation.page else ""
-                console.print(f"  [{citation.number}] {citation.title} — {citation.path}{page} "
+                where = f", {citation.location}" if citation.location else ""
+                console.print(f"  [{citation.number}] {citation.title} — {citation.path}{where} "
                               f"(chars {citation.char_start}-{citation.char_end}, {citation.cited_by})",
                               highlight=False, soft_wrap=True)
                 console.print(f"      [dim]“{citation.snippet}”[/]", highlight=False)

@@ -41,7 +41,7 @@ def _content_words(text: str) -> list[str]:
 
 def source_label(number: int, scored: ScoredChunk) -> str:
     chunk = scored.chunk
-    location = f", page {chunk.page}" if chunk.page else ""
+    location = f", {chunk.location}" if chunk.location else ""  # e.g. ", page 3, table 1" or ", Sales!A1:D12"
     return f"[{number}] {chunk.title}{location}"
 
 
@@ -89,6 +89,8 @@ def find_citations(answer_text: str, sources: Sequence[ScoredChunk]) -> list[Cit
                 number=number, doc_id=chunk.doc_id, path=chunk.path, title=chunk.title, page=chunk.page,
                 char_start=chunk.char_start, char_end=chunk.char_end,
                 snippet=best_snippet(chunk.text, answer_text), score=round(scored.score, 6), cited_by=cited_by,
+                slide=chunk.slide, sheet=chunk.sheet, cells=chunk.cells, table=chunk.table,
+                heading_path=chunk.heading_path,
             )
         )
     return citations

@@ -24,7 +24,7 @@ from adaptlab.config import AdaptlabConfig
 from adaptlab.embed.base import Embedder
 from adaptlab.errors import IngestError
 from adaptlab.rag.chunk import Chunker
-from adaptlab.rag.load import discover, load_file
+from adaptlab.rag.load import TableBudget, discover, load_file
 from adaptlab.rag.store import DocVersion, VectorStore
 from adaptlab.types import Chunk, Document, FileProblem, IngestReport
 
@@ -58,12 +58,16 @@ def _under_roots(path: str, roots: Sequence[Path]) -> bool:
 
 def load_documents(
     paths: Sequence[str | Path], config: AdaptlabConfig, tags: Sequence[str] = (),
-    progress: ProgressCallback = _no_progress,
+    progress: ProgressCallback = _no_progress, embedder: Embedder | None = None,
 ) -> tuple[list[Document], list[FileProblem], list[Path]]:
+    """`embedder`: its tokenizer sizes tables' row groups to chunk.size_tokens exactly (without it, estimated)."""
     files, problems = discover(paths, config.ingest)
     documents: list[Document] = []
+    tables = TableBudget(config.chunk.size_tokens)
+    if embedder is not None:
+        tables = TableBudget(config.chunk.size_tokens, lambda text: len(embedder.token_offsets(text)))
     for done, file in enumerate(files, start=1):
-        docs, file_problems = load_file(file, config.ingest, extra_tags=tags)
+        docs, file_problems = load_file(file, config.ingest, extra_tags=tags, tables=tables)
         documents.extend(docs)
         problems.extend(file_problems)
         progress("load", done, len(files))
@@ -118,7 +122,7 @@ def ingest(
     started = time.perf_counter()
     report = IngestReport()
     roots = [Path(p).expanduser().resolve() for p in paths]
-    documents, problems, files = load_documents(paths, config, tags, progress)
+    documents, problems, files = load_documents(paths, config, tags, progress, embedder=embedder)
     report.problems = problems
     if not files and not documents:
         raise IngestError(

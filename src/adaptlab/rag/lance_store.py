@@ -26,9 +26,20 @@ _META_EMBEDDER = b"adaptlab.embedder"
 _META_DIMENSION = b"adaptlab.dimension"
 _PAYLOAD_COLUMNS = [
     "chunk_id", "doc_id", "doc_hash", "chunk_index", "chunk_count", "path", "title", "text", "index_text",
-    "char_start", "char_end", "page", "tags",
+    "char_start", "char_end", "page", "tags", "slide", "sheet", "cells", "table", "heading_path",
 ]
 _WRITE_RETRIES = 5
+
+
+# Where in its source a chunk sits, beyond the page (Chunk.slide ... heading_path). Tables written before these
+# columns existed get them, all null, when a store opens them (LanceStore._add_location_columns).
+_LOCATION_FIELDS = (
+    pa.field("slide", pa.int32(), nullable=True),
+    pa.field("sheet", pa.string(), nullable=True),
+    pa.field("cells", pa.string(), nullable=True),
+    pa.field("table", pa.int32(), nullable=True),
+    pa.field("heading_path", pa.list_(pa.string()), nullable=True),
+)
 
 
 def _schema(embedder_name: str, dimension: int) -> pa.Schema:
@@ -47,6 +58,7 @@ def _schema(embedder_name: str, dimension: int) -> pa.Schema:
             pa.field("char_end", pa.int64()),
             pa.field("page", pa.int32(), nullable=True),
             pa.field("tags", pa.list_(pa.string())),
+            *_LOCATION_FIELDS,
             pa.field("vector", pa.list_(pa.float32(), dimension)),
         ],
         metadata={_META_EMBEDDER: embedder_name.encode(), _META_DIMENSION: str(dimension).encode()},
@@ -98,6 +110,12 @@ def _row_to_chunk(row: dict[str, Any]) -> Chunk:
         char_end=int(row["char_end"]),
         page=None if row["page"] is None else int(row["page"]),
         tags=tuple(row["tags"] or ()),
+        # .get: rows read from a table or chunk_json written before the location columns existed
+        slide=None if row.get("slide") is None else int(row["slide"]),
+        sheet=row.get("sheet"),
+        cells=row.get("cells"),
+        table=None if row.get("table") is None else int(row["table"]),
+        heading_path=tuple(row.get("heading_path") or ()),
     )
 
 
@@ -132,6 +150,18 @@ class LanceStore:
                 f"use a new store.collection (or project --home) and ingest again."
             )
         self._table, self._embedder, self._dimension = table, embedder_name, dimension
+        self._add_location_columns()
+
+    def _add_location_columns(self) -> None:
+        """Schema evolution: a table from before chunk locations gets the columns, all null (a metadata-only
+        change in Lance: no rows are rewritten), so old indexes open, answer and take new chunks."""
+        def add_missing() -> None:  # re-checked on a retry: another process may have added them meanwhile
+            missing = [f for f in _LOCATION_FIELDS if f.name not in self.table.schema.names]
+            if missing:
+                self.table.add_columns(missing)
+
+        if any(f.name not in self.table.schema.names for f in _LOCATION_FIELDS):
+            self._with_retries(add_missing)
 
     @property
     def table(self) -> Any:
@@ -147,6 +177,7 @@ class LanceStore:
         for chunk, vector in zip(chunks, vectors, strict=True):
             row = {column: getattr(chunk, column) for column in _PAYLOAD_COLUMNS}
             row["tags"] = list(chunk.tags)
+            row["heading_path"] = list(chunk.heading_path)
             row["vector"] = np.asarray(vector, dtype=np.float32)
             rows.append(row)
         data = pa.Table.from_pylist(rows, schema=self.table.schema)

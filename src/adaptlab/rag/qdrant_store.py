@@ -330,12 +330,15 @@ def _point(chunk: Chunk, vector: np.ndarray) -> models.PointStruct:
         named[SPARSE] = models.SparseVector(indices=indices, values=values)
     payload = asdict(chunk)
     payload["tags"] = list(chunk.tags)
+    payload["heading_path"] = list(chunk.heading_path)
     return models.PointStruct(id=chunk.chunk_id, vector=named, payload=payload)
 
 
 def _chunk_from_payload(payload: dict[str, Any]) -> Chunk:
     values: dict[str, Any] = {name: payload.get(name) for name in _CHUNK_FIELDS}
     values["tags"] = tuple(values["tags"] or ())
+    # Points written before chunk locations existed lack those keys: they read as None / () (the defaults).
+    values["heading_path"] = tuple(values["heading_path"] or ())
     return Chunk(**values)
 
 

@@ -105,6 +105,12 @@ class CitationOut(BaseModel):
     path: str = Field(description="The source document as it was ingested (not opened by the server).")
     title: str
     page: int | None
+    slide: int | None = Field(None, description="Slide number (.pptx).")
+    sheet: str | None = Field(None, description="Worksheet name (.xlsx).")
+    cells: str | None = Field(None, description="Cell range, e.g. 'A1:D12' (.xlsx, .csv).")
+    table: int | None = Field(None, description="Number of the table within its document.")
+    heading_path: list[str] = Field([], description="The headings the cited text sits under, outermost first.")
+    location: str = Field("", description="All of the above as one label, e.g. 'page 3, table 1' or 'Sales!A1:D12'.")
     char_start: int
     char_end: int
     snippet: str
