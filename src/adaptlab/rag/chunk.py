@@ -54,13 +54,13 @@ class Chunker:
 
     def chunk(self, document: Document) -> list[Chunk]:
         sections = document.sections or (Section(document.text, 0, None),)
-        spans: list[tuple[int, int, int | None]] = []  # (doc char_start, doc char_end, page)
+        spans: list[tuple[int, int, Section]] = []  # (doc char_start, doc char_end, the section it is cut from)
         for section in sections:
             for start, end in self._split_section(section.text):
-                spans.append((section.char_start + start, section.char_start + end, section.page))
+                spans.append((section.char_start + start, section.char_start + end, section))
         prefix = self._title_prefix(document.title)
         chunks = []
-        for index, (start, end, page) in enumerate(spans):
+        for index, (start, end, section) in enumerate(spans):
             text = document.text[start:end]
             chunks.append(
                 Chunk(
@@ -75,8 +75,13 @@ class Chunker:
                     index_text=f"{prefix}{text}",
                     char_start=start,
                     char_end=end,
-                    page=page,
+                    page=section.page,
                     tags=document.tags,
+                    slide=section.slide,
+                    sheet=section.sheet,
+                    cells=section.cells,
+                    table=section.table,
+                    heading_path=section.heading_path,
                 )
             )
         return chunks
