@@ -208,6 +208,10 @@ def test_dense_search_finds_planted_chunk_with_its_vector(store: QdrantStore) ->
         stored = vectors[chunks.index(hit.chunk)]
         np.testing.assert_allclose(hit.vector, stored, atol=1e-5)
         assert hit.score == pytest.approx(float(stored @ vectors[17]), abs=1e-5)
+    bare = store.dense_search(vectors[17], 5, with_vectors=False)  # what the Retriever asks for without MMR
+    assert [h.chunk for h in bare] == [h.chunk for h in hits]
+    assert [h.score for h in bare] == pytest.approx([h.score for h in hits], abs=1e-6)  # local mode's float noise
+    assert all(hit.vector is None for hit in bare)
 
 
 def test_keyword_search_finds_rare_word(store: QdrantStore) -> None:

@@ -125,10 +125,12 @@ class StubStore:
         self.dense_calls: list[tuple[int, SearchFilter | None]] = []
         self.keyword_calls: list[tuple[str, int, SearchFilter | None]] = []
 
-    def dense_search(self, vector: np.ndarray, k: int, flt: SearchFilter | None = None) -> list[StoreHit]:
+    def dense_search(self, vector: np.ndarray, k: int, flt: SearchFilter | None = None, *,
+                     with_vectors: bool = True) -> list[StoreHit]:
         assert vector.shape == (16,)
         self.dense_calls.append((k, flt))
-        return self.dense[:k]
+        self.dense_vectors_asked = with_vectors
+        return [hit if with_vectors else StoreHit(hit.chunk, hit.score) for hit in self.dense[:k]]
 
     def keyword_search(self, query: str, k: int, flt: SearchFilter | None = None, *,
                        with_vectors: bool = False) -> list[StoreHit]:

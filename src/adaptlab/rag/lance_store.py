@@ -2,12 +2,15 @@
 
 Why these settings (measured here, 384-d, 2 cores): LanceDB's default IVF_PQ index gave recall@10 of only
 0.43 at 200k rows, so it is never used. Below `exact_below` rows search is exact (brute force is a few ms);
-above, IVF_HNSW_SQ with a refine step keeps recall ≥ 0.95. Several processes may read and write one table:
-each `add` is one atomic commit, and readers pick up new versions within `read_consistency_s`.
+above, IVF_HNSW_SQ with a refine step keeps recall ≥ 0.95. Searches read each hit's Chunk from one JSON column
+(`chunk_json`) rather than its payload columns: dense_search at 200k rows went from 8.5 to ~2.5 ms p50. Several
+processes may read and write one table: each `add` is one atomic commit, and readers pick up new versions within
+`read_consistency_s`.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from datetime import timedelta
@@ -29,6 +32,11 @@ _PAYLOAD_COLUMNS = [
     "char_start", "char_end", "page", "tags", "slide", "sheet", "cells", "table", "heading_path",
 ]
 _WRITE_RETRIES = 5
+# The whole Chunk as one JSON string, which searches read instead of the payload columns: LanceDB fetches each
+# selected column of each hit separately (0.2-0.8 ms a column at 200k rows), so one column instead of 13 took
+# dense_search from 8.5 to ~2.5 ms p50 (benchmarks/README.md). The separate columns stay for filters, FTS,
+# list_versions and deletes; tables written before this column existed are read column by column.
+_CHUNK_JSON = "chunk_json"
 
 
 # Where in its source a chunk sits, beyond the page (Chunk.slide ... heading_path). Tables written before these
@@ -60,6 +68,7 @@ def _schema(embedder_name: str, dimension: int) -> pa.Schema:
             pa.field("tags", pa.list_(pa.string())),
             *_LOCATION_FIELDS,
             pa.field("vector", pa.list_(pa.float32(), dimension)),
+            pa.field(_CHUNK_JSON, pa.string()),
         ],
         metadata={_META_EMBEDDER: embedder_name.encode(), _META_DIMENSION: str(dimension).encode()},
     )
@@ -119,6 +128,15 @@ def _row_to_chunk(row: dict[str, Any]) -> Chunk:
     )
 
 
+def _chunk_json(chunk: Chunk) -> str:
+    return json.dumps({column: getattr(chunk, column) for column in _PAYLOAD_COLUMNS}, ensure_ascii=False)
+
+
+def _chunk_from_json(text: str) -> Chunk:
+    # A column added to the payload after a row was written reads as None (as a new nullable column would).
+    return _row_to_chunk({column: None for column in _PAYLOAD_COLUMNS} | json.loads(text))
+
+
 class LanceStore:
     def __init__(self, config: StoreConfig, directory: Path) -> None:
         import lancedb
@@ -132,6 +150,7 @@ class LanceStore:
         self._table: Any = None
         self._embedder = ""
         self._dimension = 0
+        self._has_chunk_json = False  # the table has the chunk_json column
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def open(self, embedder_name: str, dimension: int) -> None:
@@ -151,6 +170,7 @@ class LanceStore:
             )
         self._table, self._embedder, self._dimension = table, embedder_name, dimension
         self._add_location_columns()
+        self._has_chunk_json = _CHUNK_JSON in table.schema.names
 
     def _add_location_columns(self) -> None:
         """Schema evolution: a table from before chunk locations gets the columns, all null (a metadata-only
@@ -179,6 +199,8 @@ class LanceStore:
             row["tags"] = list(chunk.tags)
             row["heading_path"] = list(chunk.heading_path)
             row["vector"] = np.asarray(vector, dtype=np.float32)
+            if self._has_chunk_json:
+                row[_CHUNK_JSON] = _chunk_json(chunk)
             rows.append(row)
         data = pa.Table.from_pylist(rows, schema=self.table.schema)
         self._with_retries(lambda: self.table.add(data))  # one add = one atomic commit
@@ -273,7 +295,8 @@ class LanceStore:
             for (doc_id, doc_hash), (path, rows, chunk_count) in groups.items()
         ]
 
-    def dense_search(self, vector: np.ndarray, k: int, flt: SearchFilter | None = None) -> list[StoreHit]:
+    def dense_search(self, vector: np.ndarray, k: int, flt: SearchFilter | None = None, *,
+                     with_vectors: bool = True) -> list[StoreHit]:
         from lancedb.background_loop import LOOP
         from lancedb.table import AsyncTable
 
@@ -286,10 +309,12 @@ class LanceStore:
         table = self.table
         async_table = getattr(table, "_table", None)  # the AsyncTable the sync table delegates to
         query_vector = np.asarray(vector, dtype=np.float32)
+        # Naming _distance keeps it without LanceDB's deprecation warning for projections that leave it out.
+        columns = [*self._hit_columns(), "_distance", *(["vector"] if with_vectors else [])]
 
         def tuned(query):
             # The same builder methods exist on the async and the sync query: configure both one way.
-            query = query.distance_type("cosine").nprobes(config.nprobes).ef(ef).limit(limit)
+            query = query.distance_type("cosine").nprobes(config.nprobes).ef(ef).limit(limit).select(columns)
             return query.refine_factor(config.refine_factor) if config.refine_factor else query
 
         if isinstance(async_table, AsyncTable):
@@ -298,16 +323,13 @@ class LanceStore:
             query = tuned(async_table.query().nearest_to(query_vector).column("vector"))
             if where:
                 query = query.where(where)  # the async API pre-filters unless told postfilter()
-            rows = LOOP.run(query.to_arrow()).to_pylist()
+            data = LOOP.run(query.to_arrow())
         else:  # a LanceDB whose sync table no longer wraps an AsyncTable: same query, sync API
             query = tuned(table.search(query_vector, vector_column_name="vector"))
             if where:
                 query = query.where(where, prefilter=True)
-            rows = query.to_list()
-        hits = [
-            StoreHit(_row_to_chunk(row), 1.0 - float(row["_distance"]), np.asarray(row["vector"], dtype=np.float32))
-            for row in rows
-        ]
+            data = query.to_arrow()
+        hits = self._hits(data, [1.0 - distance for distance in data.column("_distance").to_pylist()], with_vectors)
         return _post_filter(hits, flt, k) if needs_post else hits
 
     def keyword_search(self, query: str, k: int, flt: SearchFilter | None = None, *,
@@ -316,7 +338,7 @@ class LanceStore:
             return []
         where, needs_post = _where(flt)
         limit = k * 10 if needs_post else k
-        columns = [*_PAYLOAD_COLUMNS, "_score"] + (["vector"] if with_vectors else [])
+        columns = [*self._hit_columns(), "_score", *(["vector"] if with_vectors else [])]
         search = (
             self.table.search(query, query_type="fts", fts_columns="index_text")
             .select(columns)
@@ -324,10 +346,26 @@ class LanceStore:
         )
         if where:
             search = search.where(where, prefilter=True)
-        hits = [StoreHit(_row_to_chunk(row), float(row["_score"]),
-                         np.asarray(row["vector"], dtype=np.float32) if with_vectors else None)
-                for row in search.to_list()]
+        data = search.to_arrow()
+        hits = self._hits(data, data.column("_score").to_pylist(), with_vectors)
         return _post_filter(hits, flt, k) if needs_post else hits
+
+    def _hit_columns(self) -> list[str]:
+        return [_CHUNK_JSON] if self._has_chunk_json else list(_PAYLOAD_COLUMNS)
+
+    def _hits(self, data: pa.Table, scores: list[float], with_vectors: bool) -> list[StoreHit]:
+        """A search's Arrow result → hits: each chunk from its chunk_json (or its columns, on an older table), the
+        vectors converted as one array."""
+        if self._has_chunk_json:
+            chunks = [_chunk_from_json(text) for text in data.column(_CHUNK_JSON).to_pylist()]
+        else:
+            chunks = [_row_to_chunk(row) for row in data.select(_PAYLOAD_COLUMNS).to_pylist()]
+        if not with_vectors:
+            return [StoreHit(chunk, float(score)) for chunk, score in zip(chunks, scores, strict=True)]
+        flat = data.column("vector").combine_chunks().flatten()  # FixedSizeList → its values, offset-aware
+        vectors = np.asarray(flat, dtype=np.float32).reshape(len(chunks), self._dimension)
+        return [StoreHit(chunk, float(score), vector)
+                for chunk, score, vector in zip(chunks, scores, vectors, strict=True)]
 
     def count(self) -> int:
         return self.table.count_rows()

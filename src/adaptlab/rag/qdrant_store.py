@@ -186,13 +186,14 @@ class QdrantStore:
             for (doc_id, doc_hash), (path, chunk_count, rows) in sorted(groups.items())
         ]
 
-    def dense_search(self, vector: np.ndarray, k: int, flt: SearchFilter | None = None) -> list[StoreHit]:
+    def dense_search(self, vector: np.ndarray, k: int, flt: SearchFilter | None = None, *,
+                     with_vectors: bool = True) -> list[StoreHit]:
         dimension = self._require_open()
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
         if query.shape[0] != dimension:
             raise ValueError(f"dense_search got a {query.shape[0]}-d vector; the collection holds {dimension}-d")
         # With cosine distance Qdrant's score is the cosine similarity itself.
-        return self._search(query.tolist(), DENSE, k, flt, with_vectors=True)
+        return self._search(query.tolist(), DENSE, k, flt, with_vectors=with_vectors)
 
     def keyword_search(self, query: str, k: int, flt: SearchFilter | None = None, *,
                        with_vectors: bool = False) -> list[StoreHit]:

@@ -83,8 +83,10 @@ class VectorStore(Protocol):
     def list_versions(self) -> list[DocVersion]:
         """Every (doc_id, doc_hash) stored, with row counts."""
 
-    def dense_search(self, vector: np.ndarray, k: int, flt: SearchFilter | None = None) -> list[StoreHit]:
-        """Top-k chunks by cosine similarity, each hit with its vector (for MMR)."""
+    def dense_search(self, vector: np.ndarray, k: int, flt: SearchFilter | None = None, *,
+                     with_vectors: bool = True) -> list[StoreHit]:
+        """Top-k chunks by cosine similarity; with_vectors: each hit with its stored vector (MMR needs them; a
+        caller that does not can save fetching and converting them)."""
 
     def keyword_search(self, query: str, k: int, flt: SearchFilter | None = None, *,
                        with_vectors: bool = False) -> list[StoreHit]:
