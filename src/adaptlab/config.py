@@ -140,6 +140,18 @@ class ChunkConfig(_Section):
     prefix_title: bool = Field(
         True, description="Embed and index each chunk as 'title: text' so chunks keep their document's subject."
     )
+    prefix_headings: bool = Field(
+        True, description="Also prefix the headings the chunk sits under ('title › section › subsection: text').")
+    context: Literal["none", "generator"] = Field(
+        "none", description="Contextual chunks: 'generator' has the generator write one sentence per chunk at ingest "
+        "that situates it in its document; it is embedded and indexed with the chunk (not shown in citations). "
+        "Cached by content hash in <home>/chunk-context.sqlite, so re-ingesting only writes new chunks' contexts. "
+        "Slow: one generation per chunk.",
+    )
+    context_generator: str = Field(
+        "", description="Name of the [generators.NAME] model that writes chunk contexts (empty: [generator]).")
+    context_document_tokens: int = Field(
+        384, ge=0, description="Tokens of the document's beginning shown to the generator with each chunk.")
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> ChunkConfig:
@@ -189,6 +201,22 @@ class RetrieveConfig(_Section):
     rrf_k: int = Field(10, ge=1, description="RRF constant: score = Σ weight / (rrf_k + rank).")
     mmr: bool = Field(False, description="Diversify results with maximal marginal relevance.")
     mmr_lambda: float = Field(0.7, ge=0, le=1, description="MMR trade-off: 1 = relevance only, 0 = diversity only.")
+    rewrite: Literal["none", "hyde", "multi_query"] = Field(
+        "none", description="Query rewriting with the generator before search: 'hyde' also searches a short passage "
+        "the generator writes as if answering; 'multi_query' also searches rewrite_queries rephrasings. All lists "
+        "are fused by reciprocal rank fusion. Costs one generation per query.",
+    )
+    rewrite_queries: int = Field(2, ge=1, le=8, description="Rephrasings searched with rewrite = 'multi_query'.")
+    rewrite_max_tokens: int = Field(64, ge=8, description="Most tokens the generator writes for a rewrite.")
+    rerank: bool = Field(
+        False, description="Rerank the fused top rerank_depth candidates with the generator as judge (0-3 relevance "
+        "per passage; no cross-encoder ships: none is available offline). Costs one generation per candidate.",
+    )
+    rerank_depth: int = Field(10, ge=2, description="Fused candidates the reranker judges (the rest keep their order).")
+    rerank_passage_tokens: int = Field(
+        160, ge=16, description="Passage tokens (embedder tokens) the reranker's judge reads per candidate.")
+    generator: str = Field(
+        "", description="Name of the [generators.NAME] model that rewrites queries and reranks (empty: [generator]).")
 
 
 class AnswerConfig(_Section):
@@ -249,6 +277,19 @@ class RagStrategyConfig(_Section):
     max_tokens: int | None = Field(None, ge=1, description="Most tokens per answer (empty: generator.max_tokens).")
     generator: str = Field(
         "", description="Name of the [generators.NAME] model this strategy answers with (empty: [generator]).")
+    # Retrieval overrides, so one bench compares retrieval techniques as separate strategies on the same index.
+    dense_weight: float | None = Field(None, ge=0, description="Overrides retrieve.dense_weight (0: BM25 alone).")
+    keyword_weight: float | None = Field(None, ge=0, description="Overrides retrieve.keyword_weight.")
+    rewrite: Literal["none", "hyde", "multi_query"] | None = Field(
+        None, description="Overrides retrieve.rewrite (query rewriting).")
+    rerank: bool | None = Field(None, description="Overrides retrieve.rerank (generator-judged reranking).")
+    rerank_depth: int | None = Field(None, ge=2, description="Overrides retrieve.rerank_depth.")
+
+    def retrieve_settings(self, base: RetrieveConfig) -> RetrieveConfig:
+        """[retrieve] with this strategy's overrides applied."""
+        overrides = {name: value for name in ("dense_weight", "keyword_weight", "rewrite", "rerank", "rerank_depth")
+                     if (value := getattr(self, name)) is not None}
+        return base.model_copy(update=overrides) if overrides else base
 
 
 class _AdapterFields(_Section):

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from adaptlab.config import AdaptlabConfig, GeneratorConfig
+from adaptlab.config import AdaptlabConfig, GeneratorConfig, RetrieveConfig
 from adaptlab.errors import ConfigError, IngestError
 from adaptlab.runtime import apply_threads
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from adaptlab.embed.base import Embedder
     from adaptlab.logs import CallLog
     from adaptlab.models.base import Generator
+    from adaptlab.rag.context import ChunkContextWriter, ContextProgress
     from adaptlab.rag.retrieve import Retriever
     from adaptlab.rag.store import VectorStore
 
@@ -118,10 +119,39 @@ class Project:
     def retriever(self) -> Retriever:
         """Dense + keyword search over the store, fused, as `adaptlab retrieve` and every retrieving strategy run it."""
         if self._retriever is None:
-            from adaptlab.rag.retrieve import Retriever
-
-            self._retriever = Retriever(self.store, self.embedder, self.config.retrieve)
+            self._retriever = self._build_retriever(self.config.retrieve)
         return self._retriever
+
+    def chunk_context_writer(self, progress: ContextProgress | None = None) -> ChunkContextWriter | None:
+        """What writes chunk contexts at ingest under chunk.context = "generator" (None when it is "none")."""
+        if self.config.chunk.context == "none":
+            return None
+        from adaptlab.rag.context import ContextCache, GeneratorContextWriter
+
+        return GeneratorContextWriter(self.generator_for(self.config.chunk.context_generator), self.embedder,
+                                      ContextCache(self.home / "chunk-context.sqlite"),
+                                      document_tokens=self.config.chunk.context_document_tokens, progress=progress)
+
+    def retriever_for(self, settings: RetrieveConfig) -> Retriever:
+        """A retriever over this project's store with other [retrieve] settings (a rag strategy's overrides), with
+        the query rewriter and the reranker those settings ask for, on their generator."""
+        return self.retriever if settings == self.config.retrieve else self._build_retriever(settings)
+
+    def _build_retriever(self, settings: RetrieveConfig) -> Retriever:
+        from adaptlab.rag.retrieve import Retriever
+
+        reranker = rewriter = None
+        if settings.rerank:
+            from adaptlab.rag.rerank import GeneratorReranker
+
+            reranker = GeneratorReranker(self.generator_for(settings.generator), self.embedder,
+                                         depth=settings.rerank_depth, passage_tokens=settings.rerank_passage_tokens)
+        if settings.rewrite != "none":
+            from adaptlab.rag.rewrite import GeneratorQueryRewriter
+
+            rewriter = GeneratorQueryRewriter(self.generator_for(settings.generator), mode=settings.rewrite,
+                                              queries=settings.rewrite_queries, max_tokens=settings.rewrite_max_tokens)
+        return Retriever(self.store, self.embedder, settings, reranker=reranker, rewriter=rewriter)
 
     @property
     def cache(self) -> AnswerCache:

@@ -136,6 +136,7 @@ class ScoredChunk:
     keyword_score: float | None = None  # BM25 score, when the keyword search found it
     dense_rank: int | None = None
     keyword_rank: int | None = None
+    rerank_score: float | None = None  # the reranker's grade, when one judged this chunk
 
 
 @dataclass(frozen=True)

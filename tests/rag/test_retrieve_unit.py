@@ -219,6 +219,19 @@ def test_retriever_measures_relevance_from_stored_vectors_when_dense_search_is_o
     assert counting.texts == ["solar panels"] * 2 and len(mmr.chunks) == 2
 
 
+def test_retriever_asks_for_dense_vectors_only_for_mmr(embedder) -> None:
+    texts = {"match": "solar panels on the roof", "near": "solar panels on a roof", "other": "a recipe for bread"}
+    store = StubStore(_dense_hits(embedder, "solar panels", texts), [])
+    plain = Retriever(store, embedder, RetrieveConfig(top_k=2)).retrieve("solar panels")
+    assert store.dense_vectors_asked is False
+    assert plain.best_dense_score == pytest.approx(store.dense[0].score)
+    counting = CountingEmbedder(embedder)
+    diverse = Retriever(store, counting, RetrieveConfig(top_k=2, mmr=True)).retrieve(  # type: ignore[arg-type]
+        "solar panels")
+    assert store.dense_vectors_asked is True
+    assert counting.texts == ["solar panels"] and len(diverse.chunks) == 2  # MMR used the stored vectors
+
+
 def test_retriever_with_nothing_found(embedder) -> None:
     result = Retriever(StubStore([], []), embedder, RetrieveConfig()).retrieve("anything")
     assert result.chunks == ()

@@ -208,7 +208,7 @@ def _index(context: BenchContext) -> DocumentsInput | None:
     context.on_stage(f"Indexing {', '.join(p.name for p in plan.documents)}")
     with project.ingest_lock():
         report = ingest(plan.documents, project.config, store=project.store, embedder=project.embedder,
-                        progress=context.progress)
+                        progress=context.progress, context_writer=project.chunk_context_writer())
     changed = len(report.added) + len(report.updated) + len(report.removed)
     status = "built" if changed else "reused"
     documents = len(report.added) + len(report.updated) + len(report.unchanged)

@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
             with err_console.status("Loading the embedder…"):
                 store = project.store
             report = run_ingest(paths, project.config, store=store, embedder=project.embedder, tags=tag,
-                                progress=on_progress)
+                                progress=on_progress, context_writer=project.chunk_context_writer())
         from adaptlab.cache.factory import invalidate_after_ingest
 
         cache_warning = invalidate_after_ingest(project, report)

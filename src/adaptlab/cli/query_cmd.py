@@ -48,22 +48,34 @@ def register(app: typer.Typer) -> None:
         top_k: int | None = typer.Option(None, "--top-k", "-k", help="Chunks returned (default retrieve.top_k)."),
         filters: list[str] = typer.Option([], "--filter", "-f", help=FILTER_HELP),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+        strategy_name: str = typer.Option(
+            "", "--strategy", "-s", help="Retrieve with this rag strategy's overrides of [retrieve] (rewrite, "
+            "rerank, weights) instead of [retrieve] itself."),
     ) -> None:
         """Run retrieval only and print the ranked chunks with path, location and scores."""
         from adaptlab.cli.common import load_project
         from adaptlab.cli.main import console
+        from adaptlab.config import RagStrategyConfig
 
         flt = parse_filters(filters)  # before loading models: a bad --filter fails fast
         project = load_project(ctx)
+        settings = project.config.retrieve
+        if strategy_name:
+            section = project.config.strategies.get(strategy_name)
+            if not isinstance(section, RagStrategyConfig):
+                rag = ", ".join(n for n, s in project.config.strategies.items() if isinstance(s, RagStrategyConfig))
+                raise ConfigError(f"--strategy {strategy_name!r} is not a retrieving strategy — known: {rag}.")
+            settings = section.retrieve_settings(settings)
         check_index(project)
-        result = project.retriever.retrieve(question, top_k=top_k, flt=flt)
+        result = project.retriever_for(settings).retrieve(question, top_k=top_k, flt=flt)
         if as_json:
             print(json.dumps({
                 "query": question, "latency_ms": round(result.latency_ms, 2),
-                "best_dense_score": result.best_dense_score,
+                "best_dense_score": result.best_dense_score, "rewrites": list(result.rewrites),
                 "chunks": [{
                     "rank": rank, "score": round(s.score, 6), "dense_score": s.dense_score,
-                    "keyword_score": s.keyword_score, "path": s.chunk.path, "title": s.chunk.title,
+                    "keyword_score": s.keyword_score, "rerank_score": s.rerank_score,
+                    "path": s.chunk.path, "title": s.chunk.title,
                     **location_fields(s.chunk), "char_start": s.chunk.char_start, "char_end": s.chunk.char_end,
                     "doc_id": s.chunk.doc_id, "chunk_id": s.chunk.chunk_id, "text": s.chunk.text,
                 } for rank, s in enumerate(result.chunks, start=1)],
@@ -73,9 +85,12 @@ def register(app: typer.Typer) -> None:
             chunk = scored.chunk
             dense = f"{scored.dense_score:.3f}" if scored.dense_score is not None else "-"
             bm25 = f"{scored.keyword_score:.2f}" if scored.keyword_score is not None else "-"
+            judged = f" grade {scored.rerank_score:.0f}" if scored.rerank_score is not None else ""
             console.print(f"[bold]{rank}.[/] {chunk.path} ({_location(chunk)})  fused {scored.score:.4f} "
-                          f"cosine {dense} bm25 {bm25}", highlight=False)
+                          f"cosine {dense} bm25 {bm25}{judged}", highlight=False)
             console.print(f"   [dim]{' '.join(chunk.text.split())[:240]}[/]", highlight=False)
+        for rewrite in result.rewrites:
+            console.print(f"[dim]also searched: {' '.join(rewrite.split())[:240]}[/]", highlight=False)
         console.print(f"[dim]{result.latency_ms:.1f} ms[/]")
 
     @app.command("ask")

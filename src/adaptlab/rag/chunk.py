@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from adaptlab.config import ChunkConfig
 from adaptlab.embed.base import Embedder
 from adaptlab.errors import ConfigError
+from adaptlab.rag.context import ChunkContextWriter
 from adaptlab.types import Chunk, Document, Section
 
 _CHUNK_NAMESPACE = uuid.UUID("6f1c9a52-8a53-4d0e-9f1e-1f4a2f2b7d10")
@@ -42,7 +43,8 @@ def chunk_id_for(doc_id: str, doc_hash: str, index: int) -> str:
 
 
 class Chunker:
-    def __init__(self, config: ChunkConfig, embedder: Embedder) -> None:
+    def __init__(self, config: ChunkConfig, embedder: Embedder, *,
+                 context_writer: ChunkContextWriter | None = None) -> None:
         if config.size_tokens > embedder.max_tokens:
             raise ConfigError(
                 f"chunk.size_tokens = {config.size_tokens} is more than the embedder reads "
@@ -51,6 +53,7 @@ class Chunker:
             )
         self._config = config
         self._embedder = embedder
+        self._context_writer = context_writer
 
     def chunk(self, document: Document) -> list[Chunk]:
         sections = document.sections or (Section(document.text, 0, None),)
@@ -58,10 +61,11 @@ class Chunker:
         for section in sections:
             for start, end in self._split_section(section.text):
                 spans.append((section.char_start + start, section.char_start + end, section))
-        prefix = self._title_prefix(document.title)
+        texts = [document.text[start:end] for start, end, _ in spans]
+        contexts = (self._context_writer.contexts(document.title, document.text, texts)
+                    if self._context_writer is not None and texts else [""] * len(texts))
         chunks = []
-        for index, (start, end, section) in enumerate(spans):
-            text = document.text[start:end]
+        for index, ((start, end, section), text, context) in enumerate(zip(spans, texts, contexts, strict=True)):
             chunks.append(
                 Chunk(
                     chunk_id=chunk_id_for(document.doc_id, document.content_hash, index),
@@ -72,7 +76,7 @@ class Chunker:
                     path=document.path,
                     title=document.title,
                     text=text,
-                    index_text=f"{prefix}{text}",
+                    index_text=self._prefix(document.title, section.heading_path, context) + text,
                     char_start=start,
                     char_end=end,
                     page=section.page,
@@ -86,17 +90,31 @@ class Chunker:
             )
         return chunks
 
-    def _title_prefix(self, title: str) -> str:
-        """'Title: ' kept within the tokens the embedder has left after a full-size chunk."""
-        if not self._config.prefix_title or not title.strip():
+    def _prefix(self, title: str, heading_path: Sequence[str], context: str) -> str:
+        """'Title › Section › Subsection: context ' — where the chunk sits, within the tokens the embedder has left
+        after a full-size chunk (the title alone at most _TITLE_PREFIX_MAX_TOKENS)."""
+        budget = self._embedder.max_tokens - self._config.size_tokens - 2
+        parts = []
+        if self._config.prefix_title and title.strip():
+            parts.append(self._clip(title.strip(), min(_TITLE_PREFIX_MAX_TOKENS, budget)).strip())
+        if self._config.prefix_headings:
+            # A section's first heading often repeats the document title: say it once.
+            parts.extend(h.strip() for h in heading_path if h.strip() and h.strip() not in parts)
+        location = " › ".join(p for p in parts if p)
+        prefix = f"{location}: " if location else ""
+        if context.strip():
+            prefix += f"{context.strip()} "
+        return self._clip(prefix, budget) if budget > 0 else ""
+
+    def _clip(self, text: str, tokens: int) -> str:
+        """`text` cut to its first `tokens` embedder tokens (at a token boundary)."""
+        if tokens <= 0:
             return ""
-        budget = min(_TITLE_PREFIX_MAX_TOKENS, self._embedder.max_tokens - self._config.size_tokens - 2)
-        if budget <= 0:
-            return ""
-        offsets = self._embedder.token_offsets(title)
-        if len(offsets) > budget:
-            title = title[: offsets[budget - 1][1]]
-        return f"{title.strip()}: "
+        offsets = self._embedder.token_offsets(text)
+        if len(offsets) <= tokens:
+            return text
+        clipped = text[: offsets[tokens - 1][1]]
+        return clipped if clipped.endswith(" ") else clipped + " "
 
     def _split_section(self, text: str) -> list[tuple[int, int]]:
         """Character spans of the chunks of one section, whitespace trimmed, in order."""

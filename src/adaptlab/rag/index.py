@@ -14,16 +14,18 @@ by their row counts and hashes and repairs them: no duplicates, no orphans.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from adaptlab.config import AdaptlabConfig
 from adaptlab.embed.base import Embedder
 from adaptlab.errors import IngestError
 from adaptlab.rag.chunk import Chunker
+from adaptlab.rag.context import ChunkContextWriter
 from adaptlab.rag.load import TableBudget, discover, load_file
 from adaptlab.rag.store import DocVersion, VectorStore
 from adaptlab.types import Chunk, Document, FileProblem, IngestReport
@@ -74,6 +76,19 @@ def load_documents(
     return documents, problems, files
 
 
+def with_index_version(documents: Sequence[Document], config: AdaptlabConfig) -> list[Document]:
+    """Each document's version as indexed: its content hash folded with the [chunk] settings, which change what is
+    stored (chunk boundaries, the indexed text, generated contexts). Re-ingesting after a [chunk] change then
+    re-chunks every document instead of keeping chunks made under the old settings."""
+    settings = config.chunk.model_dump_json()
+    if config.chunk.context != "none":  # a context written by another model is another index
+        generator = config.generators.get(config.chunk.context_generator, config.generator)
+        settings += generator.model_dump_json()
+    fingerprint = hashlib.sha256(settings.encode("utf-8")).hexdigest()
+    return [replace(d, content_hash=hashlib.sha256(f"{d.content_hash}:{fingerprint}".encode()).hexdigest())
+            for d in documents]
+
+
 def plan_changes(
     documents: Sequence[Document], stored: Sequence[DocVersion], roots: Sequence[Path],
     failed_paths: set[str], report: IngestReport,
@@ -116,9 +131,12 @@ def ingest(
     embedder: Embedder,
     tags: Sequence[str] = (),
     progress: ProgressCallback = _no_progress,
+    context_writer: ChunkContextWriter | None = None,
 ) -> IngestReport:
     """Bring the store in line with the files under `paths`. Bad files are reported in the result, never
-    raised: the caller decides whether they make the run fail (the CLI's --strict)."""
+    raised: the caller decides whether they make the run fail (the CLI's --strict).
+
+    context_writer: writes each new chunk's context sentence (chunk.context = "generator"; see rag/context.py)."""
     started = time.perf_counter()
     report = IngestReport()
     roots = [Path(p).expanduser().resolve() for p in paths]
@@ -129,10 +147,11 @@ def ingest(
             "Nothing to ingest: " + ("; ".join(str(p) for p in problems) if problems else "no supported files")
             + f" — supported types: {', '.join(config.ingest.extensions)}."
         )
+    documents = with_index_version(documents, config)
     failed_paths = {problem.path for problem in problems}
     plan = plan_changes(documents, store.list_versions(), roots, failed_paths, report)
 
-    chunker = Chunker(config.chunk, embedder)
+    chunker = Chunker(config.chunk, embedder, context_writer=context_writer)
     total_docs = len(plan.to_write)
     pending: list[Chunk] = []
 

@@ -100,16 +100,19 @@ def _build_rag(project: Project, name: str, section: RagStrategyConfig, generato
     answer_config = config.answer.model_copy(update=updates)
     settings = project.generator_settings(section.generator)
     max_tokens = section.max_tokens or settings.max_tokens
-    answerer = RagAnswerer(project.retriever, generator, answer_config, max_tokens=max_tokens, n_ctx=settings.n_ctx,
-                           log=project.logger)
+    retrieve = section.retrieve_settings(config.retrieve)
+    answerer = RagAnswerer(project.retriever_for(retrieve), generator, answer_config, max_tokens=max_tokens,
+                           n_ctx=settings.n_ctx, log=project.logger)
     top_k = section.top_k or config.retrieve.top_k
     params = {
         "model": generator.name, "generator": section.generator or "default", "embedder": project.embedder.name,
         "store": config.store.backend,
         "top_k": top_k, "context_chunks": answer_config.context_chunks, "system_prompt": answer_config.system_prompt,
-        "min_relevance": answer_config.min_relevance, "dense_weight": config.retrieve.dense_weight,
-        "keyword_weight": config.retrieve.keyword_weight, "rrf_k": config.retrieve.rrf_k,
-        "chunk_size_tokens": config.chunk.size_tokens, "max_tokens": max_tokens, "decoding": "free text",
+        "min_relevance": answer_config.min_relevance, "dense_weight": retrieve.dense_weight,
+        "keyword_weight": retrieve.keyword_weight, "rrf_k": retrieve.rrf_k,
+        "rewrite": retrieve.rewrite, "rerank": retrieve.rerank_depth if retrieve.rerank else 0,
+        "chunk_size_tokens": config.chunk.size_tokens, "chunk_context": config.chunk.context,
+        "max_tokens": max_tokens, "decoding": "free text",
     }
     if isinstance(section, FinetunedRagStrategyConfig):
         params["adapter"] = section.adapter or section.served_model
