@@ -8,7 +8,8 @@ over the 60 bundled COVID-QA articles ingested with the real MiniLM embedder int
   + contextual chunks chunk.context = "generator": a context sentence per chunk, written by the generator at
                       ingest and cached by content hash (only with --context; slow: one generation per chunk)
   + rerank            retrieve.rerank = true: the generator judges the fused top rerank_depth candidates
-  + query rewrite     retrieve.rewrite = "hyde": the question and a generated answer passage are both searched
+  + query rewrite     retrieve.rewrite = "hyde": the question and a generated answer passage are both searched;
+                      "multi_query": the question and two generated rephrasings
 
 Metrics are over distinct articles, ranked by their best chunk: recall@1 and recall@5 (the gold article is first /
 among the first five), MRR (1 / rank of the gold article, 0 past --depth chunks), and each query's latency
@@ -53,6 +54,7 @@ ROWS = (
     Row("context", "+ contextual chunks", {}, contextual=True),
     Row("rerank", "+ rerank (LLM, depth 10)", {"rerank": True, "rerank_depth": 10}),
     Row("rewrite", "+ query rewrite (HyDE)", {"rewrite": "hyde"}),
+    Row("multi_query", "+ query rewrite (2 rephrasings)", {"rewrite": "multi_query"}),
     Row("context_bm25", "BM25 alone, contextual chunks", {"dense_weight": 0.0}, contextual=True),
 )
 

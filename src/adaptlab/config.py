@@ -284,6 +284,16 @@ class RagStrategyConfig(_Section):
         None, description="Overrides retrieve.rewrite (query rewriting).")
     rerank: bool | None = Field(None, description="Overrides retrieve.rerank (generator-judged reranking).")
     rerank_depth: int | None = Field(None, ge=2, description="Overrides retrieve.rerank_depth.")
+    chunk_context: Literal["none", "generator"] | None = Field(
+        None, description="Overrides chunk.context (contextual chunks). A value other than [chunk]'s makes a second "
+        "index (collection '<store.collection>_context_<value>') that `adaptlab ingest` and `bench` build too.",
+    )
+
+    def chunk_settings(self, base: ChunkConfig) -> ChunkConfig:
+        """[chunk] with this strategy's override applied: the index this strategy retrieves from."""
+        if self.chunk_context is None or self.chunk_context == base.context:
+            return base
+        return base.model_copy(update={"context": self.chunk_context})
 
     def retrieve_settings(self, base: RetrieveConfig) -> RetrieveConfig:
         """[retrieve] with this strategy's overrides applied."""

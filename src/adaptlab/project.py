@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from adaptlab.config import AdaptlabConfig, GeneratorConfig, RetrieveConfig
+from adaptlab.config import AdaptlabConfig, ChunkConfig, GeneratorConfig, RetrieveConfig
 from adaptlab.errors import ConfigError, IngestError
 from adaptlab.runtime import apply_threads
 
@@ -44,6 +44,7 @@ class Project:
         self._cache = cache
         self._logger = logger
         self._retriever: Retriever | None = None  # built from the store and embedder: never passed in
+        self._index_stores: dict[str, VectorStore] = {}  # indexes of rag strategies' other [chunk] settings
         self._home: Path | None = None
 
     def with_parts(self, *, generator: Generator | None = None, embedder: Embedder | None = None,
@@ -122,22 +123,63 @@ class Project:
             self._retriever = self._build_retriever(self.config.retrieve)
         return self._retriever
 
-    def chunk_context_writer(self, progress: ContextProgress | None = None) -> ChunkContextWriter | None:
+    def index_settings(self, strategy_names: Iterable[str] | None = None) -> list[ChunkConfig]:
+        """The [chunk] settings of every index the rag strategies retrieve from (those named, or all configured):
+        [chunk] itself first, then each other one a strategy's chunk_context asks for."""
+        from adaptlab.config import RagStrategyConfig
+
+        names = self.config.strategies if strategy_names is None else strategy_names
+        found = [self.config.chunk]
+        for name in names:
+            section = self.config.strategies.get(name.split("@", 1)[0])
+            if isinstance(section, RagStrategyConfig) and (chunk := section.chunk_settings(self.config.chunk)) \
+                    not in found:
+                found.append(chunk)
+        return found
+
+    def config_for_index(self, chunk: ChunkConfig) -> AdaptlabConfig:
+        """The config that builds and reads the index of these [chunk] settings: [chunk]'s own index is the
+        configured collection; an index with other settings is collection '<collection>_context_<context>'."""
+        if chunk == self.config.chunk:
+            return self.config
+        store = self.config.store.model_copy(update={"collection": f"{self.config.store.collection}_context_"
+                                                                   f"{chunk.context}"})
+        return self.config.model_copy(update={"chunk": chunk, "store": store})
+
+    def store_for(self, chunk: ChunkConfig) -> VectorStore:
+        """The opened store of the index built with these [chunk] settings (see config_for_index)."""
+        if chunk == self.config.chunk:
+            return self.store
+        config = self.config_for_index(chunk)
+        if config.store.collection not in self._index_stores:
+            from adaptlab.rag.store_factory import create_store
+
+            store = create_store(config, self.home)
+            store.open(self.embedder.name, self.embedder.dimension)
+            self._index_stores[config.store.collection] = store
+        return self._index_stores[config.store.collection]
+
+    def chunk_context_writer(self, progress: ContextProgress | None = None, *,
+                             chunk: ChunkConfig | None = None) -> ChunkContextWriter | None:
         """What writes chunk contexts at ingest under chunk.context = "generator" (None when it is "none")."""
-        if self.config.chunk.context == "none":
+        chunk = chunk or self.config.chunk
+        if chunk.context == "none":
             return None
         from adaptlab.rag.context import ContextCache, GeneratorContextWriter
 
-        return GeneratorContextWriter(self.generator_for(self.config.chunk.context_generator), self.embedder,
+        return GeneratorContextWriter(self.generator_for(chunk.context_generator), self.embedder,
                                       ContextCache(self.home / "chunk-context.sqlite"),
-                                      document_tokens=self.config.chunk.context_document_tokens, progress=progress)
+                                      document_tokens=chunk.context_document_tokens, progress=progress)
 
-    def retriever_for(self, settings: RetrieveConfig) -> Retriever:
-        """A retriever over this project's store with other [retrieve] settings (a rag strategy's overrides), with
-        the query rewriter and the reranker those settings ask for, on their generator."""
-        return self.retriever if settings == self.config.retrieve else self._build_retriever(settings)
+    def retriever_for(self, settings: RetrieveConfig, chunk: ChunkConfig | None = None) -> Retriever:
+        """A retriever with other [retrieve] settings (a rag strategy's overrides) — with the query rewriter and the
+        reranker those settings ask for, on their generator — over the index of `chunk` (default [chunk]'s)."""
+        chunk = chunk or self.config.chunk
+        if settings == self.config.retrieve and chunk == self.config.chunk:
+            return self.retriever
+        return self._build_retriever(settings, chunk)
 
-    def _build_retriever(self, settings: RetrieveConfig) -> Retriever:
+    def _build_retriever(self, settings: RetrieveConfig, chunk: ChunkConfig | None = None) -> Retriever:
         from adaptlab.rag.retrieve import Retriever
 
         reranker = rewriter = None
@@ -151,7 +193,8 @@ class Project:
 
             rewriter = GeneratorQueryRewriter(self.generator_for(settings.generator), mode=settings.rewrite,
                                               queries=settings.rewrite_queries, max_tokens=settings.rewrite_max_tokens)
-        return Retriever(self.store, self.embedder, settings, reranker=reranker, rewriter=rewriter)
+        store = self.store if chunk is None else self.store_for(chunk)
+        return Retriever(store, self.embedder, settings, reranker=reranker, rewriter=rewriter)
 
     @property
     def cache(self) -> AnswerCache:

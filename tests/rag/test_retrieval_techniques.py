@@ -219,3 +219,23 @@ def test_rag_strategies_override_retrieval_on_the_same_index(tmp_path, embedder)
     assert json.dumps(described)  # settings are plain values (they are recorded with every result)
     assert project.retriever_for(config.retrieve) is project.retriever
 
+
+def test_a_strategys_chunk_context_is_its_own_index(tmp_path, embedder) -> None:
+    config = AdaptlabConfig.model_validate({
+        "home": str(tmp_path / "home"), "embedder": {"backend": "hash"},
+        "strategies": {"rag_context": {"kind": "rag", "chunk_context": "generator"},
+                       "rag_same": {"kind": "rag", "chunk_context": "none"}},
+    })
+    project = Project(config, generator=FakeGenerator("ok"), embedder=embedder)
+    main, contextual = project.index_settings()
+    assert main == config.chunk and contextual.context == "generator"
+    assert project.index_settings(["rag", "rag_same"]) == [config.chunk]  # only the strategies named
+    assert project.config_for_index(main) is config
+    assert project.config_for_index(contextual).store.collection == "chunks_context_generator"
+    assert project.store_for(contextual) is not project.store
+    assert project.store_for(main) is project.store
+    assert build_strategy(project, "rag_context").describe()["chunk_context"] == "generator"
+    assert build_strategy(project, "rag_same").describe()["chunk_context"] == "none"
+    assert project.chunk_context_writer() is None
+    assert project.chunk_context_writer(chunk=contextual) is not None
+

@@ -91,3 +91,18 @@ def test_contextual_chunks_are_generated_cached_and_a_chunk_setting_change_reind
     assert back["updated"] and back["chunks_written"] == chunks
     with sqlite3.connect(home / "chunk-context.sqlite") as db:  # every context came from the cache
         assert db.execute("SELECT COUNT(*) FROM contexts").fetchone()[0] == len(contexts)
+
+    # A rag strategy may ask for contextual chunks while [chunk] does not: `ingest` builds its own index too, from the
+    # cached contexts, and the strategy retrieves from it.
+    with_strategy = write_config(tmp_path / "strategy.toml", home, '[chunk]\ncontext_document_tokens = 64\n\n'
+                                 '[strategies.rag_context]\nkind = "rag"\nchunk_context = "generator"\n')
+    built = _cli(with_strategy, "ingest", str(folder), "--json")
+    assert built.returncode == 0, built.stderr
+    other = json.loads(built.stdout)["other_indexes"]["chunks_context_generator"]
+    assert other["chunks_written"] == chunks and other["total_chunks"] == chunks
+    with sqlite3.connect(home / "chunk-context.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM contexts").fetchone()[0] == len(contexts)
+    retrieved = _cli(with_strategy, "retrieve", "mother-to-child transmission", "--strategy", "rag_context", "--json")
+    assert retrieved.returncode == 0, retrieved.stderr
+    assert json.loads(retrieved.stdout)["chunks"]
+

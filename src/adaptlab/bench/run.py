@@ -209,6 +209,11 @@ def _index(context: BenchContext) -> DocumentsInput | None:
     with project.ingest_lock():
         report = ingest(plan.documents, project.config, store=project.store, embedder=project.embedder,
                         progress=context.progress, context_writer=project.chunk_context_writer())
+        # A rag strategy with its own chunk_context retrieves from its own index over the same documents.
+        for chunk in project.index_settings(plan.strategies)[1:]:
+            ingest(plan.documents, project.config_for_index(chunk), store=project.store_for(chunk),
+                   embedder=project.embedder, progress=context.progress,
+                   context_writer=project.chunk_context_writer(chunk=chunk))
     changed = len(report.added) + len(report.updated) + len(report.removed)
     status = "built" if changed else "reused"
     documents = len(report.added) + len(report.updated) + len(report.unchanged)

@@ -28,14 +28,25 @@ def register(app: typer.Typer) -> None:
                 store = project.store
             report = run_ingest(paths, project.config, store=store, embedder=project.embedder, tags=tag,
                                 progress=on_progress, context_writer=project.chunk_context_writer())
+            # Rag strategies with other [chunk] settings (chunk_context) retrieve from their own index: build it too.
+            other_indexes = {}
+            for chunk in project.index_settings()[1:]:
+                index_config = project.config_for_index(chunk)
+                other_indexes[index_config.store.collection] = run_ingest(
+                    paths, index_config, store=project.store_for(chunk), embedder=project.embedder, tags=tag,
+                    progress=on_progress, context_writer=project.chunk_context_writer(chunk=chunk))
         from adaptlab.cache.factory import invalidate_after_ingest
 
+        for other in other_indexes.values():
+            report.retired_doc_hashes = sorted({*report.retired_doc_hashes, *other.retired_doc_hashes})
         cache_warning = invalidate_after_ingest(project, report)
         project.logger.record("ingest", latency_ms=report.seconds * 1000, **report.to_dict())
         if cache_warning:
             err_console.print(f"[yellow]warning:[/] {cache_warning}", highlight=False, soft_wrap=True)
         if as_json:
-            print(json.dumps(report.to_dict(), indent=2))
+            print(json.dumps({**report.to_dict(), **({"other_indexes": {name: other.to_dict() for name, other in
+                                                                          other_indexes.items()}}
+                                                       if other_indexes else {})}, indent=2))
         else:
             console.print(
                 f"[bold]{len(report.added)} added[/], {len(report.updated)} updated, {len(report.removed)} removed, "
@@ -45,6 +56,9 @@ def register(app: typer.Typer) -> None:
                    "invalidated" if report.cache_entries_invalidated else ""),
                 soft_wrap=True,
             )
+            for name, other in other_indexes.items():
+                console.print(f"index {name} (a rag strategy's chunk_context): {other.chunks_written} chunks "
+                              f"written, {other.total_chunks} in the index ({other.seconds:.1f} s)", soft_wrap=True)
             if report.problems:
                 console.print(f"[yellow]{len(report.problems)} file(s) skipped:[/]")
                 for problem in report.problems:

@@ -101,7 +101,8 @@ def _build_rag(project: Project, name: str, section: RagStrategyConfig, generato
     settings = project.generator_settings(section.generator)
     max_tokens = section.max_tokens or settings.max_tokens
     retrieve = section.retrieve_settings(config.retrieve)
-    answerer = RagAnswerer(project.retriever_for(retrieve), generator, answer_config, max_tokens=max_tokens,
+    chunk = section.chunk_settings(config.chunk)
+    answerer = RagAnswerer(project.retriever_for(retrieve, chunk), generator, answer_config, max_tokens=max_tokens,
                            n_ctx=settings.n_ctx, log=project.logger)
     top_k = section.top_k or config.retrieve.top_k
     params = {
@@ -111,7 +112,7 @@ def _build_rag(project: Project, name: str, section: RagStrategyConfig, generato
         "min_relevance": answer_config.min_relevance, "dense_weight": retrieve.dense_weight,
         "keyword_weight": retrieve.keyword_weight, "rrf_k": retrieve.rrf_k,
         "rewrite": retrieve.rewrite, "rerank": retrieve.rerank_depth if retrieve.rerank else 0,
-        "chunk_size_tokens": config.chunk.size_tokens, "chunk_context": config.chunk.context,
+        "chunk_size_tokens": config.chunk.size_tokens, "chunk_context": chunk.context,
         "max_tokens": max_tokens, "decoding": "free text",
     }
     if isinstance(section, FinetunedRagStrategyConfig):
