@@ -10,7 +10,7 @@ from adaptlab.rag.answer import RagAnswerer, best_snippet, build_messages, find_
 from adaptlab.rag.retrieve import RetrievalResult
 from adaptlab.rag.store import SearchFilter
 from adaptlab.testing.fakes import FakeGenerator
-from adaptlab.types import Chunk, ScoredChunk
+from adaptlab.types import Chunk, ScoredChunk, Usage
 
 SOLAR = ("Solar panels convert sunlight into electricity. The panels on the town hall roof produce "
          "forty kilowatts at noon. Maintenance costs are low.")
@@ -232,3 +232,19 @@ def test_prompt_for_does_not_call_the_model() -> None:
     messages = make_answerer(StubRetriever(SOURCES, 0.8), generator).prompt_for("power?")
     assert generator.calls == []
     assert messages == build_messages("power?", SOURCES, AnswerConfig().system_prompt)
+
+
+def test_the_rewriters_and_rerankers_tokens_are_part_of_the_answers_usage() -> None:
+    """Query rewriting and reranking call the model too: an answer's usage (what it is priced by) includes them."""
+
+    class SpendingRetriever(StubRetriever):
+        def retrieve(self, query, *, top_k=None, flt=None) -> RetrievalResult:
+            return RetrievalResult(query, tuple(self.chunks), self.best_dense, 1.5, usage=Usage(300, 20))
+
+    generator = FakeGenerator(reply="Three tickets [1].")
+    answer = make_answerer(SpendingRetriever(SOURCES, 0.8), generator).answer("tickets?")
+    generated = generator.count_tokens("Three tickets [1].")
+    assert answer.usage.completion_tokens == 20 + generated
+    assert answer.usage.prompt_tokens > 300
+    refused = make_answerer(SpendingRetriever(SOURCES, 0.1), generator, min_relevance=0.25).answer("off topic")
+    assert refused.refused and (refused.usage.prompt_tokens, refused.usage.completion_tokens) == (300, 20)

@@ -82,6 +82,7 @@ def test_hyde_passage_is_searched_beside_the_question(embedder) -> None:
     result = retriever.retrieve("do masks work")
     assert [q for q, _, _ in store.keyword_calls] == ["do masks work", passage]
     assert result.rewrites == (passage,)
+    assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (10, 2)  # the rewrite's generation
     assert [s.chunk.chunk_id for s in result.chunks] == ["a", "m"]  # a: found by both lists
     assert generator.call_options[0]["max_tokens"] == 64
 
@@ -89,7 +90,9 @@ def test_hyde_passage_is_searched_beside_the_question(embedder) -> None:
 def test_multi_query_rewrites_are_cleaned_deduplicated_and_capped() -> None:
     generator = ScriptedGenerator({"q?": "1. Q?\n- first way\n* second way\nthird way\n\nfirst way"})
     rewriter = GeneratorQueryRewriter(generator, mode="multi_query", queries=2, max_tokens=64)
-    assert rewriter.rewrite("q?") == ["first way", "second way"]  # the question itself is not a rewrite
+    rewritten = rewriter.rewrite("q?")
+    assert rewritten.queries == ("first way", "second way")  # the question itself is not a rewrite
+    assert rewritten.usage.prompt_tokens == 10 and rewritten.usage.completion_tokens == 2
     assert "2 different ways" in generator.calls[0][0]["content"]
 
 
@@ -121,9 +124,11 @@ def test_reranker_orders_by_grade_and_keeps_fused_order_among_equals(embedder) -
     generator = ScriptedGenerator({"passage a": '{"grade": 1}', "passage b": '{"grade": 3}',
                                    "passage c": "not json"})
     reranker = GeneratorReranker(generator, embedder, depth=3, passage_tokens=50)
-    reranked = reranker.rerank("which?", candidates)
+    result = reranker.rerank("which?", candidates)
+    reranked = result.chunks
     assert [s.chunk.chunk_id for s in reranked] == ["b", "a", "c", "d"]  # c: ungraded counts as 1; d: not judged
     assert [s.rerank_score for s in reranked] == [3.0, 1.0, None, None]
+    assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (30, 6)  # 3 judge calls, priced
     assert len(generator.calls) == 3
     assert generator.call_options[0]["json_schema"]["properties"]["grade"]["enum"] == [0, 1, 2, 3]
     question_first = generator.calls[0][-1]["content"]

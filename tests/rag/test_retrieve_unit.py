@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from adaptlab.config import RetrieveConfig
-from adaptlab.rag.retrieve import Retriever, maximal_marginal_relevance, reciprocal_rank_fusion
+from adaptlab.rag.retrieve import Reranked, Retriever, maximal_marginal_relevance, reciprocal_rank_fusion
 from adaptlab.rag.store import SearchFilter, StoreHit
 from adaptlab.testing.fakes import HashEmbedder
 from adaptlab.types import Chunk, ScoredChunk
@@ -263,9 +263,9 @@ class ReverseReranker:
     def __init__(self) -> None:
         self.seen: list[str] = []
 
-    def rerank(self, query: str, candidates: Sequence[ScoredChunk]) -> list[ScoredChunk]:
+    def rerank(self, query: str, candidates: Sequence[ScoredChunk]) -> Reranked:
         self.seen.append(query)
-        return list(reversed(candidates))
+        return Reranked(list(reversed(candidates)))
 
 
 def test_retriever_applies_reranker_before_cutting(embedder) -> None:

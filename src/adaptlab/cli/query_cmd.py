@@ -59,19 +59,19 @@ def register(app: typer.Typer) -> None:
 
         flt = parse_filters(filters)  # before loading models: a bad --filter fails fast
         project = load_project(ctx)
-        settings, chunk = project.config.retrieve, project.config.chunk
+        settings, chunking = project.config.retrieve, project.config.chunk
         if strategy_name:
             section = project.config.strategies.get(strategy_name)
             if not isinstance(section, RagStrategyConfig):
                 rag = ", ".join(n for n, s in project.config.strategies.items() if isinstance(s, RagStrategyConfig))
                 raise ConfigError(f"--strategy {strategy_name!r} is not a retrieving strategy — known: {rag}.")
-            settings, chunk = section.retrieve_settings(settings), section.chunk_settings(chunk)
-        if project.store_for(chunk).count() == 0:
+            settings, chunking = section.retrieve_settings(settings), section.chunk_settings(chunking)
+        if project.store_for(chunking).count() == 0:
             check_index(project)  # the main index empty: "run ingest" (else: this strategy's own index is)
-            raise IngestError(f"The index of {strategy_name!r} (chunk_context = {chunk.context!r}) in "
+            raise IngestError(f"The index of {strategy_name!r} (chunk_context = {chunking.context!r}) in "
                               f"{project.home} is empty — run `adaptlab ingest PATH...` again: it builds every "
                               f"strategy's index.")
-        result = project.retriever_for(settings, chunk).retrieve(question, top_k=top_k, flt=flt)
+        result = project.retriever_for(settings, chunking).retrieve(question, top_k=top_k, flt=flt)
         if as_json:
             print(json.dumps({
                 "query": question, "latency_ms": round(result.latency_ms, 2),

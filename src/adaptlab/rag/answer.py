@@ -21,7 +21,7 @@ from adaptlab.logs import CallLog
 from adaptlab.models.base import ChatMessage, Generator
 from adaptlab.rag.retrieve import RetrievalResult, Retriever
 from adaptlab.rag.store import SearchFilter
-from adaptlab.types import Answer, Citation, ScoredChunk
+from adaptlab.types import Answer, Citation, ScoredChunk, Usage
 
 _MARKER = re.compile(r"\[(\d{1,2})\]")
 _WORD = re.compile(r"[a-z0-9]+")
@@ -120,7 +120,7 @@ class RagAnswerer:
         if self._should_refuse(retrieval):
             answer = Answer(text=self._config.refusal_text, refused=True, model=self._generator.name,
                             latency_ms=(time.perf_counter() - started) * 1000, retrieved=retrieval.chunks,
-                            search_results=retrieval.chunks)
+                            search_results=retrieval.chunks, usage=retrieval.usage)
             self._record(question, answer)
             return answer
         messages, sources = self._fit_context(question, list(retrieval.chunks[: self._config.context_chunks]))
@@ -132,7 +132,9 @@ class RagAnswerer:
         answer = Answer(
             text=generation.text,
             citations=tuple(find_citations(generation.text, sources)),
-            usage=generation.usage,
+            # Query rewriting and reranking call the model too: their tokens are part of what an answer costs.
+            usage=Usage(generation.usage.prompt_tokens + retrieval.usage.prompt_tokens,
+                        generation.usage.completion_tokens + retrieval.usage.completion_tokens),
             latency_ms=(time.perf_counter() - started) * 1000,
             model=generation.model,
             retrieved=tuple(sources),

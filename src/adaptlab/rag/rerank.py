@@ -20,7 +20,8 @@ from dataclasses import replace
 
 from adaptlab.embed.base import Embedder
 from adaptlab.models.base import ChatMessage, Generator
-from adaptlab.types import ScoredChunk
+from adaptlab.rag.retrieve import Reranked
+from adaptlab.types import Generation, ScoredChunk, Usage
 
 JUDGE_SYSTEM_PROMPT = (
     "You judge whether a passage helps answer a question. Grade it: 3 = it answers the question, 2 = it "
@@ -53,24 +54,26 @@ class GeneratorReranker:
         self._depth = depth
         self._passage_tokens = passage_tokens
 
-    def rerank(self, query: str, candidates: Sequence[ScoredChunk]) -> list[ScoredChunk]:
+    def rerank(self, query: str, candidates: Sequence[ScoredChunk]) -> Reranked:
         judged = list(candidates[: self._depth])
-        grades = [self._grade(query, candidate) for candidate in judged]
+        generations = [self._judge(query, candidate) for candidate in judged]
+        grades = [parse_grade(generation.text) for generation in generations]
         # Ungradable replies (None) count as 1 ("same topic"): the retrieval found them, the judge said nothing.
         ranking = [1 if grade is None else grade for grade in grades]
         order = sorted(range(len(judged)), key=lambda i: (-ranking[i], i))
         reranked = [replace(judged[i], rerank_score=None if grades[i] is None else float(ranking[i]))
                     for i in order]
-        return reranked + list(candidates[self._depth:])
+        usage = Usage(sum(g.usage.prompt_tokens for g in generations), sum(g.usage.completion_tokens
+                                                                             for g in generations))
+        return Reranked(reranked + list(candidates[self._depth:]), usage)
 
-    def _grade(self, query: str, candidate: ScoredChunk) -> int | None:
+    def _judge(self, query: str, candidate: ScoredChunk) -> Generation:
         passage = self._clip(candidate.chunk.text)
         messages: list[ChatMessage] = [
             {"role": "system", "content": JUDGE_SYSTEM_PROMPT},
             {"role": "user", "content": f"Question: {query}\n\nPassage ({candidate.chunk.title}):\n{passage}"},
         ]
-        generation = self._generator.chat(messages, max_tokens=12, temperature=0.0, json_schema=GRADE_SCHEMA)
-        return parse_grade(generation.text)
+        return self._generator.chat(messages, max_tokens=12, temperature=0.0, json_schema=GRADE_SCHEMA)
 
     def _clip(self, text: str) -> str:
         offsets = self._embedder.token_offsets(text)

@@ -17,19 +17,31 @@ import numpy as np
 from adaptlab.config import RetrieveConfig
 from adaptlab.embed.base import Embedder
 from adaptlab.rag.store import SearchFilter, StoreHit, VectorStore
-from adaptlab.types import ScoredChunk
+from adaptlab.types import ScoredChunk, Usage
+
+
+@dataclass(frozen=True)
+class Reranked:
+    chunks: list[ScoredChunk]  # the candidates, reordered
+    usage: Usage = Usage()  # model tokens the reranking spent (priced with the answer)
+
+
+@dataclass(frozen=True)
+class Rewritten:
+    queries: tuple[str, ...]  # extra queries to search beside the question (never the question itself)
+    usage: Usage = Usage()  # model tokens the rewriting spent (priced with the answer)
 
 
 class Reranker(Protocol):
     """Reorders fused candidates: rag/rerank.py's generator judge ships (no cross-encoder weights exist offline)."""
 
-    def rerank(self, query: str, candidates: Sequence[ScoredChunk]) -> list[ScoredChunk]: ...
+    def rerank(self, query: str, candidates: Sequence[ScoredChunk]) -> Reranked: ...
 
 
 class QueryRewriter(Protocol):
     """Extra queries searched beside the question (rag/rewrite.py: HyDE or rephrasings by the generator)."""
 
-    def rewrite(self, query: str) -> list[str]: ...
+    def rewrite(self, query: str) -> Rewritten: ...
 
 
 @dataclass(frozen=True)
@@ -39,6 +51,7 @@ class RetrievalResult:
     best_dense_score: float | None  # highest cosine similarity of any chunk: the relevance signal for refusal
     latency_ms: float
     rewrites: tuple[str, ...] = ()  # the extra queries a QueryRewriter added (searched and fused with `query`)
+    usage: Usage = Usage()  # model tokens the rewriter and the reranker spent on this retrieval
 
 
 def reciprocal_rank_fusion(
@@ -102,7 +115,8 @@ class Retriever:
         started = time.perf_counter()
         config = self._config
         k = top_k or config.top_k
-        rewrites = tuple(self._rewriter.rewrite(query)) if self._rewriter is not None else ()
+        rewritten = self._rewriter.rewrite(query) if self._rewriter is not None else Rewritten(())
+        rewrites = rewritten.queries
         queries = [query, *rewrites]
         query_vectors = self._embedder.embed(queries)
         query_vector = query_vectors[0]
@@ -120,8 +134,8 @@ class Retriever:
         # The refusal signal is the question's own similarity: a HyDE passage resembles chunks of any subject.
         dense = dense_lists[0]
         all_hits = [hit for hits in (*dense_lists, *keyword_lists) for hit in hits]
-        if self._reranker is not None:
-            fused = self._reranker.rerank(query, fused)
+        reranked = self._reranker.rerank(query, fused) if self._reranker is not None else Reranked(fused)
+        fused = reranked.chunks
         if config.mmr:
             pool = fused[: max(k * 4, 20)]
             vectors = self._vectors_for(pool, all_hits)
@@ -131,7 +145,10 @@ class Retriever:
         best_dense = max((hit.score for hit in dense), default=None)
         if best_dense is None and chosen:  # dense search off: the relevance of what was retrieved, from its vectors
             best_dense = float(np.max(self._vectors_for(chosen, all_hits) @ query_vector))
-        return RetrievalResult(query, tuple(chosen), best_dense, (time.perf_counter() - started) * 1000, rewrites)
+        usage = Usage(rewritten.usage.prompt_tokens + reranked.usage.prompt_tokens,
+                      rewritten.usage.completion_tokens + reranked.usage.completion_tokens)
+        return RetrievalResult(query, tuple(chosen), best_dense, (time.perf_counter() - started) * 1000, rewrites,
+                               usage)
 
     def _vectors_for(self, pool: Sequence[ScoredChunk], hits: Sequence[StoreHit]) -> np.ndarray:
         known = {hit.chunk.chunk_id: hit.vector for hit in hits if hit.vector is not None}

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Literal
 
 from adaptlab.models.base import ChatMessage, Generator
+from adaptlab.rag.retrieve import Rewritten
 
 HYDE_PROMPT = (
     "Write a short passage, two or three sentences, from a document that answers the question. Write the passage "
@@ -33,11 +34,14 @@ class GeneratorQueryRewriter:
         self._queries = queries
         self._max_tokens = max_tokens
 
-    def rewrite(self, query: str) -> list[str]:
+    def rewrite(self, query: str) -> Rewritten:
         """Extra queries to search beside `query` (possibly none, never `query` itself)."""
         prompt = HYDE_PROMPT if self._mode == "hyde" else MULTI_QUERY_PROMPT.format(n=self._queries)
         messages: list[ChatMessage] = [{"role": "system", "content": prompt}, {"role": "user", "content": query}]
-        text = self._generator.chat(messages, max_tokens=self._max_tokens, temperature=0.0).text
+        generation = self._generator.chat(messages, max_tokens=self._max_tokens, temperature=0.0)
+        return Rewritten(tuple(self._queries_in(query, generation.text)), generation.usage)
+
+    def _queries_in(self, query: str, text: str) -> list[str]:
         if self._mode == "hyde":
             return [text.strip()] if text.strip() else []
         lines = [line.strip().lstrip("-*0123456789.) ").strip() for line in text.splitlines()]
