@@ -244,3 +244,21 @@ def test_a_strategys_chunk_context_is_its_own_index(tmp_path, embedder) -> None:
     assert project.chunk_context_writer() is None
     assert project.chunk_context_writer(chunk=contextual) is not None
 
+
+
+def test_the_eval_plan_counts_the_judges_and_the_rewriters_prompts(tmp_path, embedder) -> None:
+    from adaptlab.eval.cases import EvalCase
+    from adaptlab.eval.plan import estimate_run
+
+    config = AdaptlabConfig.model_validate({
+        "home": str(tmp_path / "home"), "embedder": {"backend": "hash"},
+        "strategies": {"rag_rerank": {"kind": "rag", "rerank": True, "rerank_depth": 10},
+                       "rag_hyde": {"kind": "rag", "rewrite": "hyde"}},
+    })
+    project = Project(config, generator=FakeGenerator("ok"), embedder=embedder)
+    strategies = [build_strategy(project, name) for name in ("rag", "rag_rerank", "rag_hyde")]
+    cases = [EvalCase(case_id="1", question="How long is the incubation period of the virus?")]
+    estimate = {s.name: s.prompt_tokens for s in estimate_run("e", strategies, cases, repeats=1,
+                                                              concurrency=1).strategies}
+    assert estimate["rag_rerank"] >= estimate["rag"] + 10 * config.chunk.size_tokens
+    assert estimate["rag"] < estimate["rag_hyde"] < estimate["rag_rerank"]

@@ -61,7 +61,12 @@ def _prompt_tokens(params: dict[str, Any], question: str) -> int:
     tokens = _tokens(params.get("system_prompt")) + _tokens(question) + CHAT_OVERHEAD_TOKENS
     tokens += int(params.get("few_shot_k") or 0) * TOKENS_PER_EXAMPLE
     if params.get("kind") in ("rag", "finetuned_rag"):
-        tokens += int(params.get("context_chunks") or 0) * int(params.get("chunk_size_tokens") or 0)
+        chunk_tokens = int(params.get("chunk_size_tokens") or 0)
+        tokens += int(params.get("context_chunks") or 0) * chunk_tokens
+        # The judge reads the question and one passage per reranked candidate; a rewrite reads the question.
+        tokens += int(params.get("rerank") or 0) * (chunk_tokens + _tokens(question) + CHAT_OVERHEAD_TOKENS)
+        if params.get("rewrite", "none") != "none":
+            tokens += _tokens(question) + CHAT_OVERHEAD_TOKENS
     return tokens
 
 
