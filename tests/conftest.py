@@ -111,6 +111,12 @@ def write_config(path: Path, home: Path, extra: str = "") -> Path:
     return path
 
 
+def run_adaptlab(config: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`adaptlab --config CONFIG ARGS...` as a user runs it: a real process, output captured, never raising."""
+    return subprocess.run([ADAPTLAB_BIN, "--config", str(config), *args], capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
 # ------------------------------------------------------------------------------ llama-cpp-python's own server
 
 

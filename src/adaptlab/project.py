@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,8 +27,10 @@ if TYPE_CHECKING:
     from adaptlab.logs import CallLog
     from adaptlab.models.base import Generator
     from adaptlab.rag.context import ChunkContextWriter, ContextProgress
+    from adaptlab.rag.index import ProgressCallback
     from adaptlab.rag.retrieve import Retriever
     from adaptlab.rag.store import VectorStore
+    from adaptlab.types import IngestReport
 
 
 class Project:
@@ -158,6 +160,21 @@ class Project:
             store.open(self.embedder.name, self.embedder.dimension)
             self._index_stores[config.store.collection] = store
         return self._index_stores[config.store.collection]
+
+    def ingest_indexes(self, paths: Sequence[str | Path], *, strategy_names: Iterable[str] | None = None,
+                       tags: Sequence[str] = (), progress: ProgressCallback) -> dict[str, IngestReport]:
+        """Ingest `paths` into every index the rag strategies retrieve from (see index_settings), each with its own
+        [chunk] settings and context writer: {store collection: report}, [chunk]'s own index first. The caller
+        holds ingest_lock()."""
+        from adaptlab.rag.index import ingest
+
+        reports: dict[str, IngestReport] = {}
+        for chunk in self.index_settings(strategy_names):
+            config = self.config_for_index(chunk)
+            reports[config.store.collection] = ingest(
+                paths, config, store=self.store_for(chunk), embedder=self.embedder, tags=tags, progress=progress,
+                context_writer=self.chunk_context_writer(chunk=chunk))
+        return reports
 
     def chunk_context_writer(self, progress: ContextProgress | None = None, *,
                              chunk: ChunkConfig | None = None) -> ChunkContextWriter | None:

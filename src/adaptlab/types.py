@@ -6,8 +6,22 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 
+class _Located:
+    """`location` for the types that carry a place in their source (Section, Chunk, Citation)."""
+
+    page: int | None
+    slide: int | None
+    sheet: str | None
+    cells: str | None
+    table: int | None
+
+    @property
+    def location(self) -> str:
+        return location_label(page=self.page, slide=self.slide, sheet=self.sheet, cells=self.cells, table=self.table)
+
+
 @dataclass(frozen=True)
-class Section:
+class Section(_Located):
     """A run of document text that shares one location (a PDF page, a heading's section)."""
 
     text: str
@@ -18,10 +32,6 @@ class Section:
     cells: str | None = None  # cell range of a spreadsheet section, e.g. "A1:D12" (.xlsx, .csv)
     table: int | None = None  # 1-based number of the table within its document, when the section is a table
     heading_path: tuple[str, ...] = ()  # the headings the section sits under, outermost first
-
-    @property
-    def location(self) -> str:
-        return location_label(page=self.page, slide=self.slide, sheet=self.sheet, cells=self.cells, table=self.table)
 
 
 def location_label(*, page: int | None = None, slide: int | None = None, sheet: str | None = None,
@@ -98,7 +108,7 @@ def listed_problems(problems: list[FileProblem]) -> str:
 
 
 @dataclass(frozen=True)
-class Chunk:
+class Chunk(_Located):
     """A retrievable piece of one document, with everything a citation needs."""
 
     chunk_id: str  # deterministic UUID from doc_id + doc_hash + index, so re-runs never duplicate
@@ -121,10 +131,6 @@ class Chunk:
     table: int | None = None
     heading_path: tuple[str, ...] = ()
 
-    @property
-    def location(self) -> str:
-        return location_label(page=self.page, slide=self.slide, sheet=self.sheet, cells=self.cells, table=self.table)
-
 
 @dataclass(frozen=True)
 class ScoredChunk:
@@ -140,7 +146,7 @@ class ScoredChunk:
 
 
 @dataclass(frozen=True)
-class Citation:
+class Citation(_Located):
     """A source an answer relies on. `number` is the [n] shown to the model and the user."""
 
     number: int
@@ -158,10 +164,6 @@ class Citation:
     cells: str | None = None
     table: int | None = None
     heading_path: tuple[str, ...] = ()
-
-    @property
-    def location(self) -> str:
-        return location_label(page=self.page, slide=self.slide, sheet=self.sheet, cells=self.cells, table=self.table)
 
 
 @dataclass(frozen=True)

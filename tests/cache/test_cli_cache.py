@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
-from conftest import ADAPTLAB_BIN, write_config
+from conftest import run_adaptlab as adaptlab
+from conftest import write_config
 
 CONFIG = """
 [generator]
@@ -16,11 +16,6 @@ max_tokens = 8
 kind = "cached"
 wraps = "rag"
 """
-
-
-def adaptlab(config: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([ADAPTLAB_BIN, "--config", str(config), *args], capture_output=True, text=True,
-                          timeout=600, check=False)
 
 
 def test_eval_stats_reingest_and_clear(tmp_path: Path) -> None:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import ADAPTLAB_BIN, write_config
+from conftest import run_adaptlab as _cli
+from conftest import write_config
 
 pytestmark = pytest.mark.slow
 
@@ -24,11 +24,6 @@ rerank_depth = 3
 kind = "rag"
 rewrite = "hyde"
 """
-
-
-def _cli(config: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([ADAPTLAB_BIN, "--config", str(config), *args], capture_output=True, text=True,
-                          timeout=600)
 
 
 @pytest.fixture(scope="module")

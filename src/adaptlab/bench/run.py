@@ -202,18 +202,12 @@ def _index(context: BenchContext) -> DocumentsInput | None:
     plan, project = context.plan, context.project
     if not plan.documents:
         return None
-    from adaptlab.rag.index import ingest
-
     started = time.perf_counter()
     context.on_stage(f"Indexing {', '.join(p.name for p in plan.documents)}")
     with project.ingest_lock():
-        report = ingest(plan.documents, project.config, store=project.store, embedder=project.embedder,
-                        progress=context.progress, context_writer=project.chunk_context_writer())
         # A rag strategy with its own chunk_context retrieves from its own index over the same documents.
-        for chunk in project.index_settings(plan.strategies)[1:]:
-            ingest(plan.documents, project.config_for_index(chunk), store=project.store_for(chunk),
-                   embedder=project.embedder, progress=context.progress,
-                   context_writer=project.chunk_context_writer(chunk=chunk))
+        report = next(iter(project.ingest_indexes(plan.documents, strategy_names=plan.strategies,
+                                                  progress=context.progress).values()))
     changed = len(report.added) + len(report.updated) + len(report.removed)
     status = "built" if changed else "reused"
     documents = len(report.added) + len(report.updated) + len(report.unchanged)

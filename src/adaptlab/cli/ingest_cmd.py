@@ -16,27 +16,22 @@ def register(app: typer.Typer) -> None:
         strict: bool = typer.Option(False, "--strict", help="Exit non-zero when any file could not be ingested."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     ) -> None:
-        """Index documents (.txt .md .html .pdf .json .jsonl). Re-runs embed only new or changed documents and
-        remove the chunks of changed and deleted ones."""
+        """Index documents (text, Markdown, HTML, PDF, Word, PowerPoint, Excel, CSV, images, JSON/JSONL). Re-runs
+        embed only new or changed documents and remove the chunks of changed and deleted ones."""
         from adaptlab.cli.common import load_project, stage_progress
         from adaptlab.cli.main import console, err_console
-        from adaptlab.rag.index import ingest as run_ingest
 
         project = load_project(ctx)
         with project.ingest_lock(), stage_progress(transient=as_json) as (_, on_progress):
             with err_console.status("Loading the embedder…"):
-                store = project.store
-            report = run_ingest(paths, project.config, store=store, embedder=project.embedder, tags=tag,
-                                progress=on_progress, context_writer=project.chunk_context_writer())
-            # Rag strategies with other [chunk] settings (chunk_context) retrieve from their own index: build it too.
-            other_indexes = {}
-            for chunk in project.index_settings()[1:]:
-                index_config = project.config_for_index(chunk)
-                other_indexes[index_config.store.collection] = run_ingest(
-                    paths, index_config, store=project.store_for(chunk), embedder=project.embedder, tags=tag,
-                    progress=on_progress, context_writer=project.chunk_context_writer(chunk=chunk))
+                project.store  # noqa: B018 — opened (and the embedder loaded) under the spinner
+            # Rag strategies with other [chunk] settings (chunk_context) retrieve from their own index: built too.
+            reports = project.ingest_indexes(paths, tags=tag, progress=on_progress)
         from adaptlab.cache.factory import invalidate_after_ingest
 
+        main, *other_names = reports
+        report = reports[main]
+        other_indexes = {name: reports[name] for name in other_names}
         for other in other_indexes.values():
             report.retired_doc_hashes = sorted({*report.retired_doc_hashes, *other.retired_doc_hashes})
         cache_warning = invalidate_after_ingest(project, report)

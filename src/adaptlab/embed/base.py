@@ -23,6 +23,14 @@ class Embedder(Protocol):
         """Character span of every token of `text` (no special tokens), for token-aware splitting."""
 
 
+def clip_to_tokens(embedder: Embedder, text: str, tokens: int) -> str:
+    """`text` cut after its first `tokens` tokens in this embedder's tokenizer (all of it when shorter; "" for 0)."""
+    if tokens <= 0:
+        return ""
+    offsets = embedder.token_offsets(text)
+    return text if len(offsets) <= tokens else text[: offsets[tokens - 1][1]]
+
+
 def normalise_rows(matrix: np.ndarray) -> np.ndarray:
     matrix = np.asarray(matrix, dtype=np.float32)
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)

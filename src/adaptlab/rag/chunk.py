@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from adaptlab.config import ChunkConfig
-from adaptlab.embed.base import Embedder
+from adaptlab.embed.base import Embedder, clip_to_tokens
 from adaptlab.errors import ConfigError
 from adaptlab.rag.context import ChunkContextWriter
 from adaptlab.types import Chunk, Document, Section
@@ -64,6 +64,7 @@ class Chunker:
         texts = [document.text[start:end] for start, end, _ in spans]
         contexts = (self._context_writer.contexts(document.title, document.text, texts)
                     if self._context_writer is not None and texts else [""] * len(texts))
+        title = self._title_part(document.title)
         chunks = []
         for index, ((start, end, section), text, context) in enumerate(zip(spans, texts, contexts, strict=True)):
             chunks.append(
@@ -76,7 +77,7 @@ class Chunker:
                     path=document.path,
                     title=document.title,
                     text=text,
-                    index_text=self._prefix(document.title, section.heading_path, context) + text,
+                    index_text=self._prefix(title, section.heading_path, context) + text,
                     char_start=start,
                     char_end=end,
                     page=section.page,
@@ -90,13 +91,21 @@ class Chunker:
             )
         return chunks
 
+    def _prefix_budget(self) -> int:
+        """Tokens the embedder reads beyond a full-size chunk: all the prefix may take."""
+        return self._embedder.max_tokens - self._config.size_tokens - 2
+
+    def _title_part(self, title: str) -> str:
+        """The document title as the prefix starts with it (once per document), at most _TITLE_PREFIX_MAX_TOKENS."""
+        if not self._config.prefix_title or not title.strip():
+            return ""
+        return self._clip(title.strip(), min(_TITLE_PREFIX_MAX_TOKENS, self._prefix_budget())).strip()
+
     def _prefix(self, title: str, heading_path: Sequence[str], context: str) -> str:
         """'Title › Section › Subsection: context ' — where the chunk sits, within the tokens the embedder has left
-        after a full-size chunk (the title alone at most _TITLE_PREFIX_MAX_TOKENS)."""
-        budget = self._embedder.max_tokens - self._config.size_tokens - 2
-        parts = []
-        if self._config.prefix_title and title.strip():
-            parts.append(self._clip(title.strip(), min(_TITLE_PREFIX_MAX_TOKENS, budget)).strip())
+        after a full-size chunk. `title`: _title_part's."""
+        budget = self._prefix_budget()
+        parts = [title] if title else []
         if self._config.prefix_headings:
             # A section's first heading often repeats the document title: say it once.
             parts.extend(h.strip() for h in heading_path if h.strip() and h.strip() not in parts)
@@ -108,13 +117,8 @@ class Chunker:
 
     def _clip(self, text: str, tokens: int) -> str:
         """`text` cut to its first `tokens` embedder tokens (at a token boundary)."""
-        if tokens <= 0:
-            return ""
-        offsets = self._embedder.token_offsets(text)
-        if len(offsets) <= tokens:
-            return text
-        clipped = text[: offsets[tokens - 1][1]]
-        return clipped if clipped.endswith(" ") else clipped + " "
+        clipped = clip_to_tokens(self._embedder, text, tokens)
+        return clipped if clipped in ("", text) or clipped.endswith(" ") else clipped + " "
 
     def _split_section(self, text: str) -> list[tuple[int, int]]:
         """Character spans of the chunks of one section, whitespace trimmed, in order."""

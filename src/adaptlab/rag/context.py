@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from adaptlab.embed.base import Embedder
+from adaptlab.embed.base import Embedder, clip_to_tokens
 from adaptlab.models.base import ChatMessage, Generator
 
 CONTEXT_PROMPT = (
@@ -78,7 +78,7 @@ class GeneratorContextWriter:
         self.generated = 0  # contexts generated (not found in the cache) since this writer was made
 
     def contexts(self, title: str, document_text: str, chunk_texts: Sequence[str]) -> list[str]:
-        beginning = self._beginning(document_text)
+        beginning = clip_to_tokens(self._embedder, document_text, self._document_tokens)
         results = []
         for done, text in enumerate(chunk_texts, start=1):
             key = hashlib.sha256("\0".join(
@@ -101,9 +101,3 @@ class GeneratorContextWriter:
         ]
         generated = self._generator.chat(messages, max_tokens=self._max_tokens, temperature=0.0).text
         return " ".join(generated.split())  # one line: it is prefixed to the chunk's indexed text
-
-    def _beginning(self, text: str) -> str:
-        if self._document_tokens <= 0:
-            return ""
-        offsets = self._embedder.token_offsets(text)
-        return text if len(offsets) <= self._document_tokens else text[: offsets[self._document_tokens - 1][1]]

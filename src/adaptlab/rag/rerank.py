@@ -18,7 +18,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import replace
 
-from adaptlab.embed.base import Embedder
+from adaptlab.embed.base import Embedder, clip_to_tokens
 from adaptlab.models.base import ChatMessage, Generator
 from adaptlab.rag.retrieve import Reranked
 from adaptlab.types import Generation, ScoredChunk, Usage
@@ -68,13 +68,9 @@ class GeneratorReranker:
         return Reranked(reranked + list(candidates[self._depth:]), usage)
 
     def _judge(self, query: str, candidate: ScoredChunk) -> Generation:
-        passage = self._clip(candidate.chunk.text)
+        passage = clip_to_tokens(self._embedder, candidate.chunk.text, self._passage_tokens)
         messages: list[ChatMessage] = [
             {"role": "system", "content": JUDGE_SYSTEM_PROMPT},
             {"role": "user", "content": f"Question: {query}\n\nPassage ({candidate.chunk.title}):\n{passage}"},
         ]
         return self._generator.chat(messages, max_tokens=12, temperature=0.0, json_schema=GRADE_SCHEMA)
-
-    def _clip(self, text: str) -> str:
-        offsets = self._embedder.token_offsets(text)
-        return text if len(offsets) <= self._passage_tokens else text[: offsets[self._passage_tokens - 1][1]]
