@@ -4,13 +4,16 @@ Data: --rows synthetic 384-d unit vectors (seeded), drawn around --clusters gaus
 that varies per cluster, so an approximate index is neither trivially exact nor hopeless. Queries are data
 points with a small perturbation. Every row is a whole adaptlab Chunk (short text), written through
 LanceStore.add_chunks in batches, then LanceStore.finalize() builds the indexes as ingest would (under
-store.index = 'auto' the vector index is built at ≥ exact_below rows).
+store.index = 'auto' the vector index is built at ≥ exact_below rows, and under store.graph = 'auto' the
+in-process HNSW graph that answers unfiltered searches, rag/graph_index.py).
 
 Measured, top-k (default 10) over --queries queries × 2 passes, interleaved per query (after a warm-up):
-  * LanceStore.dense_search p50/p95 latency and recall@k against exact search (whole chunks, read from the
-    chunk_json column, with their vectors), and dense_search(with_vectors=False) (what the Retriever asks
+  * LanceStore.dense_search p50/p95 latency and recall@k against exact search (whole chunks with their
+    vectors: from the graph and its payload table), and dense_search(with_vectors=False) (what the Retriever asks
     without MMR);
-  * breakdown, the same LanceDB query (settings, filter, call path) projecting only chunk_id + _distance (the
+  * the same store with store.graph = 'off' (LanceDB's own index: what filtered searches and a reader whose
+    table another process is writing use);
+  * breakdown, LanceDB's query (settings, filter, call path) projecting only chunk_id + _distance (the
     index search and one round trip, no payload), and projecting all payload columns + vector (how whole
     chunks were read before the chunk_json column);
   * anchor: brute-force numpy (matrix-vector product + argpartition) p50/p95 on the same vectors and queries;
@@ -67,6 +70,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--filter-fraction", type=float, default=0.10,
                         help="share of rows carrying the filter tag (0 skips the filtered measurement)")
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads for the numpy anchor")
+    parser.add_argument("--build-threads", type=int, default=1,
+                        help="threads for building the graph (runtime.threads, default 1)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--index", default=None,
                         help="override store.index (auto, flat, ivf_hnsw_sq, ivf_sq, ivf_flat)")
@@ -161,8 +166,9 @@ def lance_query(store, vector, k, columns, where=None):
     return query.select(columns).to_arrow()
 
 
-def searches(store, k, *, flt=None, where=None, breakdown=True):
-    """name → (search(query), the chunk ids it found): dense_search, and the LanceDB queries that break it down."""
+def searches(store, k, *, flt=None, where=None, breakdown=True, lance_only=None):
+    """name → (search(query), the chunk ids it found): dense_search, the same on `lance_only` (the store with its
+    graph off), and the LanceDB queries that break it down."""
     from adaptlab.rag.lance_store import _PAYLOAD_COLUMNS
 
     def hit_ids(hits):
@@ -173,6 +179,8 @@ def searches(store, k, *, flt=None, where=None, breakdown=True):
 
     found = {"store": (lambda q: store.dense_search(q, k, flt), hit_ids),
              "ids": (lambda q: lance_query(store, q, k, ["chunk_id"], where), arrow_ids)}
+    if lance_only is not None:
+        found["lancedb"] = (lambda q: lance_only.dense_search(q, k, flt), hit_ids)
     if breakdown:
         found["store_no_vectors"] = (lambda q: store.dense_search(q, k, flt, with_vectors=False), hit_ids)
         found["columns"] = (lambda q: lance_query(store, q, k, [*_PAYLOAD_COLUMNS, "vector"], where), arrow_ids)
@@ -301,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     directory.mkdir(parents=True, exist_ok=True)
     np.save(directory / "queries.npy", queries)
     try:
-        store = LanceStore(config, directory / "lancedb")
+        store = LanceStore(config, directory / "lancedb", threads=args.build_threads)
         store.open("synthetic:clustered", args.dim)
         if store.count():
             raise RuntimeError(f"{directory} already holds a table: give --dir an empty folder")
@@ -322,17 +330,32 @@ def main(argv: list[str] | None = None) -> int:
                 index_seconds[column] = time.perf_counter() - started
 
         table.create_index = timed_create_index
+        graph = store._graph
+        if graph is not None:  # time the graph's build the same way
+            original_sync = graph.sync
+
+            def timed_sync(*a, **kw):
+                started = time.perf_counter()
+                try:
+                    return original_sync(*a, **kw)
+                finally:
+                    index_seconds["graph"] = time.perf_counter() - started
+
+            graph.sync = timed_sync
         with Timer() as t_finalize:
             store.finalize()
         del table.create_index
         info = store.info()
+        lance_only = LanceStore(config.model_copy(update={"graph": "off"}), directory / "lancedb")
+        lance_only.open("synthetic:clustered", args.dim)
         print(f"data {t_data.seconds:.1f}s, add_chunks {t_add.seconds:.1f}s "
               f"({args.rows / t_add.seconds:,.0f} rows/s), finalize {t_finalize.seconds:.1f}s "
               f"(vector index {index_seconds.get('vector', 0.0):.1f}s, "
-              f"FTS {index_seconds.get('index_text', 0.0):.1f}s), "
+              f"FTS {index_seconds.get('index_text', 0.0):.1f}s, graph {index_seconds.get('graph', 0.0):.1f}s), "
               f"index: {info.index}", file=sys.stderr)
 
-        lat, recalls, after_numpy = measure(vectors, np.arange(args.rows), queries, args.k, searches(store, args.k))
+        lat, recalls, after_numpy = measure(vectors, np.arange(args.rows), queries, args.k,
+                                            searches(store, args.k, lance_only=lance_only))
         recall, recall_ids = recalls["store"], recalls["ids"]
         filtered = None
         if args.filter_fraction > 0 and hot.any():
@@ -346,8 +369,9 @@ def main(argv: list[str] | None = None) -> int:
                         "recall_ids_only": round(f_recalls["ids"], 4)}
         peak_build = peak_rss_mb()
         has_index = info.index != "exact (brute force)"  # query settings do nothing on exact search
-        sweep_results = sweep(store, config, vectors, queries, args.k) if args.sweep and has_index else None
-        del store
+        # The sweep tunes LanceDB's index: on the store without the graph, which would otherwise answer.
+        sweep_results = sweep(lance_only, config, vectors, queries, args.k) if args.sweep and has_index else None
+        del store, lance_only
         probe = subprocess.run(
             [sys.executable, __file__, "--reopen-probe", str(directory), "--k", str(args.k),
              "--threads", str(args.threads),
@@ -362,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
             tmp.cleanup()
 
     s, i, n = stats(lat["store"]), stats(lat["ids"]), stats(lat["numpy"])
-    bare, columns = stats(lat["store_no_vectors"]), stats(lat["columns"])
+    bare, columns, lance = stats(lat["store_no_vectors"]), stats(lat["columns"]), stats(lat["lancedb"])
     cold = stats(after_numpy["store"])
     ratio = s["p95_ms"] / n["p95_ms"]
     ok = s["p95_ms"] <= GOAL_P95_MS and recall >= GOAL_RECALL
@@ -371,7 +395,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = [["LanceStore.dense_search (whole chunks + vectors)", s["p50_ms"], s["p95_ms"], s["mean_ms"], recall],
             ["dense_search(with_vectors=False)", bare["p50_ms"], bare["p95_ms"], bare["mean_ms"],
              recalls["store_no_vectors"]],
-            ["same LanceDB query, chunk_id + score only", i["p50_ms"], i["p95_ms"], i["mean_ms"], recall_ids],
+            ["store.graph = 'off' (LanceDB's index)", lance["p50_ms"], lance["p95_ms"], lance["mean_ms"],
+             recalls["lancedb"]],
+            ["LanceDB's query, chunk_id + score only", i["p50_ms"], i["p95_ms"], i["mean_ms"], recall_ids],
             [f"same query, {len(_PAYLOAD_COLUMNS)} payload columns + vector (old read)", columns["p50_ms"],
              columns["p95_ms"],
              columns["mean_ms"], recalls["columns"]],
@@ -393,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
          ["finalize s (total)", round(t_finalize.seconds, 2)],
          ["  vector index build s", round(index_seconds.get("vector", 0.0), 2)],
          ["  FTS index build s", round(index_seconds.get("index_text", 0.0), 2)],
+         ["  graph build s", round(index_seconds.get("graph", 0.0), 2)],
          ["vector index", info.index],
          ["peak RSS this process MB (incl. the numpy copy)", round(peak_build, 1)],
          ["reopened: RSS after 100 queries MB", reopen["rss_after_queries_mb"]],
@@ -407,21 +434,25 @@ def main(argv: list[str] | None = None) -> int:
                      for r in sweep_results])
     print(f"\ndense_search right after the numpy pass ({len(after_numpy['store'])} of {samples} samples): "
           f"p50 / p95 {cold['p50_ms']:.2f} / {cold['p95_ms']:.2f} ms")
-    print(f"ratio store_p95 / numpy_p95 = {ratio:.3f}x (chunk_id + score query: {i['p95_ms'] / n['p95_ms']:.3f}x)")
+    print(f"ratio store_p95 / numpy_p95 = {ratio:.3f}x (graph off: {lance['p95_ms'] / n['p95_ms']:.3f}x; "
+          f"LanceDB's chunk_id + score query: {i['p95_ms'] / n['p95_ms']:.3f}x)")
     print(f"goal p95 ≤ {GOAL_P95_MS} ms at recall@{args.k} ≥ {GOAL_RECALL}: {verdict(ok)} "
           f"(p95 {s['p95_ms']:.2f} ms, recall {recall:.3f})")
     finish(NAME, {
         "params": {k: v for k, v in vars(args).items() if k not in ("reopen_probe", "dir")},
-        "store_config": config.model_dump(include={"index", "exact_below", "nprobes", "refine_factor", "ef"}),
+        "store_config": config.model_dump(include={"index", "exact_below", "nprobes", "refine_factor", "ef", "graph",
+                                                   "graph_connectivity", "graph_expansion"}),
         "vector_index": info.index,
-        "store": s, "store_without_vectors": bare, "ids_only": i, "payload_columns_read": columns,
+        "store": s, "store_without_vectors": bare, "lancedb_only": lance, "ids_only": i,
+        "payload_columns_read": columns,
         "numpy_anchor": n, "store_right_after_numpy": cold, "ratio_p95": round(ratio, 4),
         "ratio_p95_ids_only": round(i["p95_ms"] / n["p95_ms"], 4),
         "recall": round(recall, 4), "recall_ids_only": round(recall_ids, 4),
         "filtered": filtered,
         "build": {"add_chunks_s": round(t_add.seconds, 2), "finalize_s": round(t_finalize.seconds, 2),
                   "vector_index_s": round(index_seconds.get("vector", 0.0), 2),
-                  "fts_index_s": round(index_seconds.get("index_text", 0.0), 2)},
+                  "fts_index_s": round(index_seconds.get("index_text", 0.0), 2),
+                  "graph_s": round(index_seconds.get("graph", 0.0), 2)},
         "memory": {"peak_rss_mb": round(peak_build, 1), "reopened": reopen},
         "sweep": sweep_results,
         "goal": {"p95_ms_max": GOAL_P95_MS, "recall_min": GOAL_RECALL}, "verdict": verdict(ok),

@@ -178,6 +178,17 @@ class StoreConfig(_Section):
         description="Row count under which 'auto' keeps exact (brute-force) search. LanceDB's exact search took "
         "15 ms p50 at 20k rows where IVF_HNSW_SQ took 6 ms at recall 1.0 (benchmarks/README.md).",
     )
+    graph: Literal["auto", "off"] = Field(
+        "auto",
+        description="In-process HNSW graph (usearch, float16) beside a LanceDB table of at least `exact_below` rows, "
+        "built by ingest: it answers unfiltered dense searches in ~1 ms at 200k rows, where every LanceDB query "
+        "cost 6-8 ms p95 (benchmarks/bench_retrieval.py). Filtered searches, and readers whose table another "
+        "process is writing, use LanceDB's own index. 'off': LanceDB only.",
+    )
+    graph_connectivity: int = Field(16, ge=4, le=64, description="Edges per node of the graph (more: better "
+                                    "recall, bigger and slower to build). Changing it rebuilds the graph.")
+    graph_expansion: int = Field(128, ge=8, description="Candidates the graph explores per query (more: better "
+                                 "recall, slower). Recall@10 was 1.0 at 64-256 on the 200k benchmark.")
     nprobes: int = Field(20, ge=1, description="IVF partitions probed per query.")
     refine_factor: int = Field(2, ge=0, description="Re-rank refine_factor × k candidates on full vectors (0 = off).")
     ef: int = Field(64, ge=1, description="HNSW search breadth (IVF_HNSW_*).")

@@ -13,7 +13,7 @@ from adaptlab.rag.store import VectorStore
 def _lancedb(config: AdaptlabConfig, home: Path) -> VectorStore:
     from adaptlab.rag.lance_store import LanceStore
 
-    return LanceStore(config.store, home / "lancedb")
+    return LanceStore(config.store, home / "lancedb", threads=config.runtime.threads)
 
 
 def _qdrant(config: AdaptlabConfig, home: Path) -> VectorStore:
