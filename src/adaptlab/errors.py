@@ -26,6 +26,15 @@ class BackendError(AdaptlabError):
     """A generation/embedding/vector-store backend failed (unreachable server, bad reply)."""
 
 
+class ContextLengthError(BackendError):
+    """The prompt does not fit the model's context window: the request is too long, the backend is fine.
+    `detail` is the backend's own words ("Requested tokens (6036) exceed context window of 2048")."""
+
+    def __init__(self, detail: str, fix: str) -> None:
+        super().__init__(f"{detail} — {fix}.")
+        self.detail = detail
+
+
 class StoreMismatchError(AdaptlabError):
     """The index was built with another embedder (name or dimension) than the one configured."""
 

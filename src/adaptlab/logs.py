@@ -7,6 +7,7 @@ ingest and eval processes append at the same time.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -28,6 +29,14 @@ CREATE INDEX IF NOT EXISTS events_kind_ts ON events(kind, ts);
 """
 
 
+def connect_private(path: Path) -> sqlite3.Connection:
+    """A connection to the SQLite file at `path`, which is created readable by its owner only (0600): the call
+    log and the answer cache hold questions and answers in plain text. SQLite gives the -wal and -shm files
+    it makes beside the database the database's own permissions. An existing file keeps its mode."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # the umask can only remove bits from 0600
+    return sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
+
+
 _INSERT = ("INSERT INTO events (ts, kind, model, prompt_tokens, completion_tokens, latency_ms, detail) "
            "VALUES (?, ?, ?, ?, ?, ?, ?)")
 
@@ -36,7 +45,7 @@ class CallLog:
     def __init__(self, path: Path) -> None:
         self._path = path
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
+        self._conn = connect_private(path)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA busy_timeout=30000")
         self._conn.executescript(_SCHEMA)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import email.utils
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from adaptlab.errors import BackendError
+from adaptlab.errors import BackendError, ContextLengthError
 
 if TYPE_CHECKING:
     from limits import RateLimitItem
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 RETRIED_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+# How servers say a prompt is too long: OpenAI and vLLM's code / "maximum context length", llama.cpp server's
+# "exceed_context_size_error" / "exceeds the available context size".
+_CONTEXT_LENGTH = re.compile(r"context_length_exceeded|exceed_context_size|context (length|window|size)", re.I)
 MAX_BACKOFF_S = 60.0
 
 
@@ -178,6 +182,10 @@ def translated_errors(server: str, base_url: str, section: str, api_key_env: str
             f"in adaptlab.toml."
         ) from exc
     except openai.APIStatusError as exc:
+        if exc.status_code == 400 and _CONTEXT_LENGTH.search(f"{exc.code} {exc.message}"):
+            raise ContextLengthError(f"{server} at {base_url}: {exc.message}",
+                                     f"shorten the prompt or use a model with a longer context than "
+                                     f"{section}.model") from exc
         fix = (f"lower the concurrency or set {section}.requests_per_minute / tokens_per_minute"
                if exc.status_code == 429 else f"check {section}.model and the API key in ${api_key_env}")
         raise BackendError(

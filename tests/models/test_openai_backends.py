@@ -20,7 +20,7 @@ import pytest
 
 from adaptlab.config import EmbedderConfig, GeneratorConfig
 from adaptlab.embed.openai_compat import OpenAIEmbedder
-from adaptlab.errors import BackendError
+from adaptlab.errors import BackendError, ContextLengthError
 from adaptlab.models.openai_compat import OpenAIGenerator
 
 DIM = 8
@@ -34,6 +34,7 @@ class ServerState:
     delay_s: float = 0.0
     omit_usage: bool = False
     raw_reply: tuple[str, bytes] | None = None  # (content type, body) sent with 200 instead of a real reply
+    error: dict[str, Any] | None = None  # the error body sent with a status other than 200 (default: a bad key)
     requests: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -73,9 +74,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
             return
         if state.status != 200:
-            self._send(state.status, {"error": {"message": "Incorrect API key provided",
-                                                "type": "invalid_request_error",
-                                                "param": None, "code": "invalid_api_key"}})
+            self._send(state.status, {"error": state.error or {"message": "Incorrect API key provided",
+                                                               "type": "invalid_request_error",
+                                                               "param": None, "code": "invalid_api_key"}})
             return
         if self.path == "/v1/chat/completions":
             payload: dict[str, Any] = {
@@ -223,6 +224,20 @@ def test_generator_401_mentions_the_key_variable(server, monkeypatch) -> None:
     assert base_url in message
     assert len(state.requests) == 1  # 401 is not retried
     assert "sk-wrong" not in message  # the key itself is never echoed
+
+
+@pytest.mark.parametrize("error", [
+    {"message": "This model's maximum context length is 2048 tokens. However, you requested 6036 tokens.",
+     "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"},  # OpenAI, vLLM
+    {"message": "the request exceeds the available context size, try increasing it", "code": 400,
+     "type": "exceed_context_size_error"},  # llama.cpp's llama-server
+])
+def test_generator_context_overflow_is_its_own_error(server, error) -> None:
+    base_url, state = server
+    state.status, state.error = 400, error
+    with pytest.raises(ContextLengthError, match="context") as info:
+        OpenAIGenerator(_gen_config(base_url)).chat([{"role": "user", "content": "hi"}])
+    assert base_url in info.value.detail and len(state.requests) == 1  # a 400 is not retried
 
 
 def test_generator_timeout_is_a_backend_error(server) -> None:

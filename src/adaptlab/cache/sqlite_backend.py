@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from adaptlab.cache.entry import CacheEntry, CacheStats
+from adaptlab.logs import connect_private
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -40,7 +41,7 @@ class SqliteCacheBackend:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.location = str(path)
         # One connection per backend object, shared by threads under a lock (the server answers from threads).
-        self._conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
+        self._conn = connect_private(path)  # it holds questions and answers: owner-only (0600)
         self._lock = threading.Lock()
         self._conn.execute("PRAGMA busy_timeout = 30000")
         self._conn.execute("PRAGMA journal_mode = WAL")

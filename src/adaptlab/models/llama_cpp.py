@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from adaptlab.config import GeneratorConfig
-from adaptlab.errors import BackendError, ModelNotFoundError
+from adaptlab.errors import BackendError, ContextLengthError, ModelNotFoundError
 from adaptlab.models.base import ChatMessage
 from adaptlab.models.llama_build import REBUILD_FIX, BuildReport, cpu_flags, inspect_installed_build
 from adaptlab.models.llama_probe import probe_generation
@@ -103,6 +103,8 @@ class LlamaCppGenerator:
                 response_format=response_format,
             )
         except ValueError as exc:  # llama.cpp raises ValueError when the prompt exceeds n_ctx
+            if "context window" in str(exc):
+                raise ContextLengthError(str(exc), "shorten the prompt or raise generator.n_ctx") from exc
             raise BackendError(f"{exc} — shorten the prompt or raise generator.n_ctx.") from exc
         latency_ms = (time.perf_counter() - started) * 1000
         assert isinstance(result, dict)  # not stream=True, so one response, not an iterator of chunks
