@@ -585,8 +585,9 @@ class ServeConfig(_Section):
     )
     api_keys_env: str = Field("ADAPTLAB_API_KEYS", description="Environment variable with comma-separated API keys "
                               "(hashed in memory at startup, never written anywhere).")
-    rate_limit: str = Field("", description="Requests allowed per API key (per client address without keys), e.g. "
-                            "'120/minute' or '10/second;500/hour' (empty: no limit).")
+    rate_limit: str = Field("", description="Requests allowed per API key (per client address without keys: the "
+                            "connecting one, or X-Forwarded-For from trusted_proxies), e.g. '120/minute' or "
+                            "'10/second;500/hour' (empty: no limit).")
     rate_limit_storage: str = Field("memory://", description="Where rate-limit counters live: memory:// (this "
                                     "process) or a redis:// URL shared by every replica.")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted (413 beyond).")
@@ -600,10 +601,47 @@ class ServeConfig(_Section):
     lookup_workers: int = Field(1, ge=1, description="Threads for semantic cache lookups and /v1/embeddings "
                                 "(they never wait behind generation).")
     max_lookup_queue: int = Field(64, ge=0, description="Requests waiting for a lookup thread; when full, 429.")
+    max_queue_per_caller: int = Field(
+        0, ge=0, description="Most requests one caller (an API key; a client address without keys) may have "
+        "waiting for or in generation; beyond, 429. 0: the generation workers plus half of max_queue (at least 1), "
+        "so one caller can never fill the whole queue.")
+    request_timeout_s: float = Field(
+        30.0, gt=0, description="Seconds a client has to send a whole request, headers and body, counted from "
+        "connecting or from the request's first byte; then 408 and the connection is closed (a client sending a "
+        "byte at a time, or declaring a body it never sends, cannot hold a connection).")
+    max_header_bytes: int = Field(32_768, ge=1024, description="Largest request line plus headers accepted; "
+                                  "beyond, 431 and the connection is closed before more is read.")
+    max_connections: int = Field(256, ge=1, description="Most open connections; one more is answered 503 and "
+                                 "closed at once.")
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="Addresses or networks (CIDR, e.g. '10.0.0.0/8') of the reverse "
+        "proxies in front of the server: only from these are X-Forwarded-For and X-Forwarded-Proto believed, and "
+        "the client address (rate limits, logs) read from them. Empty: never believed.")
+    auth_failure_limit: str = Field(
+        "20/minute", description="Failed authentications allowed per client address, e.g. '20/minute' (moving "
+        "window, counted in rate_limit_storage); beyond, every request from that address gets 429 until the "
+        "window has passed — a right key included, so keys cannot be guessed (empty: no limit).")
+    citation_paths: Literal["relative", "absolute", "name"] = Field(
+        "relative", description="How citations show a source document's path: 'relative' to the project folder "
+        "(the one holding adaptlab.toml; a file outside it shows its name only), 'absolute' (the server's own "
+        "path), or 'name' (the file name only).")
     cost_usd_per_hour: float = Field(0.0, ge=0, description="Machine price charged for each answer's measured "
                                      "wall time, in the X-Adaptlab-Cost-USD header and /metrics (0: not priced).")
     cost_api_model: str = Field("", description="Price catalog api_models key (`adaptlab prices`) whose per-token "
                                 "prices are charged for each answer's tokens, for a hosted generator.")
+
+    @field_validator("trusted_proxies", mode="after")
+    @classmethod
+    def _networks(cls, proxies: list[str]) -> list[str]:
+        import ipaddress
+
+        for position, proxy in enumerate(proxies):
+            try:
+                ipaddress.ip_network(proxy.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_proxies[{position}] = {proxy!r} is not an IP address or CIDR network "
+                                 f"— write e.g. '127.0.0.1' or '10.0.0.0/8' (host names are not resolved)") from None
+        return [proxy.strip() for proxy in proxies]
 
 
 class AdaptlabConfig(_Section):
@@ -667,6 +705,11 @@ class AdaptlabConfig(_Section):
         if not path.is_absolute() and self.source_path:
             path = Path(self.source_path).parent / path
         return path
+
+    def project_dir(self) -> Path:
+        """The project's own folder: the one holding adaptlab.toml, else the working directory (what relative
+        paths in the config and at ingest are relative to)."""
+        return Path(self.source_path).parent if self.source_path else Path.cwd()
 
     def home_dir(self) -> Path:
         """The project folder: config `home`, else $ADAPTLAB_HOME, else ./.adaptlab."""

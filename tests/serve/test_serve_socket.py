@@ -121,6 +121,11 @@ def test_errors_raise_the_openai_exceptions(client, server):
     with pytest.raises(openai.APIStatusError) as too_large:
         client.chat.completions.create(model="adaptlab-prompt", messages=[{"role": "user", "content": "x" * 5000}])
     assert too_large.value.status_code == 413
+    # 3,000 digits are 3,000 SmolLM2 tokens: over its 2,048-token window, which is the client's to fix (400, which
+    # the client does not retry), not an unavailable upstream (503).
+    with pytest.raises(openai.BadRequestError) as overflow:
+        client.chat.completions.create(model="adaptlab-prompt", messages=[{"role": "user", "content": "7" * 3000}])
+    assert overflow.value.code == "context_length_exceeded" and "context window of 2048" in overflow.value.message
     stranger = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         stranger.models.list()

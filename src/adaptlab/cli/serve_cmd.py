@@ -28,6 +28,7 @@ def register(app: typer.Typer) -> None:
         from adaptlab.cli.main import console, err_console
         from adaptlab.config import load_config
         from adaptlab.serve.app import create_app
+        from adaptlab.serve.guard import server_config
 
         options = ctx.obj or {}
         config = load_config(config_file or options.get("config"), home=options.get("home"))
@@ -45,7 +46,7 @@ def register(app: typer.Typer) -> None:
         for skipped in state.catalog.skipped:
             err_console.print(f"  [yellow]not served[/] {skipped.name}: {skipped.reason}", highlight=False,
                               markup=True, soft_wrap=True)
-        if not state.keys.enabled and not _loopback(settings.host):
+        if not state.gate.keys.enabled and not _loopback(settings.host):
             err_console.print(f"[yellow]warning:[/] listening on {settings.host} without API keys — anyone who can "
                               f"reach it can use it. Set serve.api_key_hashes or ${settings.api_keys_env}.")
         console.print(f"OpenAI-compatible API on http://{settings.host}:{settings.port}/v1 (metrics: /metrics, "
@@ -54,7 +55,10 @@ def register(app: typer.Typer) -> None:
         # request for ~0.4 s (p99 under load). Freezing them keeps collections to what requests allocate.
         gc.collect()
         gc.freeze()
-        uvicorn.run(app, host=settings.host, port=settings.port, access_log=access_log, log_level="warning")
+        try:
+            uvicorn.Server(server_config(app, settings, access_log=access_log)).run()
+        except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it shut down on; the shutdown was clean
+            pass
 
     @app.command("api-key")
     def api_key() -> None:

@@ -1,7 +1,9 @@
 """`create_app(config)`: the OpenAI-compatible FastAPI app in front of the configured strategies.
 
 Routes: POST /v1/chat/completions (JSON or SSE stream), GET /v1/models, POST /v1/embeddings, GET /metrics
-(Prometheus), GET /healthz. Every /v1 route and /metrics need an API key when keys are configured.
+(Prometheus), GET|HEAD /healthz. Every /v1 route and /metrics need an API key when keys are configured, checked
+before the body is read. The sockets' own limits (connections, header size, time to send a request) are in
+serve/guard.py.
 """
 
 from __future__ import annotations
@@ -12,25 +14,28 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import Any
 
 import numpy as np
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 from adaptlab.config import AdaptlabConfig, ServeConfig
-from adaptlab.errors import AdaptlabError, BackendError
+from adaptlab.errors import AdaptlabError, BackendError, ContextLengthError
 from adaptlab.project import Project
 from adaptlab.serve import schemas
 from adaptlab.serve.api_errors import ApiError, error_response, install_handlers
 from adaptlab.serve.metrics import ServerMetrics
-from adaptlab.serve.security import KeyRing, RateLimiter, load_keys, rate_limiter
+from adaptlab.serve.security import Gatekeeper
 from adaptlab.serve.service import Answering, Catalog, Pricer, ServedModel, build_catalog, make_pricer
-from adaptlab.serve.work import LaneFull
-from adaptlab.types import Answer
+from adaptlab.serve.work import Caller, ClientGone, LaneFull
+from adaptlab.types import Answer, Citation
 
 ERROR_RESPONSES = {status: {"model": schemas.ErrorBody, "description": text} for status, text in {
     400: "Malformed request", 401: "Missing or invalid API key", 404: "Unknown model", 413: "Body too large",
@@ -72,9 +77,9 @@ class ServerState:
     answering: Answering
     pricer: Pricer
     metrics: ServerMetrics
-    keys: KeyRing
-    limiter: RateLimiter | None
+    gate: Gatekeeper
     project: Project
+    project_dir: Path  # citations show their paths relative to it (serve.citation_paths)
     started: int
 
 
@@ -84,11 +89,12 @@ def create_app(config: AdaptlabConfig, *, project: Project | None = None) -> Fas
     settings = config.serve
     project = project.with_parts(embedder=LockedEmbedder(project.embedder))  # before any strategy captures it
     project.logger.start_batching()  # every answer and cache hit is logged; one commit each would cost more
+    metrics = ServerMetrics()
     state = ServerState(
         settings=settings, catalog=build_catalog(project),
         answering=Answering(settings, llama_cpp=config.generator.backend == "llama_cpp"),
-        pricer=make_pricer(config), metrics=ServerMetrics(), keys=load_keys(settings),
-        limiter=rate_limiter(settings), project=project, started=int(time.time()),
+        pricer=make_pricer(config), metrics=metrics, gate=Gatekeeper(settings, metrics), project=project,
+        project_dir=config.project_dir().resolve(), started=int(time.time()),
     )
     state.metrics.watch_lane("generation", lambda: state.answering.generation.depth)
     state.metrics.watch_lane("lookup", lambda: state.answering.lookup.depth)
@@ -220,31 +226,35 @@ class BodyLimitMiddleware:
             await too_large(scope, receive, send)
 
 
-# ------------------------------------------------------------------------------------------ dependencies
+# ------------------------------------------------------------------------------------- who is calling
 
 
-async def _caller(request: Request) -> str:
-    """Authenticate and rate-limit one request; returns who is calling (key digest or client address).
-    (Async, like the light routes: FastAPI would run a plain function on a worker thread, a hop that costs
-    more than the work.)"""
-    state: ServerState = request.app.state.adaptlab
-    caller = request.client.host if request.client else "unknown"
-    if state.keys.enabled:
-        digest = state.keys.identify(request.headers.get("authorization"))
-        if digest is None:
-            state.metrics.rejected.labels("auth").inc()
-            raise ApiError(401, "Missing or invalid API key — send 'Authorization: Bearer <key>' with a key whose "
-                           "SHA-256 is in serve.api_key_hashes (or in $" + state.settings.api_keys_env + ").",
-                           code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
-        caller = "key:" + digest[:16]
-    if state.limiter is not None:
-        retry_after = state.limiter.check(caller)
-        if retry_after is not None:
-            state.metrics.rejected.labels("rate_limit").inc()
-            raise ApiError(429, f"Rate limit {state.limiter.spec} reached for this API key — retry after "
-                           f"{retry_after:.0f} s.", code="rate_limit_exceeded",
-                           headers={"Retry-After": f"{retry_after:.0f}"})
-    return caller
+class GuardedRoute(APIRoute):
+    """A route that needs a key: the caller is admitted (key, failed-auth and rate limits) before its body is
+    read or parsed — FastAPI parses the body before it runs any dependency, so a keyless `{bad` would get 400
+    instead of 401. The caller's id is left in request.state.caller."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            state: ServerState = request.app.state.adaptlab
+            address = request.client.host if request.client else "unknown"
+            request.state.caller = state.gate.admit(request.headers.get("authorization"), address)
+            return await handler(request)
+
+        return guarded
+
+
+def _caller(request: Request) -> Caller:
+    """Who asks (for the generation queue's fair share), and how to tell that they hung up."""
+
+    async def gone() -> None:
+        # The body has been read: the next message is the disconnect (or the end of the response).
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    return Caller(request.state.caller, gone)
 
 
 def _model(request: Request, model_id: str, *, want_embedding: bool = False) -> ServedModel | None:
@@ -269,6 +279,9 @@ def _model(request: Request, model_id: str, *, want_embedding: bool = False) -> 
 def _add_routes(app: FastAPI, state: ServerState) -> None:
     settings = state.settings
 
+    # HEAD too: load balancers and uptime checks probe with it (kept out of the schema: it has no body to
+    # describe, and one route with both methods would give two operations one id).
+    @app.head("/healthz", include_in_schema=False)
     @app.get("/healthz", response_model=schemas.Health, tags=["operations"])
     async def healthz() -> schemas.Health:
         cache = "none"
@@ -277,36 +290,37 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
         return schemas.Health(models=sorted(state.catalog.models), cache=cache,
                               generation_queue=state.answering.generation.depth)
 
-    @app.get("/metrics", response_class=Response, tags=["operations"], responses={
+    guarded = APIRouter(route_class=GuardedRoute)
+
+    @guarded.get("/metrics", response_class=Response, tags=["operations"], responses={
         200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text format"},
         **{s: ERROR_RESPONSES[s] for s in (401, 429)}})
-    async def metrics(_: str = Depends(_caller)) -> Response:
+    async def metrics() -> Response:
         return Response(state.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    @app.get("/v1/models", response_model=schemas.ModelList, tags=["openai"],
-             responses={s: ERROR_RESPONSES[s] for s in (401, 429)})
-    async def list_models(_: str = Depends(_caller)) -> schemas.ModelList:
+    @guarded.get("/v1/models", response_model=schemas.ModelList, tags=["openai"],
+                 responses={s: ERROR_RESPONSES[s] for s in (401, 429)})
+    async def list_models() -> schemas.ModelList:
         cards = [schemas.ModelCard(id=m.id, created=state.started, kind=m.kind)
                  for m in state.catalog.models.values()]
         cards.append(schemas.ModelCard(id=state.catalog.embedding_model, created=state.started, kind="embedding"))
         return schemas.ModelList(data=cards)
 
-    @app.post("/v1/chat/completions", tags=["openai"], response_model=schemas.ChatCompletion, responses={
+    @guarded.post("/v1/chat/completions", tags=["openai"], response_model=schemas.ChatCompletion, responses={
         200: {"content": {"text/event-stream": {"schema": SSE_EVENT}},
               "description": "A chat.completion, or with stream=true server-sent events whose data are "
                              "chat.completion.chunk JSON objects, then [DONE]"},
         **{s: ERROR_RESPONSES[s] for s in (400, 401, 404, 413, 429, 500, 503)}})
-    async def chat_completions(body: schemas.ChatCompletionRequest, request: Request,
-                               _: str = Depends(_caller)) -> Response:
+    async def chat_completions(body: schemas.ChatCompletionRequest, request: Request) -> Response:
         served = _model(request, body.model)
         assert served is not None
         question = _question(body, settings)
         with _work_errors(state):
-            answer = await state.answering.answer(served, question, seed=body.seed)
+            answer = await state.answering.answer(served, question, seed=body.seed, caller=_caller(request))
         request.state.metric_cache = answer.cache_status
         cost = state.pricer.cost(answer)
         _count(state, served, answer, cost)
-        extension = _extension(served, answer, cost, _ignored(body))
+        extension = _extension(state, served, answer, cost, _ignored(body))
         headers = {"X-Adaptlab-Cache": answer.cache_status, "X-Adaptlab-Cost-USD": f"{cost:.8f}",
                    "X-Adaptlab-Strategy": served.strategy_name}
         completion_id = "chatcmpl-" + uuid.uuid4().hex[:24]
@@ -325,10 +339,9 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
             usage=usage, adaptlab=extension)
         return JSONResponse(completion.model_dump(mode="json"), headers=headers)
 
-    @app.post("/v1/embeddings", response_model=schemas.EmbeddingList, tags=["openai"],
-              responses={s: ERROR_RESPONSES[s] for s in (400, 401, 404, 413, 429, 500)})
-    async def embeddings(body: schemas.EmbeddingRequest, request: Request,
-                         _: str = Depends(_caller)) -> schemas.EmbeddingList:
+    @guarded.post("/v1/embeddings", response_model=schemas.EmbeddingList, tags=["openai"],
+                  responses={s: ERROR_RESPONSES[s] for s in (400, 401, 404, 413, 429, 500)})
+    async def embeddings(body: schemas.EmbeddingRequest, request: Request) -> schemas.EmbeddingList:
         _model(request, body.model, want_embedding=True)
         texts = [body.input] if isinstance(body.input, str) else list(body.input)
         if len(texts) > settings.max_embedding_inputs:
@@ -341,12 +354,15 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
             raise ApiError(400, f"dimensions = {body.dimensions}, but {body.model} makes {embedder.dimension}-d "
                            f"vectors — leave dimensions out.", code="invalid_dimensions", param="dimensions")
         with _work_errors(state):
-            vectors, tokens = await state.answering.lookup.run(
-                lambda: (embedder.embed(texts), sum(embedder.count_tokens(t) for t in texts)))
+            # Usage counts what the model reads: it truncates each text at its max_tokens.
+            vectors, tokens = await state.answering.lookup.run(lambda: (embedder.embed(texts), sum(
+                min(embedder.count_tokens(t), embedder.max_tokens) for t in texts)))
         items = [schemas.EmbeddingItem(index=i, embedding=_encode(vector, body.encoding_format))
                  for i, vector in enumerate(np.asarray(vectors, dtype=np.float32))]
         return schemas.EmbeddingList(data=items, model=body.model,
                                      usage=schemas.EmbeddingUsage(prompt_tokens=tokens, total_tokens=tokens))
+
+    app.include_router(guarded)
 
 
 # -------------------------------------------------------------------------------------------- helpers
@@ -382,9 +398,23 @@ def _work_errors(state: ServerState) -> Iterator[None]:
     try:
         yield
     except LaneFull as exc:
+        retry = {"Retry-After": str(exc.retry_after_s)}
+        if exc.share is not None:
+            state.metrics.rejected.labels(f"{exc.lane}_queue_share").inc()
+            raise ApiError(429, f"Your share of the {exc.lane} queue is full: at most {exc.share} of your requests "
+                           f"may wait or run at once (serve.max_queue_per_caller) — retry after "
+                           f"{exc.retry_after_s} s.", code="queue_full", headers=retry) from None
         state.metrics.rejected.labels(f"{exc.lane}_queue_full").inc()
         raise ApiError(429, f"The server is busy: the {exc.lane} queue is full — retry after {exc.retry_after_s} "
-                       f"s.", code="queue_full", headers={"Retry-After": str(exc.retry_after_s)}) from None
+                       f"s.", code="queue_full", headers=retry) from None
+    except ClientGone:
+        # Nobody reads this answer; the status (nginx's "client closed request") shows in the metrics.
+        state.metrics.rejected.labels("client_gone").inc()
+        raise ApiError(499, "The client closed the connection before generation started.",
+                       code="client_closed_request") from None
+    except ContextLengthError as exc:
+        raise ApiError(400, f"{exc.detail} — send a shorter question (the strategy adds its own instructions "
+                       f"and sources to it).", code="context_length_exceeded", param="messages") from None
     except BackendError as exc:
         raise ApiError(503, str(exc), code="upstream_unavailable") from None
     except AdaptlabError as exc:
@@ -403,12 +433,26 @@ def _count(state: ServerState, served: ServedModel, answer: Answer, cost: float)
         metrics.cost.labels(served.id).inc(cost)
 
 
-def _extension(served: ServedModel, answer: Answer, cost: float, ignored: list[str]) -> schemas.AdaptlabExtension:
-    citations = [schemas.CitationOut.model_validate(c, from_attributes=True) for c in answer.citations]
+def _extension(state: ServerState, served: ServedModel, answer: Answer, cost: float,
+               ignored: list[str]) -> schemas.AdaptlabExtension:
+    citations = [_citation(c, state.settings.citation_paths, state.project_dir) for c in answer.citations]
     return schemas.AdaptlabExtension(
         strategy=served.strategy_name, cache=answer.cache_status, refused=answer.refused, citations=citations,
         cost_usd=cost, latency_ms=round(answer.latency_ms, 3), system_fingerprint=served.fingerprint,
         ignored_parameters=ignored)
+
+
+def _citation(citation: Citation, paths: str, project_dir: Path) -> schemas.CitationOut:
+    """A citation as clients see it: its path relative to the project, or its name only — the server's own
+    folders are not the clients' business (serve.citation_paths)."""
+    shown = PurePath(citation.path)
+    if paths == "absolute" or (paths == "relative" and not shown.is_absolute()):
+        path = citation.path
+    elif paths == "relative" and shown.is_relative_to(project_dir):
+        path = shown.relative_to(project_dir).as_posix()
+    else:  # "name", or a file outside the project folder
+        path = shown.name
+    return schemas.CitationOut.model_validate(citation, from_attributes=True).model_copy(update={"path": path})
 
 
 def _pieces(text: str) -> list[str]:

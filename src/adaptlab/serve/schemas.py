@@ -102,7 +102,8 @@ class Usage(BaseModel):
 class CitationOut(BaseModel):
     number: int = Field(description="The [n] marker in the answer text.")
     doc_id: str
-    path: str = Field(description="The source document as it was ingested (not opened by the server).")
+    path: str = Field(description="The source document, relative to the project folder (serve.citation_paths); "
+                      "never opened by the server.")
     title: str
     page: int | None
     slide: int | None = Field(None, description="Slide number (.pptx).")

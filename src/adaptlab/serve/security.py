@@ -1,4 +1,5 @@
-"""API keys (kept only as SHA-256 digests) and the per-key rate limit.
+"""Who may call: API keys (kept only as SHA-256 digests), the per-caller rate limit, and the limit on failed
+authentications per client address.
 
 SHA-256 rather than a password hash: API keys are long random strings, so a slow hash adds nothing against
 guessing and would cost milliseconds on every request.
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from adaptlab.config import ServeConfig
 from adaptlab.errors import ConfigError
 from adaptlab.extras import require
+from adaptlab.serve.api_errors import ApiError
+from adaptlab.serve.metrics import ServerMetrics
 
 KEY_PREFIX = "al-"
 _HEX_DIGEST = re.compile(r"^[0-9a-f]{64}$")
@@ -72,7 +75,7 @@ def load_keys(config: ServeConfig) -> KeyRing:
 class RateLimiter:
     """A moving-window limit per caller, on the `limits` library (in memory, or Redis shared by replicas)."""
 
-    def __init__(self, spec: str, storage_uri: str) -> None:
+    def __init__(self, spec: str, storage_uri: str, *, setting: str = "serve.rate_limit") -> None:
         from limits import parse_many, storage, strategies
 
         if storage_uri.startswith(("redis://", "rediss://", "redis+")):
@@ -81,7 +84,7 @@ class RateLimiter:
         try:
             self._items = parse_many(spec)
         except ValueError as exc:
-            raise ConfigError(f"serve.rate_limit = {spec!r} is not a rate ({exc}) — write e.g. '120/minute' or "
+            raise ConfigError(f"{setting} = {spec!r} is not a rate ({exc}) — write e.g. '120/minute' or "
                               f"'10/second;500/hour'.") from None
         try:
             self._storage = storage.storage_from_string(storage_uri)
@@ -95,10 +98,74 @@ class RateLimiter:
         """None when the caller may go on (and the hit is counted), else seconds until it may retry."""
         for item in self._items:
             if not self._limiter.hit(item, caller):
-                stats = self._limiter.get_window_stats(item, caller)
-                return max(1.0, math.ceil(stats.reset_time - time.time()))
+                return self._wait(item, caller)
         return None
+
+    def exhausted(self, caller: str) -> float | None:
+        """Seconds until the caller may retry when its limit is used up, else None (nothing is counted)."""
+        for item in self._items:
+            if not self._limiter.test(item, caller):
+                return self._wait(item, caller)
+        return None
+
+    def count(self, caller: str) -> None:
+        """Count one event for the caller (whether or not it is over the limit)."""
+        for item in self._items:
+            self._limiter.hit(item, caller)
+
+    def _wait(self, item, caller: str) -> float:
+        stats = self._limiter.get_window_stats(item, caller)
+        return max(1.0, math.ceil(stats.reset_time - time.time()))
 
 
 def rate_limiter(config: ServeConfig) -> RateLimiter | None:
     return RateLimiter(config.rate_limit, config.rate_limit_storage) if config.rate_limit.strip() else None
+
+
+class Gatekeeper:
+    """Admits or refuses one request before its body is read: too many failed authentications from its address
+    (429), a missing or wrong key (401), the caller's rate limit (429). The caller is the key's digest, or the
+    client address when no keys are configured (the proxy's client only from serve.trusted_proxies)."""
+
+    def __init__(self, settings: ServeConfig, metrics: ServerMetrics) -> None:
+        self.keys = load_keys(settings)
+        self.limiter = rate_limiter(settings)
+        spec = settings.auth_failure_limit.strip()
+        # Only where a key can be wrong; a name space of its own in the shared storage.
+        self.failures = (RateLimiter(spec, settings.rate_limit_storage, setting="serve.auth_failure_limit")
+                         if spec and self.keys.enabled else None)
+        self._keys_env = settings.api_keys_env
+        self._metrics = metrics
+
+    def admit(self, authorization: str | None, address: str) -> str:
+        """The caller's id, or an ApiError."""
+        caller = address
+        if self.keys.enabled:
+            failed_from = "auth-failures:" + address
+            if self.failures is not None:
+                # Checked before the key, so that a right guess is refused too while the address is blocked.
+                blocked = self.failures.exhausted(failed_from)
+                if blocked is not None:
+                    self._metrics.rejected.labels("auth_failures").inc()
+                    raise ApiError(429, f"Too many failed authentications from this client address "
+                                   f"({self.failures.spec}, serve.auth_failure_limit) — retry after {blocked:.0f} s "
+                                   f"with a valid key.", code="too_many_auth_failures",
+                                   headers={"Retry-After": f"{blocked:.0f}"})
+            digest = self.keys.identify(authorization)
+            if digest is None:
+                if self.failures is not None:
+                    self.failures.count(failed_from)
+                self._metrics.rejected.labels("auth").inc()
+                raise ApiError(401, "Missing or invalid API key — send 'Authorization: Bearer <key>' with a key "
+                               "whose SHA-256 is in serve.api_key_hashes (or in $" + self._keys_env + ").",
+                               code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
+            caller = "key:" + digest[:16]
+        if self.limiter is not None:
+            retry_after = self.limiter.check(caller)
+            if retry_after is not None:
+                self._metrics.rejected.labels("rate_limit").inc()
+                who = "this API key" if self.keys.enabled else "this client address"
+                raise ApiError(429, f"Rate limit {self.limiter.spec} reached for {who} — retry after "
+                               f"{retry_after:.0f} s.", code="rate_limit_exceeded",
+                               headers={"Retry-After": f"{retry_after:.0f}"})
+        return caller

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from adaptlab.config import AdaptlabConfig, ServeConfig
 from adaptlab.errors import AdaptlabError, ConfigError
 from adaptlab.project import Project
-from adaptlab.serve.work import WorkLane
+from adaptlab.serve.work import ANYONE, Caller, WorkLane
 from adaptlab.strategies.base import Strategy
 from adaptlab.strategies.cached import cache_context
 from adaptlab.types import Answer
@@ -118,14 +118,18 @@ class Answering:
             raise ConfigError(f"serve.generation_workers = {settings.generation_workers}, but generator.backend = "
                               f"'llama_cpp' runs one generation at a time in a process — set it to 1, or serve "
                               f"the model from an OpenAI-compatible server (generator.backend = 'openai').")
+        # One caller's share of generation: its own setting, else the workers plus half of the queue.
+        share = settings.max_queue_per_caller or settings.generation_workers + max(1, settings.max_queue // 2)
         self.generation = WorkLane("generation", workers=settings.generation_workers,
-                                   max_waiting=settings.max_queue)
+                                   max_waiting=settings.max_queue, per_caller=share)
         self.lookup = WorkLane("lookup", workers=settings.lookup_workers, max_waiting=settings.max_lookup_queue)
 
-    async def answer(self, model: ServedModel, question: str, *, seed: int | None) -> Answer:
+    async def answer(self, model: ServedModel, question: str, *, seed: int | None, caller: Caller = ANYONE) -> Answer:
+        """`caller` gets its share of the generation lane, and a generation it hung up on before it started is
+        dropped (ClientGone)."""
         strategy = model.strategy
         if strategy.cache_reach == "none":
-            return await self.generation.run(lambda: strategy.answer(question, seed=seed))
+            return await self.generation.run(lambda: strategy.answer(question, seed=seed), caller)
         if strategy.cache_reach == "local":
             probe = strategy.probe_cache(question, exact_only=True)
             if probe.hit is None and strategy.semantic_cache:
@@ -134,7 +138,7 @@ class Answering:
             probe = await self.lookup.run(lambda: strategy.probe_cache(question))
         if probe.hit is not None:
             return probe.hit
-        return await self.generation.run(lambda: strategy.answer(question, seed=seed, probe=probe))
+        return await self.generation.run(lambda: strategy.answer(question, seed=seed, probe=probe), caller)
 
     def shutdown(self) -> None:
         self.generation.shutdown()
