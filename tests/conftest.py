@@ -140,7 +140,10 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process = subprocess.Popen(
             [sys.executable, "-m", "llama_cpp.server", "--model", str(default_gguf_path()), "--host", "127.0.0.1",
              "--port", str(port), "--n_ctx", "2048", "--n_threads", os.environ.get("ADAPTLAB_TEST_THREADS", "1"),
-             "--model_alias", "smollm2"], stdout=out, stderr=subprocess.STDOUT)
+             "--model_alias", "smollm2",
+             # Streams from several clients at once: by default this server cuts a stream short when another
+             # request arrives.
+             "--interrupt_requests", "false"], stdout=out, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = time.monotonic() + 120

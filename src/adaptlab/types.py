@@ -189,6 +189,14 @@ class Generation:
 
 
 @dataclass(frozen=True)
+class TextDelta:
+    """A piece of an answer's text, as the model produces it (Generator.stream_chat, Strategy.stream). The pieces
+    of one stream join to exactly the final Answer's text."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class Answer:
     """The unit every strategy returns and the harness, cost model and server consume."""
 
@@ -204,6 +212,9 @@ class Answer:
     # for; the harness scores recall@k / MRR / nDCG on it. Empty for strategies that do not retrieve.
     search_results: tuple[ScoredChunk, ...] = ()
     retries: int = 0  # model requests retried before the answer came (rate limits, 5xx, timeouts)
+    # Streamed answers: ms from the request to the first piece of text (time to first token); None when the
+    # answer was not streamed.
+    first_token_ms: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -93,7 +93,7 @@ def test_render_html_no_strategies_and_none_values() -> None:
     metrics = row(page, "exact_match", "Metrics")
     assert re.search(r'<td class="num">n/a <span class="note">n=0</span><svg', metrics)  # value None
     timing = row(page, "rag&lt;b&gt;", "Timing")
-    assert timing.count('<td class="num">n/a</td>') == 5  # every timing None
+    assert timing.count('<td class="num">n/a</td>') == 7  # every timing None
     assert "latency_score" in page and 'rag&lt;b&gt;: no per-case results' in page
 
     no_metrics = sample_dict()

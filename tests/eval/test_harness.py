@@ -42,6 +42,9 @@ class CannedStrategy:
         self.seeds.append(seed)
         return self.answers[query]
 
+    def stream(self, query: str, *, seed: int | None = None):
+        yield self.answer(query, seed=seed)  # the harness streams every answer
+
     def describe(self) -> dict:
         return {"kind": self.kind}
 

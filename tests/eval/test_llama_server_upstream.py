@@ -1,6 +1,6 @@
 """An eval against a real OpenAI-compatible server process: llama-cpp-python's own server (`llama_cpp.server`)
 on the bundled GGUF, started on 127.0.0.1, called by adaptlab's 'openai' generator with several answers in
-flight. The server answers one request at a time; every case comes back, with the server's own token counts."""
+flight. The server answers one request at a time; every case comes back, streamed, with its time to first token."""
 
 from __future__ import annotations
 
@@ -28,8 +28,10 @@ def test_an_eval_against_llama_cpps_own_server_answers_every_case(llama_server: 
     report = evaluate(project, EvalRequest(["prompt"], cases, out_dir=tmp_path / "o", concurrency=3))
     results = report.runs[0].results
     assert [r.case_id for r in results] == [f"q{i}" for i in range(6)]
-    assert all(r.error is None and r.answer.strip() for r in results)
-    assert all(r.prompt_tokens > 10 and r.completion_tokens > 0 for r in results)  # the server's own counts
+    assert all(r.error is None and r.answer.strip() for r in results), [(r.error, r.answer) for r in results]
+    # Counted: this server sends no usage in streams (the harness streams every answer), so these are estimates.
+    assert all(r.prompt_tokens > 10 and r.completion_tokens > 0 for r in results)
+    assert all(r.first_token_ms is not None and 0 < r.first_token_ms <= r.latency_ms for r in results)
     # Greedy decoding: the same case asked again gets the same answer, in flight with others or alone.
     again = evaluate(project, EvalRequest(["prompt"], cases, out_dir=tmp_path / "p", concurrency=1))
     assert [r.answer for r in again.runs[0].results] == [r.answer for r in results]

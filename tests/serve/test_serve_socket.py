@@ -4,11 +4,13 @@ strategy gives (what eval measured); a bounded loopback load test of cache hits;
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import time
+import urllib.request
 
 import numpy as np
 import openai
@@ -91,17 +93,90 @@ def test_chat_is_the_evaluated_answer_then_a_cache_hit(client, server):
 
 
 def test_stream_matches_the_plain_answer(client):
-    question = "Name one colour of the rainbow."
+    """Tokens arrive as llama.cpp produces them — the first long before the last — and join to the answer the
+    non-streaming call returns, with the same usage."""
+    question = "Name one colour of the rainbow and say why it is pretty."
     plain = client.chat.completions.create(model="adaptlab-prompt",
                                            messages=[{"role": "user", "content": question}])
     stream = client.chat.completions.create(model="adaptlab-prompt", stream=True,
                                             stream_options={"include_usage": True},
                                             messages=[{"role": "user", "content": question}])
-    chunks = list(stream)
+    started = time.perf_counter()
+    arrivals: list[float] = []
+    chunks = []
+    for chunk in stream:
+        chunks.append(chunk)
+        if chunk.choices and chunk.choices[0].delta.content:
+            arrivals.append(time.perf_counter() - started)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == plain.choices[0].message.content
     assert chunks[-1].usage.completion_tokens == plain.usage.completion_tokens
     assert any(c.choices and c.choices[0].finish_reason == "stop" for c in chunks)
+    # One piece per token or so, spread over the generation (a finished answer cut up would arrive at once).
+    assert len(arrivals) >= plain.usage.completion_tokens // 2 >= 5
+    assert arrivals[0] < arrivals[-1] / 2
+
+
+def _final_extension(chunks) -> dict:
+    final = next(c for c in chunks if c.choices and c.choices[0].finish_reason)
+    return final.model_extra["adaptlab"]
+
+
+def test_a_cache_hit_streams_at_once_with_the_extension_at_the_end(client):
+    question = "What colour is the sky on a clear day?"
+    plain = client.chat.completions.create(model="adaptlab-cached", messages=[{"role": "user", "content": question}])
+    chunks = list(client.chat.completions.create(model="adaptlab-cached", stream=True,
+                                                 messages=[{"role": "user", "content": question}]))
+    pieces = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    assert pieces == [plain.choices[0].message.content]  # the stored answer, in one piece
+    assert _final_extension(chunks)["cache"] == "hit"
+
+
+def test_the_async_client_streams_the_same_answer(server, client):
+    _, port, _ = server
+    question = "What do bees make?"
+    plain = client.chat.completions.create(model="adaptlab-prompt", messages=[{"role": "user", "content": question}])
+
+    async def go() -> str:
+        async with openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY, max_retries=0,
+                                      timeout=120) as async_client:
+            stream = await async_client.chat.completions.create(
+                model="adaptlab-prompt", stream=True, messages=[{"role": "user", "content": question}])
+            return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+
+    assert asyncio.run(go()) == plain.choices[0].message.content
+
+
+def test_langchain_and_llamaindex_clients_stream_the_same_answer(server, client):
+    """LangChain's ChatOpenAI and LlamaIndex's OpenAILike, as teams plug an OpenAI-compatible server in."""
+    from langchain_openai import ChatOpenAI
+    from llama_index.core.llms import ChatMessage
+    from llama_index.llms.openai_like import OpenAILike
+
+    _, port, _ = server
+    base_url = f"http://127.0.0.1:{port}/v1"
+    question = "Which planet do we live on?"
+    expected = client.chat.completions.create(
+        model="adaptlab-prompt", messages=[{"role": "user", "content": question}]).choices[0].message.content
+
+    langchain = ChatOpenAI(base_url=base_url, api_key=KEY, model="adaptlab-prompt", max_retries=0, timeout=120)
+    langchain_pieces = [piece.content for piece in langchain.stream(question)]
+    assert "".join(langchain_pieces) == expected and sum(bool(p) for p in langchain_pieces) > 1
+
+    llamaindex = OpenAILike(api_base=base_url, api_key=KEY, model="adaptlab-prompt", is_chat_model=True,
+                            max_retries=0, timeout=120)
+    llamaindex_pieces = [r.delta for r in llamaindex.stream_chat([ChatMessage(role="user", content=question)])]
+    assert "".join(p or "" for p in llamaindex_pieces) == expected and sum(bool(p) for p in llamaindex_pieces) > 1
+
+
+def test_time_to_first_token_is_exported(client, server):
+    _, port, _ = server
+    list(client.chat.completions.create(model="adaptlab-prompt", stream=True,
+                                        messages=[{"role": "user", "content": "Say hello."}]))
+    with urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/metrics",
+                                                       headers={"Authorization": f"Bearer {KEY}"})) as reply:
+        metrics = reply.read().decode()
+    assert 'adaptlab_first_token_seconds_count{model="adaptlab-prompt"}' in metrics
 
 
 def test_embeddings_match_the_embedder(client, minilm):

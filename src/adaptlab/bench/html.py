@@ -325,7 +325,8 @@ def _latency(strategies: list[StrategyResult], uid: str, winner: str | None) -> 
                                  uid=f"{uid}-latency-chart", highlight=winner)
     caption = ("Wall time of one answer on this machine, measured around each call of the strategy over every case "
                "and repeat: median (p50) and 95th percentile. Cached strategies include cache lookups; hits "
-               "are much faster than misses.")
+               "are much faster than misses. First token: the time to the answer's first streamed piece of text, "
+               "what a chat client streaming from `adaptlab serve` waits before text appears.")
     rows = []
     for s in strategies:
         t = s.timing
@@ -333,10 +334,12 @@ def _latency(strategies: list[StrategyResult], uid: str, winner: str | None) -> 
         total = prompt + completion if prompt is not None and completion is not None else None
         hit_text = f"{s.hits}/{len(s.cases)}" if s.cached and s.cases else "—"
         rows.append(([dash(s.name), fmt(t.seconds_per_case, 3), fmt(t.latency_ms_p50, 0),
-                      fmt(t.latency_ms_p95, 0), fmt(prompt, 1), fmt(completion, 1), fmt(total, 1), hit_text],
+                      fmt(t.latency_ms_p95, 0), fmt(t.first_token_ms_p50, 0), fmt(t.first_token_ms_p95, 0),
+                      fmt(prompt, 1), fmt(completion, 1), fmt(total, 1), hit_text],
                      "winner" if s.name == winner else ""))
-    listing = table(["strategy", "s / case", "p50 (ms)", "p95 (ms)", "prompt tokens", "completion tokens",
-                    "tokens / answer", "cache hits in eval"], rows, num_cols=set(range(1, 8)))
+    listing = table(["strategy", "s / case", "p50 (ms)", "p95 (ms)", "first token p50 (ms)",
+                     "first token p95 (ms)", "prompt tokens", "completion tokens", "tokens / answer",
+                     "cache hits in eval"], rows, num_cols=set(range(1, 10)))
     return _figure(chart, caption) + listing
 
 

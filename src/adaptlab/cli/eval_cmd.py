@@ -140,6 +140,7 @@ def print_report(report: EvalReport) -> None:
                 if m not in _COUNTS)
         console.print(f"[bold]{run.name}[/] run {run.run_id}: {timing['seconds_per_case']:.2f} s per case, "
                       f"latency p50 {timing['latency_ms_p50']:.0f} ms / p95 {timing['latency_ms_p95']:.0f} ms, "
+                      f"first token p50 {_ms(timing['first_token_ms_p50'])} / p95 {_ms(timing['first_token_ms_p95'])}, "
                       f"{timing['prompt_tokens_mean']:.0f}+{timing['completion_tokens_mean']:.0f} tokens per answer"
                       f"{spread}", highlight=False)
         split = run.cache_split()
@@ -175,3 +176,7 @@ def _print_regression(report: EvalReport) -> None:
     if report.regressed:
         console.print(f"[bold red]{len(report.regressed)} significant regression(s):[/] "
                       + ", ".join(display_name(m) for m in report.regressed), highlight=False)
+
+
+def _ms(value: float) -> str:
+    return "—" if math.isnan(value) else f"{value:.0f} ms"

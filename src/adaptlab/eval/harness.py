@@ -40,7 +40,7 @@ from adaptlab.eval.stats import (
     paired_bootstrap,
     repeat_spread,
 )
-from adaptlab.strategies.base import Strategy
+from adaptlab.strategies.base import Strategy, final_answer, timed_stream
 from adaptlab.types import Answer, Usage
 
 Embed = Callable[[list[str]], np.ndarray]
@@ -124,6 +124,7 @@ class CaseResult:
     retries: int = 0  # model requests retried (429/5xx/timeouts) before the answer came
     synthetic: bool = False  # a drafted case (`cases generate`), not a hand-written one
     train_seed: int = 0  # a fine-tuned strategy benched with several training seeds: the adapter's seed offset
+    first_token_ms: float | None = None  # time to the answer's first streamed piece of text (None: not streamed)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -147,11 +148,14 @@ class StrategyRun:
 
     def timing(self) -> dict[str, float]:
         latencies = [r.latency_ms for r in self.results]
+        first_tokens = [r.first_token_ms for r in self.results if r.first_token_ms is not None]
         answered = max(len(self.results), 1)
         return {
             "seconds_per_case": self.seconds / answered,
             "latency_ms_p50": float(np.percentile(latencies, 50)) if latencies else math.nan,
             "latency_ms_p95": float(np.percentile(latencies, 95)) if latencies else math.nan,
+            "first_token_ms_p50": float(np.percentile(first_tokens, 50)) if first_tokens else math.nan,
+            "first_token_ms_p95": float(np.percentile(first_tokens, 95)) if first_tokens else math.nan,
             "prompt_tokens_mean": sum(r.prompt_tokens for r in self.results) / answered,
             "completion_tokens_mean": sum(r.completion_tokens for r in self.results) / answered,
         }
@@ -348,9 +352,10 @@ def run(strategy: Strategy, cases: Sequence[EvalCase], scorer: Scorer, *, repeat
 
 
 def _answer(strategy: Strategy, case: EvalCase, seed: int) -> tuple[Answer, str | None]:
-    """One answer; a failed answer is a scored failure, not a lost run."""
+    """One answer, streamed as `serve` streams it (so its time to first token is measured); a failed answer is a
+    scored failure, not a lost run."""
     try:
-        return strategy.answer(case.question, seed=seed), None
+        return final_answer(timed_stream(strategy.stream(case.question, seed=seed))), None
     except AdaptlabError as exc:
         return Answer(text="", usage=Usage()), str(exc)
 
@@ -366,6 +371,7 @@ def _score(case: EvalCase, answer: Answer, error: str | None, scorer: Scorer, *,
         cited=[c.path for c in answer.citations],
         retrieved=list(dict.fromkeys(s.chunk.path for s in answer.search_results)),
         scores=scores, error=error, retries=answer.retries, synthetic="synthetic" in case.tags,
+        first_token_ms=answer.first_token_ms,
     )
 
 

@@ -150,14 +150,14 @@ def _params(strategies: list[StrategyResult]) -> str:
     return f"<h2>Strategies</h2><table><tr><th>strategy</th><th>run</th><th>params</th></tr>{''.join(rows)}</table>"
 
 
-TIMING_COLUMNS = ("s / case", "latency p50 (ms)", "latency p95 (ms)", "prompt tokens (mean)",
-                  "completion tokens (mean)")
+TIMING_COLUMNS = ("s / case", "latency p50 (ms)", "latency p95 (ms)", "first token p50 (ms)",
+                  "first token p95 (ms)", "prompt tokens (mean)", "completion tokens (mean)")
 
 
 def _timing_cells(t: Timing) -> list[tuple[float | None, int]]:
     """The timing row's values with their decimals, in TIMING_COLUMNS' order."""
-    return [(t.seconds_per_case, 3), (t.latency_ms_p50, 1), (t.latency_ms_p95, 1), (t.prompt_tokens_mean, 1),
-            (t.completion_tokens_mean, 1)]
+    return [(t.seconds_per_case, 3), (t.latency_ms_p50, 1), (t.latency_ms_p95, 1), (t.first_token_ms_p50, 1),
+            (t.first_token_ms_p95, 1), (t.prompt_tokens_mean, 1), (t.completion_tokens_mean, 1)]
 
 
 def _timing(strategies: list[StrategyResult]) -> str:

@@ -62,6 +62,9 @@ class Timing(Record):
     seconds_per_case: float | None
     latency_ms_p50: float | None
     latency_ms_p95: float | None
+    # Time to the first streamed piece of the answer (None in results written before it was measured).
+    first_token_ms_p50: float | None = None
+    first_token_ms_p95: float | None = None
     prompt_tokens_mean: float | None
     completion_tokens_mean: float | None
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol, TypedDict
 
-from adaptlab.types import Generation
+from adaptlab.types import Generation, TextDelta
 
 
 class ChatMessage(TypedDict):
@@ -32,5 +32,36 @@ class Generator(Protocol):
         json_schema: constrain the output to JSON satisfying this schema (llama.cpp compiles it to a grammar;
         OpenAI-compatible servers get `response_format`). seed: overrides the configured sampling seed."""
 
+    def stream_chat(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        stop: Sequence[str] | None = None,
+        json_schema: dict | None = None,
+        seed: int | None = None,
+    ) -> Iterator[TextDelta | Generation]:
+        """The completion `chat` would return, its text yielded in pieces as the model produces them; the last
+        item is the whole Generation (text as `chat` returns it, the pieces joined; usage; finish reason)."""
+
     def count_tokens(self, text: str) -> int:
         """Tokens `text` takes in this model's vocabulary (for context budgeting)."""
+
+
+def stripped_deltas(pieces: Iterable[str]) -> Iterator[str]:
+    """The model's raw pieces re-cut so that they join to exactly `"".join(pieces).strip()` (what `chat`
+    returns): leading whitespace is dropped, trailing whitespace held back until more text follows it."""
+    started = False
+    pending = ""
+    for piece in pieces:
+        if not started:
+            piece = piece.lstrip()
+            if not piece:
+                continue
+            started = True
+        text = pending + piece
+        body = text.rstrip()
+        pending = text[len(body):]
+        if body:
+            yield body

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from adaptlab.config import GeneratorConfig
 from adaptlab.errors import BackendError, ContextLengthError, ModelNotFoundError
-from adaptlab.models.base import ChatMessage
+from adaptlab.models.base import ChatMessage, stripped_deltas
 from adaptlab.models.llama_build import REBUILD_FIX, BuildReport, cpu_flags, inspect_installed_build
 from adaptlab.models.llama_probe import probe_generation
 from adaptlab.models.registry import resolve_gguf
-from adaptlab.types import Generation, Usage
+from adaptlab.types import Generation, TextDelta, Usage
 
 if TYPE_CHECKING:
     from llama_cpp.llama_types import ChatCompletionRequestResponseFormat
@@ -88,24 +88,11 @@ class LlamaCppGenerator:
         seed: int | None = None,
     ) -> Generation:
         started = time.perf_counter()
-        response_format: ChatCompletionRequestResponseFormat | None = (
-            {"type": "json_object", "schema": json_schema} if json_schema is not None else None)
         try:
-            result = self._llm.create_chat_completion(
-                # llama_cpp types each role's message apart (role: Literal[...]); ours carry the role as a str,
-                # which llama.cpp's chat template reads the same way.
-                messages=list(messages),  # type: ignore[arg-type]
-                max_tokens=max_tokens or self._config.max_tokens,
-                temperature=self._config.temperature if temperature is None else temperature,
-                stop=list(stop) if stop else None,
-                seed=self._config.seed if seed is None else seed,
-                repeat_penalty=self._config.repeat_penalty,
-                response_format=response_format,
-            )
+            result = self._llm.create_chat_completion(**self._request(messages, max_tokens, temperature, stop,
+                                                                      json_schema, seed))
         except ValueError as exc:  # llama.cpp raises ValueError when the prompt exceeds n_ctx
-            if "context window" in str(exc):
-                raise ContextLengthError(str(exc), "shorten the prompt or raise generator.n_ctx") from exc
-            raise BackendError(f"{exc} — shorten the prompt or raise generator.n_ctx.") from exc
+            raise _context_error(exc) from exc
         latency_ms = (time.perf_counter() - started) * 1000
         assert isinstance(result, dict)  # not stream=True, so one response, not an iterator of chunks
         usage = result.get("usage") or {}
@@ -118,5 +105,86 @@ class LlamaCppGenerator:
             finish_reason=choice.get("finish_reason"),
         )
 
+    def stream_chat(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        stop: Sequence[str] | None = None,
+        json_schema: dict | None = None,
+        seed: int | None = None,
+    ) -> Iterator[TextDelta | Generation]:
+        """llama.cpp's own token stream. Its stream reports no usage, so a logits processor (called once per
+        sampled token, after the prompt is evaluated) counts: the context length at its first call is the prompt's
+        tokens, its calls the sampled tokens — the end-of-generation one is no completion token, as in `chat`."""
+        import numpy as np
+        from llama_cpp import LogitsProcessorList
+
+        started = time.perf_counter()
+        prompt_tokens: list[int] = []
+        sampled = [0]
+
+        def count(input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+            if not prompt_tokens:
+                prompt_tokens.append(self._llm.n_tokens)
+            sampled[0] += 1
+            return scores
+
+        request = self._request(messages, max_tokens, temperature, stop, json_schema, seed)
+        pieces: list[str] = []
+        finish_reason: str | None = None
+
+        def raw_pieces() -> Iterator[str]:
+            nonlocal finish_reason
+            try:
+                chunks = self._llm.create_chat_completion(**request, stream=True,
+                                                          logits_processor=LogitsProcessorList([count]))
+                for chunk in chunks:
+                    assert isinstance(chunk, dict)
+                    choice = chunk["choices"][0]
+                    finish_reason = choice.get("finish_reason") or finish_reason
+                    piece = str(choice["delta"].get("content") or "")
+                    if piece:
+                        pieces.append(piece)
+                        yield piece
+            except ValueError as exc:  # raised at the first chunk when the prompt exceeds n_ctx
+                raise _context_error(exc) from exc
+
+        for text in stripped_deltas(raw_pieces()):
+            yield TextDelta(text)
+        # An end-of-generation token is sampled but is no completion token; a length cut or a stop string is not.
+        completion_tokens = sampled[0] - (1 if finish_reason == "stop" and not stop else 0)
+        yield Generation(
+            text="".join(pieces).strip(),
+            usage=Usage(prompt_tokens[0] if prompt_tokens else 0, max(0, completion_tokens)),
+            latency_ms=(time.perf_counter() - started) * 1000,
+            model=self.name,
+            finish_reason=finish_reason,
+        )
+
+    def _request(self, messages: Sequence[ChatMessage], max_tokens: int | None, temperature: float | None,
+                 stop: Sequence[str] | None, json_schema: dict | None, seed: int | None) -> dict:
+        """create_chat_completion's arguments, one way for `chat` and `stream_chat` (so both answer alike)."""
+        response_format: ChatCompletionRequestResponseFormat | None = (
+            {"type": "json_object", "schema": json_schema} if json_schema is not None else None)
+        return {
+            # llama_cpp types each role's message apart (role: Literal[...]); ours carry the role as a str,
+            # which llama.cpp's chat template reads the same way.
+            "messages": list(messages),
+            "max_tokens": max_tokens or self._config.max_tokens,
+            "temperature": self._config.temperature if temperature is None else temperature,
+            "stop": list(stop) if stop else None,
+            "seed": self._config.seed if seed is None else seed,
+            "repeat_penalty": self._config.repeat_penalty,
+            "response_format": response_format,
+        }
+
     def count_tokens(self, text: str) -> int:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+
+def _context_error(exc: ValueError) -> BackendError:
+    if "context window" in str(exc):
+        return ContextLengthError(str(exc), "shorten the prompt or raise generator.n_ctx")
+    return BackendError(f"{exc} — shorten the prompt or raise generator.n_ctx.")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import abc
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Literal
@@ -21,7 +22,7 @@ from adaptlab.logs import CallLog
 from adaptlab.models.base import ChatMessage, Generator
 from adaptlab.rag.retrieve import RetrievalResult, Retriever
 from adaptlab.rag.store import SearchFilter
-from adaptlab.types import Answer, Citation, ScoredChunk, Usage
+from adaptlab.types import Answer, Citation, Generation, ScoredChunk, TextDelta, Usage
 
 _MARKER = re.compile(r"\[(\d{1,2})\]")
 _WORD = re.compile(r"[a-z0-9]+")
@@ -113,18 +114,48 @@ class RagAnswerer:
     def answer(self, question: str, *, top_k: int | None = None, flt: SearchFilter | None = None,
                seed: int | None = None) -> Answer:
         started = time.perf_counter()
+        retrieval = self._retrieve(question, top_k, flt)
+        if self._should_refuse(retrieval):
+            return self._refusal(question, retrieval, started)
+        messages, sources = self._fit_context(question, list(retrieval.chunks[: self._config.context_chunks]))
+        generation = self._generator.chat(messages, max_tokens=self._max_tokens, seed=seed)
+        return self._answer_from(question, generation, retrieval, sources, started)
+
+    def stream(self, question: str, *, top_k: int | None = None, flt: SearchFilter | None = None,
+               seed: int | None = None) -> abc.Generator[TextDelta | Answer, None, None]:
+        """`answer`, the model's text streamed as it comes; the citations are found in the whole text, at the
+        end. A refusal comes in one piece, at once."""
+        started = time.perf_counter()
+        retrieval = self._retrieve(question, top_k, flt)
+        if self._should_refuse(retrieval):
+            refusal = self._refusal(question, retrieval, started)
+            if refusal.text:
+                yield TextDelta(refusal.text)
+            yield refusal
+            return
+        messages, sources = self._fit_context(question, list(retrieval.chunks[: self._config.context_chunks]))
+        for event in self._generator.stream_chat(messages, max_tokens=self._max_tokens, seed=seed):
+            if isinstance(event, TextDelta):
+                yield event
+            else:
+                yield self._answer_from(question, event, retrieval, sources, started)
+
+    def _retrieve(self, question: str, top_k: int | None, flt: SearchFilter | None) -> RetrievalResult:
         retrieval = self._retriever.retrieve(question, top_k=top_k, flt=flt)
         if self._log:
             self._log.record("retrieval", latency_ms=retrieval.latency_ms, query=question,
                              hits=len(retrieval.chunks), best_dense=retrieval.best_dense_score)
-        if self._should_refuse(retrieval):
-            answer = Answer(text=self._config.refusal_text, refused=True, model=self._generator.name,
-                            latency_ms=(time.perf_counter() - started) * 1000, retrieved=retrieval.chunks,
-                            search_results=retrieval.chunks, usage=retrieval.usage)
-            self._record(question, answer)
-            return answer
-        messages, sources = self._fit_context(question, list(retrieval.chunks[: self._config.context_chunks]))
-        generation = self._generator.chat(messages, max_tokens=self._max_tokens, seed=seed)
+        return retrieval
+
+    def _refusal(self, question: str, retrieval: RetrievalResult, started: float) -> Answer:
+        answer = Answer(text=self._config.refusal_text, refused=True, model=self._generator.name,
+                        latency_ms=(time.perf_counter() - started) * 1000, retrieved=retrieval.chunks,
+                        search_results=retrieval.chunks, usage=retrieval.usage)
+        self._record(question, answer)
+        return answer
+
+    def _answer_from(self, question: str, generation: Generation, retrieval: RetrievalResult,
+                     sources: list[ScoredChunk], started: float) -> Answer:
         if self._log:
             self._log.record("llm", model=generation.model, prompt_tokens=generation.usage.prompt_tokens,
                              completion_tokens=generation.usage.completion_tokens, latency_ms=generation.latency_ms,

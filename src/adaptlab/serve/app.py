@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePath
@@ -35,7 +34,8 @@ from adaptlab.serve.metrics import ServerMetrics
 from adaptlab.serve.security import Gatekeeper
 from adaptlab.serve.service import Answering, Catalog, Pricer, ServedModel, build_catalog, make_pricer
 from adaptlab.serve.work import Caller, ClientGone, LaneFull
-from adaptlab.types import Answer, Citation
+from adaptlab.strategies.base import AnswerEvent
+from adaptlab.types import Answer, Citation, TextDelta
 
 ERROR_RESPONSES = {status: {"model": schemas.ErrorBody, "description": text} for status, text in {
     400: "Malformed request", 401: "Missing or invalid API key", 404: "Unknown model", 413: "Body too large",
@@ -43,7 +43,6 @@ ERROR_RESPONSES = {status: {"model": schemas.ErrorBody, "description": text} for
 }.items()}
 SSE_EVENT = {"type": "object", "properties": {"data": {"type": "string"}, "event": {"type": "string"},
                                               "id": {"type": "string"}, "retry": {"type": "integer"}}}
-STREAM_PIECE_CHARS = 24  # characters per streamed delta (on word boundaries)
 
 
 class LockedEmbedder:
@@ -315,25 +314,24 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
         served = _model(request, body.model)
         assert served is not None
         question = _question(body, settings)
+        received = time.perf_counter()
+        if body.stream:
+            with _work_errors(state):
+                events = state.answering.stream(served, question, seed=body.seed, caller=_caller(request))
+                # Whatever fails before the first piece (a full queue, a prompt over the context window) is
+                # still an HTTP error status; later failures can only be an event in the stream.
+                first = await anext(events)
+            return StreamingResponse(
+                _stream_events(state, served, body, first, events, received), media_type="text/event-stream",
+                headers={"X-Adaptlab-Strategy": served.strategy_name, "Cache-Control": "no-cache"})
         with _work_errors(state):
             answer = await state.answering.answer(served, question, seed=body.seed, caller=_caller(request))
         request.state.metric_cache = answer.cache_status
-        cost = state.pricer.cost(answer)
-        _count(state, served, answer, cost)
-        extension = _extension(state, served, answer, cost, _ignored(body))
+        cost, extension, usage = _finish(state, served, answer, body)
         headers = {"X-Adaptlab-Cache": answer.cache_status, "X-Adaptlab-Cost-USD": f"{cost:.8f}",
                    "X-Adaptlab-Strategy": served.strategy_name}
-        completion_id = "chatcmpl-" + uuid.uuid4().hex[:24]
-        usage = schemas.Usage(prompt_tokens=answer.usage.prompt_tokens,
-                              completion_tokens=answer.usage.completion_tokens,
-                              total_tokens=answer.usage.prompt_tokens + answer.usage.completion_tokens)
-        if body.stream:
-            include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            events = _stream_events(completion_id, served, answer.text, usage, extension, include_usage)
-            return StreamingResponse(events, media_type="text/event-stream",
-                                     headers={**headers, "Cache-Control": "no-cache"})
         completion = schemas.ChatCompletion(
-            id=completion_id, created=int(time.time()), model=served.id, system_fingerprint=served.fingerprint,
+            id=_completion_id(), created=int(time.time()), model=served.id, system_fingerprint=served.fingerprint,
             choices=[schemas.Choice(index=0, message=schemas.AssistantMessage(content=answer.text),
                                     finish_reason="stop")],
             usage=usage, adaptlab=extension)
@@ -455,36 +453,66 @@ def _citation(citation: Citation, paths: str, project_dir: Path) -> schemas.Cita
     return schemas.CitationOut.model_validate(citation, from_attributes=True).model_copy(update={"path": path})
 
 
-def _pieces(text: str) -> list[str]:
-    """The answer cut after whitespace into deltas of about STREAM_PIECE_CHARS characters; joined, they are
-    the answer exactly."""
-    pieces: list[str] = []
-    current = ""
-    for word in re.findall(r"\s+|\S+\s*", text):  # each word keeps the spaces after it
-        if current and len(current) + len(word) > STREAM_PIECE_CHARS:
-            pieces.append(current)
-            current = ""
-        current += word
-    if current:
-        pieces.append(current)
-    return pieces
+def _completion_id() -> str:
+    return "chatcmpl-" + uuid.uuid4().hex[:24]
 
 
-async def _stream_events(completion_id: str, served: ServedModel, text: str, usage: schemas.Usage,
-                         extension: schemas.AdaptlabExtension, include_usage: bool) -> AsyncIterator[bytes]:
-    created = int(time.time())
+def _finish(state: ServerState, served: ServedModel, answer: Answer,
+            body: schemas.ChatCompletionRequest) -> tuple[float, schemas.AdaptlabExtension, schemas.Usage]:
+    """What follows a whole answer, streamed or not: its price, the metrics, the adaptlab extension, the usage."""
+    cost = state.pricer.cost(answer)
+    _count(state, served, answer, cost)
+    extension = _extension(state, served, answer, cost, _ignored(body))
+    usage = schemas.Usage(prompt_tokens=answer.usage.prompt_tokens, completion_tokens=answer.usage.completion_tokens,
+                          total_tokens=answer.usage.prompt_tokens + answer.usage.completion_tokens)
+    return cost, extension, usage
+
+
+async def _stream_events(state: ServerState, served: ServedModel, body: schemas.ChatCompletionRequest,
+                         first: AnswerEvent, rest: AsyncGenerator[AnswerEvent, None],
+                         received: float) -> AsyncIterator[bytes]:
+    """Server-sent events: the role, each piece of text as the strategy produces it, then a chunk with the
+    finish reason, the usage and the adaptlab extension (citations, cache status, cost: known only once the
+    answer is whole), the usage chunk when asked (stream_options.include_usage), [DONE]. A failure after the
+    first piece is an `error` event, as OpenAI sends it (the openai client raises it)."""
+    completion_id, created = _completion_id(), int(time.time())
 
     def event(choices: list[schemas.ChunkChoice], **extra) -> bytes:
         chunk = schemas.ChatCompletionChunk(id=completion_id, created=created, model=served.id,
                                             system_fingerprint=served.fingerprint, choices=choices, **extra)
         return b"data: " + json.dumps(chunk.model_dump(mode="json", exclude_none=True)).encode() + b"\n\n"
 
+    async def events() -> AsyncIterator[AnswerEvent]:
+        yield first
+        async for item in rest:
+            yield item
+
     yield event([schemas.ChunkChoice(index=0, delta=schemas.DeltaMessage(role="assistant", content=""))])
-    for piece in _pieces(text):
-        yield event([schemas.ChunkChoice(index=0, delta=schemas.DeltaMessage(content=piece))])
+    answer: Answer | None = None
+    first_piece = True
+    try:
+        with _work_errors(state):
+            async for item in events():
+                if isinstance(item, TextDelta):
+                    if first_piece:
+                        state.metrics.first_token.labels(served.id).observe(time.perf_counter() - received)
+                        first_piece = False
+                    yield event([schemas.ChunkChoice(index=0, delta=schemas.DeltaMessage(content=item.text))])
+                else:
+                    answer = item
+    except ApiError as exc:
+        body_json = {"error": {"message": exc.message, "type": "server_error", "param": exc.param, "code": exc.code}}
+        yield b"data: " + json.dumps(body_json).encode() + b"\n\n"
+        return
+    finally:
+        await rest.aclose()  # the client hung up (or it failed): stop the generation
+    assert answer is not None  # a strategy's stream ends with its Answer
+    if first_piece:  # an empty answer: its first "token" is the end
+        state.metrics.first_token.labels(served.id).observe(time.perf_counter() - received)
+    _, extension, usage = _finish(state, served, answer, body)
     yield event([schemas.ChunkChoice(index=0, delta=schemas.DeltaMessage(), finish_reason="stop")],
                 usage=usage, adaptlab=extension)
-    if include_usage:  # OpenAI's convention: a last chunk with no choices and the usage
+    if body.stream_options and body.stream_options.include_usage:  # OpenAI's convention: no choices, the usage
         yield event([], usage=usage)
     yield b"data: [DONE]\n\n"
 

@@ -25,6 +25,9 @@ class ServerMetrics:
         self.latency = Histogram("adaptlab_request_seconds", "Time to answer a request (whole response), by "
                                  "route, model and cache status.", ["route", "model", "cache"],
                                  buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.first_token = Histogram("adaptlab_first_token_seconds", "Time from a streamed chat request to its "
+                                     "first piece of answer text (time to first token), by model.", ["model"],
+                                     buckets=LATENCY_BUCKETS, registry=self.registry)
         self.cache_lookups = Counter("adaptlab_cache_lookups", "Answers of cached strategies by cache result "
                                      "(hit, miss, none = cache bypassed).", ["model", "result"],
                                      registry=self.registry)

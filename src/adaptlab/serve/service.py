@@ -10,14 +10,17 @@ one the strategy gives to the harness: same prompt, retrieval, post-processing a
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from adaptlab.config import AdaptlabConfig, ServeConfig
 from adaptlab.errors import AdaptlabError, ConfigError
 from adaptlab.project import Project
 from adaptlab.serve.work import ANYONE, Caller, WorkLane
-from adaptlab.strategies.base import Strategy
+from adaptlab.strategies.base import AnswerEvent, CacheProbe, Strategy, text_at_once
 from adaptlab.strategies.cached import cache_context
 from adaptlab.types import Answer
 
@@ -128,18 +131,61 @@ class Answering:
         """`caller` gets its share of the generation lane, and a generation it hung up on before it started is
         dropped (ClientGone)."""
         strategy = model.strategy
-        if strategy.cache_reach == "none":
-            return await self.generation.run(lambda: strategy.answer(question, seed=seed), caller)
-        if strategy.cache_reach == "local":
-            probe = strategy.probe_cache(question, exact_only=True)
-            if probe.hit is None and strategy.semantic_cache:
-                probe = await self.lookup.run(lambda: strategy.probe_cache(question))
-        else:  # a network backend (Redis) is never waited on by the event loop
-            probe = await self.lookup.run(lambda: strategy.probe_cache(question))
-        if probe.hit is not None:
+        probe = await self._probe(strategy, question)
+        if probe is not None and probe.hit is not None:
             return probe.hit
         return await self.generation.run(lambda: strategy.answer(question, seed=seed, probe=probe), caller)
+
+    async def stream(self, model: ServedModel, question: str, *, seed: int | None,
+                     caller: Caller = ANYONE) -> AsyncGenerator[AnswerEvent, None]:
+        """`answer`, streamed: the strategy's own stream runs on the generation lane and each piece is passed on
+        as it comes; a cache hit streams at once. Closing this iterator (the client hung up) stops the generation
+        at its next piece."""
+        strategy = model.strategy
+        probe = await self._probe(strategy, question)
+        if probe is not None and probe.hit is not None:
+            for at_once in text_at_once(probe.hit):
+                yield at_once
+            return
+        loop = asyncio.get_running_loop()
+        pieces: asyncio.Queue[AnswerEvent | None] = asyncio.Queue()  # None: the job has ended
+        stop = threading.Event()
+
+        def generate() -> None:
+            events = strategy.stream(question, seed=seed, probe=probe)
+            try:
+                for event in events:
+                    loop.call_soon_threadsafe(pieces.put_nowait, event)
+                    if stop.is_set():
+                        break  # nobody reads on: stop generating (llama.cpp stops at this token)
+            finally:
+                events.close()
+
+        result = await self.generation.start(generate, caller)
+        # Scheduled after every piece the job queued (call_soon_threadsafe keeps their order).
+        result.add_done_callback(lambda _: pieces.put_nowait(None))
+        try:
+            while True:
+                piece = await pieces.get()
+                if piece is None:
+                    break
+                yield piece
+            result.result()  # the job's error, if it failed
+        finally:
+            stop.set()
 
     def shutdown(self) -> None:
         self.generation.shutdown()
         self.lookup.shutdown()
+
+    async def _probe(self, strategy: Strategy, question: str) -> CacheProbe | None:
+        """The cache look-up on its lane (None for a strategy without a cache)."""
+        if strategy.cache_reach == "none":
+            return None
+        if strategy.cache_reach == "local":
+            probe = strategy.probe_cache(question, exact_only=True)
+            if probe.hit is None and strategy.semantic_cache:
+                probe = await self.lookup.run(lambda: strategy.probe_cache(question))
+            return probe
+        # a network backend (Redis) is never waited on by the event loop
+        return await self.lookup.run(lambda: strategy.probe_cache(question))

@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -70,6 +70,11 @@ class WorkLane:
         return max(1, math.ceil(self._in_lane * self._mean_s / self.workers))
 
     async def run(self, job: Callable[[], T], caller: Caller = ANYONE) -> T:
+        return await (await self.start(job, caller))
+
+    async def start(self, job: Callable[[], T], caller: Caller = ANYONE) -> asyncio.Future[T]:
+        """Queue `job` and return once it runs (a streamed answer then passes on what it produces), with the
+        future of its result. LaneFull when there is no room; ClientGone when the caller hung up first."""
         with self._lock:
             if self._in_lane >= self.capacity:
                 raise LaneFull(self.name, self.retry_after())
@@ -82,24 +87,35 @@ class WorkLane:
                 self._executor = ThreadPoolExecutor(max_workers=self.workers,
                                                     thread_name_prefix=f"adaptlab-{self.name}")
             executor = self._executor
-        future = executor.submit(self._timed, job)
+        loop = asyncio.get_running_loop()
+        began: asyncio.Future[None] = loop.create_future()
+
+        def mark_began() -> None:
+            if not began.done():
+                began.set_result(None)
+
+        def started_job() -> T:
+            loop.call_soon_threadsafe(mark_began)
+            return self._timed(job)
+
+        future = executor.submit(started_job)
         # Released when the job ends or is cancelled before it starts — not when the caller stops waiting
         # (a client that hangs up does not free a thread that is still generating).
         future.add_done_callback(lambda _: self._release(caller.id))
         result = asyncio.wrap_future(future)
-        if caller.gone is None:
-            return await result
-        watcher = asyncio.ensure_future(caller.gone())
+        watcher = asyncio.ensure_future(caller.gone()) if caller.gone is not None else None
+        waiting: list[asyncio.Future[Any]] = [began, result, *([watcher] if watcher else [])]
         try:
-            await asyncio.wait((result, watcher), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:
             result.cancel()  # as awaiting `result` itself would: a job not yet started is dropped
             raise
         finally:
-            watcher.cancel()
-        if not result.done() and future.cancel():  # cancel() fails once the job runs: its answer is awaited
+            if watcher is not None:
+                watcher.cancel()
+        if not began.done() and not result.done() and future.cancel():  # cancel() fails once the job runs
             raise ClientGone(self.name)
-        return await result
+        return result
 
     def _release(self, caller_id: str) -> None:
         with self._lock:

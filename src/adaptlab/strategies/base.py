@@ -4,11 +4,17 @@ strategy. A caller that needs more extends this protocol; none casts to a concre
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections.abc import Generator, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from adaptlab.rag.store import SearchFilter
-from adaptlab.types import Answer
+from adaptlab.types import Answer, TextDelta
+
+# What Strategy.stream yields: pieces of the answer's text as they are produced, then the whole Answer.
+AnswerEvent = TextDelta | Answer
+# A generator, so that a reader who stops early (a client hung up) can close it and end the generation.
+AnswerStream = Generator[AnswerEvent, None, None]
 
 # Where a strategy's cache look-up goes: nowhere (no cache), this machine (SQLite: an exact look-up takes
 # microseconds), or over the network (Redis: never waited on by the server's event loop).
@@ -66,6 +72,12 @@ class Strategy(Protocol):
         options: per-call retrieval changes (`adaptlab ask --top-k/--filter`). probe: the miss of an earlier
         `probe_cache` of this query, so the look-up is not repeated."""
 
+    def stream(self, query: str, *, seed: int | None = None, options: AskOptions | None = None,
+               probe: CacheProbe | None = None) -> AnswerStream:
+        """`answer`, streamed: the text in pieces as the model produces it (a cache hit or a refusal: in one
+        piece, at once), then the whole Answer — the same answer `answer` returns, its text the pieces joined.
+        What needs the whole text (citations, refusal detection, the cache store) is done before the Answer."""
+
     def probe_cache(self, query: str, *, exact_only: bool = False) -> CacheProbe:
         """Look the query up in this strategy's answer cache without calling the model or writing the cache
         (a hit is logged as the answer served). exact_only: skip the semantic search — no embedding, microseconds
@@ -87,3 +99,37 @@ class Uncached:
 
     def probe_cache(self, query: str, *, exact_only: bool = False) -> CacheProbe:
         return CacheProbe(None)
+
+
+def timed_stream(events: Iterable[AnswerEvent], started: float | None = None) -> Iterator[AnswerEvent]:
+    """The events, the final Answer carrying first_token_ms: from `started` (perf_counter; default now) to the
+    first piece of text, or to the Answer itself when no text came."""
+    started = time.perf_counter() if started is None else started
+    first_token_ms: float | None = None
+    for event in events:
+        if isinstance(event, TextDelta):
+            if first_token_ms is None:
+                first_token_ms = (time.perf_counter() - started) * 1000
+            yield event
+        else:
+            if first_token_ms is None:
+                first_token_ms = (time.perf_counter() - started) * 1000
+            yield replace(event, first_token_ms=first_token_ms)
+
+
+def final_answer(events: Iterable[AnswerEvent]) -> Answer:
+    """The Answer that ends a stream (the pieces before it are its text)."""
+    answer: Answer | None = None
+    for event in events:
+        if isinstance(event, Answer):
+            answer = event
+    if answer is None:
+        raise RuntimeError("a strategy's stream ended without its Answer")
+    return answer
+
+
+def text_at_once(answer: Answer) -> Iterator[AnswerEvent]:
+    """A finished answer as a stream (a cache hit, a refusal): its whole text in one piece, then the answer."""
+    if answer.text:
+        yield TextDelta(answer.text)
+    yield answer

@@ -17,8 +17,8 @@ from adaptlab.cache.entry import answer_from_dict
 from adaptlab.cache.keys import fingerprint
 from adaptlab.config import AdaptlabConfig, CachedStrategyConfig
 from adaptlab.logs import CallLog
-from adaptlab.strategies.base import AskOptions, CacheProbe, CacheReach, Strategy
-from adaptlab.types import Answer
+from adaptlab.strategies.base import AnswerStream, AskOptions, CacheProbe, CacheReach, Strategy, text_at_once
+from adaptlab.types import Answer, TextDelta
 
 if TYPE_CHECKING:
     from adaptlab.project import Project
@@ -77,9 +77,30 @@ class CachedStrategy:
         self._record(lookup, answer, saved=(lookup.entry.prompt_tokens, lookup.entry.completion_tokens))
         return CacheProbe(answer, lookup, started)
 
+    def stream(self, query: str, *, seed: int | None = None, options: AskOptions | None = None,
+               probe: CacheProbe | None = None) -> AnswerStream:
+        """A hit streams at once, in one piece; a miss streams the wrapped strategy's answer as it is generated
+        and is stored in the cache once it is whole."""
+        if options is not None and not options.is_default:
+            for event in self.inner.stream(query, seed=seed, options=options):
+                yield replace(event, cache_status="none") if isinstance(event, Answer) else event
+            return
+        if probe is None or probe.state is None:
+            probe = self.probe_cache(query)
+        if probe.hit is not None:
+            yield from text_at_once(probe.hit)
+            return
+        for event in self.inner.stream(query, seed=seed):
+            if isinstance(event, TextDelta):
+                yield event
+            else:
+                yield self._store_miss(query, probe.state, event, started=probe.started)
+
     def _answer_miss(self, query: str, lookup: Lookup, *, seed: int | None, started: float) -> Answer:
         """Ask the wrapped strategy and store its answer (the second half of `answer`, after a miss)."""
-        answer = self.inner.answer(query, seed=seed)
+        return self._store_miss(query, lookup, self.inner.answer(query, seed=seed), started=started)
+
+    def _store_miss(self, query: str, lookup: Lookup, answer: Answer, *, started: float) -> Answer:
         stored = self._cache.store(self.context, query, answer, ttl_seconds=self._ttl, retrieves=self.retrieves,
                                    semantic=self._semantic, embedding=lookup.embedding)
         # "none": the cache was bypassed

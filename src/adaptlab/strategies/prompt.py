@@ -22,8 +22,8 @@ from adaptlab.embed.base import Embedder
 from adaptlab.errors import ConfigError, InputError
 from adaptlab.logs import CallLog
 from adaptlab.models.base import ChatMessage, Generator
-from adaptlab.strategies.base import AskOptions, CacheProbe, Uncached
-from adaptlab.types import Answer
+from adaptlab.strategies.base import AnswerStream, AskOptions, CacheProbe, Uncached
+from adaptlab.types import Answer, Generation, TextDelta
 
 
 @dataclass(frozen=True)
@@ -131,6 +131,19 @@ class PromptStrategy(Uncached):
         started = time.perf_counter()
         generation = self._generator.chat(self.messages_for(query), max_tokens=self._max_tokens,
                                           json_schema=self._schema, seed=seed)
+        return self._answer_from(generation, started)
+
+    def stream(self, query: str, *, seed: int | None = None, options: AskOptions | None = None,
+               probe: CacheProbe | None = None) -> AnswerStream:
+        started = time.perf_counter()
+        for event in self._generator.stream_chat(self.messages_for(query), max_tokens=self._max_tokens,
+                                                 json_schema=self._schema, seed=seed):
+            if isinstance(event, TextDelta):
+                yield event
+            else:
+                yield self._answer_from(event, started)
+
+    def _answer_from(self, generation: Generation, started: float) -> Answer:
         if self._log:
             self._log.record("llm", model=generation.model, prompt_tokens=generation.usage.prompt_tokens,
                              completion_tokens=generation.usage.completion_tokens, latency_ms=generation.latency_ms,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from adaptlab.rag.answer import RagAnswerer
-from adaptlab.strategies.base import AskOptions, CacheProbe, Uncached
+from adaptlab.strategies.base import AnswerStream, AskOptions, CacheProbe, Uncached
 from adaptlab.types import Answer
 
 
@@ -29,6 +29,11 @@ class RagStrategy(Uncached):
                probe: CacheProbe | None = None) -> Answer:
         options = options or AskOptions()
         return self._answerer.answer(query, top_k=options.top_k or self._top_k, flt=options.flt, seed=seed)
+
+    def stream(self, query: str, *, seed: int | None = None, options: AskOptions | None = None,
+               probe: CacheProbe | None = None) -> AnswerStream:
+        options = options or AskOptions()
+        return self._answerer.stream(query, top_k=options.top_k or self._top_k, flt=options.flt, seed=seed)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, **self._params}

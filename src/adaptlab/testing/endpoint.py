@@ -106,6 +106,9 @@ class _Handler(BaseHTTPRequestHandler):
             prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
             with stats.lock:
                 stats.answered += 1
+            if body.get("stream"):
+                self._stream(number, body, text, prompt_tokens)
+                return
             self._send(200, {
                 "id": f"chatcmpl-{number}", "object": "chat.completion", "created": int(time.time()),
                 "model": body.get("model") or "flaky", "choices": [
@@ -115,6 +118,33 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             with stats.lock:
                 stats.in_flight -= 1
+
+
+    def _stream(self, number: int, body: dict[str, Any], text: str, prompt_tokens: int) -> None:
+        """The reply as OpenAI's server-sent events: one chunk per word, the usage chunk when asked, [DONE]."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")  # the end of the stream is the end of the connection
+        self.end_headers()
+        self.close_connection = True
+        base = {"id": f"chatcmpl-{number}", "object": "chat.completion.chunk", "created": int(time.time()),
+                "model": body.get("model") or "flaky"}
+
+        def event(payload: dict[str, Any]) -> None:
+            self.wfile.write(b"data: " + json.dumps({**base, **payload}).encode() + b"\n\n")
+            self.wfile.flush()
+
+        event({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
+        for position, word in enumerate(text.split(" ")):
+            piece = word if position == 0 else " " + word
+            event({"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+        event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        if (body.get("stream_options") or {}).get("include_usage"):
+            completion_tokens = len(text.split())
+            event({"choices": [], "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                                            "total_tokens": prompt_tokens + completion_tokens}})
+        self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
 
 
 # (messages, request body) → the reply's text: a scripted model for tests that need particular answers.

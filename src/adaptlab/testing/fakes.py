@@ -7,11 +7,11 @@ the fake generator echoes its instructions. Never use them to measure quality.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from adaptlab.embed.hash import HashEmbedder
 from adaptlab.models.base import ChatMessage
-from adaptlab.types import Generation, Usage
+from adaptlab.types import Generation, TextDelta, Usage
 
 __all__ = ["FakeGenerator", "HashEmbedder"]
 
@@ -39,6 +39,17 @@ class FakeGenerator:
         prompt_tokens = sum(self.count_tokens(m["content"]) for m in messages)
         return Generation(text, Usage(prompt_tokens, self.count_tokens(text)),
                           (time.perf_counter() - started) * 1000, self.name, "stop")
+
+    def stream_chat(self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None,
+                    temperature: float | None = None, stop: Sequence[str] | None = None,
+                    json_schema: dict | None = None, seed: int | None = None) -> Iterator[TextDelta | Generation]:
+        """The answer `chat` gives, one word at a time."""
+        generation = self.chat(messages, max_tokens=max_tokens, temperature=temperature, stop=stop,
+                               json_schema=json_schema, seed=seed)
+        words = generation.text.split(" ") if generation.text else []
+        for number, word in enumerate(words):
+            yield TextDelta(word if number == 0 else " " + word)
+        yield generation
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
