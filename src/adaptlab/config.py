@@ -625,6 +625,23 @@ class ServeConfig(_Section):
         "relative", description="How citations show a source document's path: 'relative' to the project folder "
         "(the one holding adaptlab.toml; a file outside it shows its name only), 'absolute' (the server's own "
         "path), or 'name' (the file name only).")
+    locked_parameters: list[Literal["max_tokens", "temperature", "top_p", "stop", "seed", "response_format"]] = Field(
+        default_factory=list, description="Client sampling parameters kept at the evaluated value: sent by a "
+        "client, they are not applied and are listed in the response's adaptlab.ignored_parameters. The others are "
+        "applied where the strategy allows, and a response they changed says it differs from what was evaluated "
+        "(adaptlab.overridden_parameters, adaptlab.as_evaluated = false).")
+    tenant: Literal["none", "key", "header"] = Field(
+        "none", description="Whose answers the answer cache may share: 'none' — every caller's; 'key' — a tenant "
+        "per API key (one customer's cached answer is never served to another); 'header' — the tenant named in "
+        "`tenant_header`, for a trusted gateway in front of the server that sets it (with API keys, a client "
+        "could otherwise name any tenant).")
+    tenant_header: str = Field("X-Adaptlab-Tenant", description="The request header naming the tenant when "
+                               "tenant = 'header'; a request without it is refused (400).")
+    admin_keys_env: str = Field("ADAPTLAB_ADMIN_KEYS", description="Environment variable with comma-separated "
+                                "admin API keys for the /admin routes (adapters added and removed at run time); "
+                                "without one the /admin routes answer 404. Separate from the client keys.")
+    max_loaded_adapters: int = Field(4, ge=1, description="LoRA adapters kept loaded on one base model at once; "
+                                     "using one more unloads the least recently used (loaded again when asked).")
     cost_usd_per_hour: float = Field(0.0, ge=0, description="Machine price charged for each answer's measured "
                                      "wall time, in the X-Adaptlab-Cost-USD header and /metrics (0: not priced).")
     cost_api_model: str = Field("", description="Price catalog api_models key (`adaptlab prices`) whose per-token "
