@@ -55,6 +55,54 @@ def smol_base(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def lora_gguf(tmp_path_factory):
+    """make(seed) -> a GGUF LoRA adapter for the bundled SmolLM2 GGUF, written by the project's own exporter from a
+    PEFT adapter of random A and B on v/o/down projections (strong enough to change greedy answers; no torch, no
+    base conversion: the shapes come from the GGUF). One file per seed for the session."""
+    import gguf
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    from adaptlab.finetune.export import export_gguf_lora
+    from adaptlab.models.registry import default_gguf_path
+
+    reader = gguf.GGUFReader(str(default_gguf_path()))
+    shapes = {t.name: [int(n) for n in t.shape] for t in reader.tensors}  # ggml order: (in, out)
+
+    def count(key: str) -> int:
+        return int(reader.fields[key].contents())
+
+    layers, modules = count("llama.block_count"), {"self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
+                                                   "mlp.down_proj": "ffn_down"}
+    root = tmp_path_factory.mktemp("lora")
+    base = root / "base"
+    base.mkdir()
+    (base / "config.json").write_text(json.dumps({
+        "architectures": ["LlamaForCausalLM"], "num_attention_heads": count("llama.attention.head_count"),
+        "num_key_value_heads": count("llama.attention.head_count_kv")}))
+    made: dict[tuple[int, int], Path] = {}
+
+    def make(seed: int, *, rank: int = 8) -> Path:
+        if (seed, rank) not in made:
+            rng = np.random.default_rng(seed)
+            tensors = {}
+            for layer in range(layers):
+                for module, gguf_name in modules.items():
+                    inputs, outputs = shapes[f"blk.{layer}.{gguf_name}.weight"]
+                    name = f"base_model.model.model.layers.{layer}.{module}"
+                    tensors[f"{name}.lora_A.weight"] = (rng.standard_normal((rank, inputs)) * 0.05).astype(np.float32)
+                    tensors[f"{name}.lora_B.weight"] = (rng.standard_normal((outputs, rank)) * 0.05).astype(np.float32)
+            peft = root / f"peft-{seed}-{rank}"
+            peft.mkdir()
+            save_file(tensors, str(peft / "adapter_model.safetensors"))
+            (peft / "adapter_config.json").write_text(json.dumps({"lora_alpha": 16, "r": rank}))
+            made[(seed, rank)] = export_gguf_lora(peft, base, root / f"adapter-{seed}-{rank}.gguf").path
+        return made[(seed, rank)]
+
+    return make
+
+
+@pytest.fixture(scope="session")
 def tiny_llama(tmp_path_factory, smol_base) -> Path:
     """A 2-layer randomly initialised Llama with the real SmolLM2 tokenizer: training mechanics in seconds."""
     import torch

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from adaptlab.cache.answer_cache import AnswerCache
     from adaptlab.embed.base import Embedder
     from adaptlab.logs import CallLog
+    from adaptlab.models.adapters import BaseKey, SharedBase
     from adaptlab.models.base import Generator
     from adaptlab.rag.context import ChunkContextWriter, ContextProgress
     from adaptlab.rag.index import ProgressCallback
@@ -37,10 +38,13 @@ class Project:
     def __init__(self, config: AdaptlabConfig, *, generator: Generator | None = None,
                  embedder: Embedder | None = None, store: VectorStore | None = None,
                  cache: AnswerCache | None = None, logger: CallLog | None = None,
-                 generators: dict[str, Generator] | None = None) -> None:
+                 generators: dict[str, Generator] | None = None,
+                 bases: dict[BaseKey, SharedBase] | None = None) -> None:
         self.config = config
         self._generator = generator
         self._generators: dict[str, Generator] = dict(generators or {})  # [generators.NAME], built on first use
+        # Loaded bases of fine-tuned strategies, one per GGUF and context: the same dict in every with_parts copy.
+        self._bases: dict[BaseKey, SharedBase] = bases if bases is not None else {}
         self._embedder = embedder
         self._store = store
         self._cache = cache
@@ -57,7 +61,7 @@ class Project:
         return Project(self.config, generator=generator or self._generator, embedder=embedder or self._embedder,
                        store=store or self._store,
                        cache=cache or (self._cache if embedder is None else None), logger=self._logger,
-                       generators=self._generators)
+                       generators=self._generators, bases=self._bases)
 
     @property
     def home(self) -> Path:
@@ -106,6 +110,38 @@ class Project:
 
             self._generators[name] = create_generator(self.config, settings=self.generator_settings(name))
         return self._generators[name]
+
+    def adapted_generator(self, name: str, adapter: Path) -> Generator:
+        """Generator `name` (a llama.cpp one) answering with the LoRA `adapter`. All adapters on the same base GGUF
+        and context share one loaded base, which sets each call's adapter (models/adapters.py): the base is most
+        of the memory. The adapter is loaded now, so a bad file fails here."""
+        from adaptlab.models.factory import base_key, create_adapted_generator, open_shared_base
+
+        settings = self.generator_settings(name)
+        if settings.backend != "llama_cpp":
+            raise ConfigError(f"A LoRA adapter file is loaded by llama.cpp, but generator {name or '[generator]'!r} "
+                              f"has backend {settings.backend!r} — use a llama_cpp generator, or name the model the "
+                              f"server serves the adapter as (served_model).")
+        key = base_key(settings)
+        if key not in self._bases:
+            self._bases[key] = open_shared_base(self.config, settings)
+        return create_adapted_generator(self.config, settings, self._bases[key], adapter.resolve())
+
+    def adapter_loaded(self, name: str, adapter: Path) -> bool:
+        """Whether `adapter` is loaded now on generator `name`'s shared base (never loads anything)."""
+        base = self._opened_base(name)
+        return base is not None and base.is_loaded(adapter.resolve())
+
+    def unload_adapter(self, name: str, adapter: Path) -> bool:
+        """Free `adapter` from generator `name`'s shared base (a later use loads it again); whether it was loaded."""
+        base = self._opened_base(name)
+        return base is not None and base.unload(adapter.resolve())
+
+    def _opened_base(self, name: str) -> SharedBase | None:
+        from adaptlab.models.factory import base_key
+
+        settings = self.generator_settings(name)
+        return self._bases.get(base_key(settings)) if settings.backend == "llama_cpp" else None
 
     @property
     def store(self) -> VectorStore:

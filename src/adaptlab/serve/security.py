@@ -72,6 +72,13 @@ def load_keys(config: ServeConfig) -> KeyRing:
     return KeyRing(frozenset(digests))
 
 
+def load_admin_keys(config: ServeConfig) -> KeyRing:
+    """The admin keys of the /admin routes, from $<serve.admin_keys_env> only (comma-separated): a key that can
+    change what the server serves never sits in the config file. None configured: the routes do not exist."""
+    raw = os.environ.get(config.admin_keys_env, "") if config.admin_keys_env else ""
+    return KeyRing(frozenset(hash_key(key.strip()) for key in raw.split(",") if key.strip()))
+
+
 class RateLimiter:
     """A moving-window limit per caller, on the `limits` library (in memory, or Redis shared by replicas)."""
 
