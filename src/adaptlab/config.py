@@ -230,6 +230,18 @@ class RetrieveConfig(_Section):
         "", description="Name of the [generators.NAME] model that rewrites queries and reranks (empty: [generator]).")
 
 
+class ConversationConfig(_Section):
+    """Follow-up questions: a question asked after earlier turns ("and for children?") is made standalone before
+    retrieval and before the answer cache's key, so neither answers it as if it were a new question."""
+
+    condense: Literal["generator", "rule", "off"] = Field(
+        "generator", description="'generator': the strategy's own model rewrites the follow-up into a standalone "
+        "question with a short prompt (tokens counted in the answer's usage); 'rule': the previous user question "
+        "and the follow-up, joined (no model call); 'off': the last user message alone, as before.")
+    max_turns: int = Field(6, ge=1, description="Earlier messages (user and assistant) the rewrite reads.")
+    max_tokens: int = Field(64, ge=8, description="Longest standalone question the generator may write.")
+
+
 class AnswerConfig(_Section):
     system_prompt: str = Field(
         "You answer questions using only the numbered sources. Quote the exact words from the sources that "
@@ -681,6 +693,7 @@ class AdaptlabConfig(_Section):
     store: StoreConfig = Field(default_factory=StoreConfig)
     retrieve: RetrieveConfig = Field(default_factory=RetrieveConfig)
     answer: AnswerConfig = Field(default_factory=AnswerConfig)
+    conversation: ConversationConfig = Field(default_factory=ConversationConfig)
     strategies: dict[str, StrategyConfig] = Field(
         default_factory=_builtin_strategies,
         description="Named strategies ([strategies.NAME] with kind = 'prompt' | 'rag' | 'finetuned' | "

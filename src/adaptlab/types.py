@@ -189,6 +189,38 @@ class Generation:
 
 
 @dataclass(frozen=True)
+class Sampling:
+    """A client's generation parameters (serve): each None keeps the strategy's evaluated setting."""
+
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] | None = None
+    json_schema: dict[str, Any] | None = None  # response_format: constrain the answer to JSON of this schema
+
+    @property
+    def is_default(self) -> bool:
+        return self == Sampling()
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier message of a conversation (the question itself is not a Turn)."""
+
+    role: Literal["user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True)
+class Standalone:
+    """A follow-up question made standalone from the conversation before it (the question itself when there was
+    nothing before it), with the model tokens the rewrite spent."""
+
+    question: str
+    usage: Usage = field(default_factory=Usage)
+
+
+@dataclass(frozen=True)
 class TextDelta:
     """A piece of an answer's text, as the model produces it (Generator.stream_chat, Strategy.stream). The pieces
     of one stream join to exactly the final Answer's text."""
@@ -215,6 +247,8 @@ class Answer:
     # Streamed answers: ms from the request to the first piece of text (time to first token); None when the
     # answer was not streamed.
     first_token_ms: float | None = None
+    finish_reason: str = "stop"  # "length" when the answer hit its max_tokens (a client's, in serve)
+    standalone_question: str | None = None  # a follow-up, as it was made standalone and answered
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -14,7 +14,6 @@ import pytest
 from adaptlab.config import AdaptlabConfig
 from adaptlab.models.registry import default_gguf_path
 from adaptlab.project import Project
-from adaptlab.serve.admin import install_admin
 from adaptlab.serve.app import create_app
 from adaptlab.serve.security import hash_key
 from adaptlab.strategies.factory import build_strategy
@@ -32,14 +31,12 @@ def make_app(tmp_path, lora_gguf, *, admin_keys: str | None, max_loaded: int = 4
         "serve": {"strategies": ["prompt", "ft"], "api_key_hashes": [hash_key(CLIENT)], "admin_keys_env": ADMIN_ENV,
                   "max_loaded_adapters": max_loaded, "auth_failure_limit": failure_limit},
     })
-    app = create_app(config, project=Project(config))
-    with pytest.MonkeyPatch.context() as env:  # read once, when the routes are installed
+    with pytest.MonkeyPatch.context() as env:  # read once, when create_app installs the routes
         if admin_keys is None:
             env.delenv(ADMIN_ENV, raising=False)
         else:
             env.setenv(ADMIN_ENV, admin_keys)
-        install_admin(app, app.state.adaptlab)  # what create_app will call (serve/app.py)
-    return app
+        return create_app(config, project=Project(config))
 
 
 def client(app, key: str | None = None) -> httpx.AsyncClient:

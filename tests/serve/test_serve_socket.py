@@ -5,6 +5,7 @@ strategy gives (what eval measured); a bounded loopback load test of cache hits;
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -163,10 +164,38 @@ def test_langchain_and_llamaindex_clients_stream_the_same_answer(server, client)
     langchain_pieces = [piece.content for piece in langchain.stream(question)]
     assert "".join(langchain_pieces) == expected and sum(bool(p) for p in langchain_pieces) > 1
 
+    # LlamaIndex always sends a temperature (0.1 by default), which the server applies: send the evaluated one.
     llamaindex = OpenAILike(api_base=base_url, api_key=KEY, model="adaptlab-prompt", is_chat_model=True,
-                            max_retries=0, timeout=120)
+                            temperature=0.0, max_retries=0, timeout=120)
     llamaindex_pieces = [r.delta for r in llamaindex.stream_chat([ChatMessage(role="user", content=question)])]
     assert "".join(p or "" for p in llamaindex_pieces) == expected and sum(bool(p) for p in llamaindex_pieces) > 1
+
+
+def test_a_json_schema_response_format_yields_valid_json(client):
+    import jsonschema
+
+    schema = {"type": "object", "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
+              "required": ["city", "country"], "additionalProperties": False}
+    for stream in (False, True):
+        request = {"model": "adaptlab-prompt", "max_tokens": 60,
+                   "messages": [{"role": "user", "content": "Name a city and its country."}],
+                   "response_format": {"type": "json_schema", "json_schema": {"name": "place", "schema": schema}}}
+        if stream:
+            chunks = list(client.chat.completions.create(stream=True, **request))
+            text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+            extension = _final_extension(chunks)
+        else:
+            completion = client.chat.completions.create(**request)
+            text, extension = completion.choices[0].message.content, completion.model_extra["adaptlab"]
+        jsonschema.validate(json.loads(text), schema)
+        assert extension["overridden_parameters"] == ["max_tokens", "response_format"]
+        assert extension["as_evaluated"] is False
+
+
+def test_a_client_max_tokens_cuts_the_answer_with_finish_reason_length(client):
+    completion = client.chat.completions.create(
+        model="adaptlab-prompt", max_tokens=3, messages=[{"role": "user", "content": "Tell me a long story."}])
+    assert completion.choices[0].finish_reason == "length" and completion.usage.completion_tokens == 3
 
 
 def test_time_to_first_token_is_exported(client, server):

@@ -32,7 +32,8 @@ def test_without_examples_it_sends_system_prompt_and_question_only() -> None:
     answer = strategy(generator, system_prompt="Be brief.").answer("Capital of France?", seed=7)
     assert generator.calls == [[{"role": "system", "content": "Be brief."},
                                 {"role": "user", "content": "Capital of France?"}]]
-    assert generator.call_options == [{"json_schema": None, "seed": 7, "max_tokens": 16}]
+    assert generator.call_options == [{"json_schema": None, "seed": 7, "max_tokens": 16, "temperature": None,
+                                       "top_p": None, "stop": None}]  # None: the configured sampling
     assert answer.text == "Paris" and answer.usage.prompt_tokens == 5 and not answer.citations  # 2 + 3 words
     assert answer.search_results == ()
 

@@ -18,9 +18,9 @@ from typing import Any
 
 from adaptlab.errors import InputError
 from adaptlab.textfiles import jsonl_lines, read_csv_rows, read_text, write_jsonl_atomic
-from adaptlab.types import FileProblem, line_problem, listed_problems
+from adaptlab.types import FileProblem, Turn, line_problem, listed_problems
 
-ALLOWED_KEYS = ("id", "question", "answers", "label", "expected_json", "schema", "gold_sources", "tags")
+ALLOWED_KEYS = ("id", "question", "history", "answers", "label", "expected_json", "schema", "gold_sources", "tags")
 SCORABLE_KEYS = ("answers", "label", "expected_json", "schema", "gold_sources")
 EXAMPLE_CASE = '{"question": "What is the capital of France?", "answers": ["Paris"]}'
 
@@ -39,6 +39,8 @@ class EvalCase:
     gold_sources: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     line: int = 0  # line in the cases file (0 when built in code), for messages pointing back at it
+    # The conversation before `question` (a multi-turn case): the strategy makes the question standalone first.
+    history: tuple[Turn, ...] = ()
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -57,6 +59,8 @@ class EvalCase:
     def to_dict(self) -> dict[str, Any]:
         """The case as a cases-file line (empty fields left out), so `load_cases` reads it back unchanged."""
         record: dict[str, Any] = {"id": self.case_id, "question": self.question}
+        if self.history:
+            record["history"] = [{"role": turn.role, "content": turn.content} for turn in self.history]
         if self.answers:
             record["answers"] = list(self.answers)
         if self.label is not None:
@@ -187,6 +191,7 @@ def _parse_line(path: Path, number: int, text: str) -> tuple[EvalCase | None, li
                 problem(f"'expected_json' does not satisfy 'schema': {violation}",
                         "correct expected_json or the schema: the reference answer must itself be valid")
 
+    history = _history(record.get("history"), problem)
     gold_sources = _string_list(record, "gold_sources", problem, 'write "gold_sources": ["articles/doc.txt", ...]')
     tags = _string_list(record, "tags", problem, 'write "tags": ["easy", ...]')
 
@@ -205,8 +210,31 @@ def _parse_line(path: Path, number: int, text: str) -> tuple[EvalCase | None, li
     assert isinstance(question, str)  # a missing or non-string question is a problem above
     return EvalCase(
         case_id=case_id, question=question, answers=answers, label=label, expected_json=expected_json,
-        schema=schema, gold_sources=gold_sources, tags=tags, line=number,
+        schema=schema, gold_sources=gold_sources, tags=tags, line=number, history=history,
     ), problems
+
+
+_HISTORY_FIX = ('write "history": [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}] — '
+                'the turns before "question"')
+
+
+def _history(raw: Any, problem: Callable[[str, str], None]) -> tuple[Turn, ...]:
+    """A case's earlier turns: user and assistant messages with non-empty text (null: none)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        problem("'history' must be a list of messages", _HISTORY_FIX)
+        return ()
+    turns: list[Turn] = []
+    for position, message in enumerate(raw):
+        role = message.get("role") if isinstance(message, dict) else None
+        content = message.get("content") if isinstance(message, dict) else None
+        if role not in ("user", "assistant") or not isinstance(content, str) or not content.strip():
+            problem(f"history[{position}] must be {{\"role\": \"user\" or \"assistant\", \"content\": "
+                    f"\"<non-empty text>\"}}", _HISTORY_FIX)
+            continue
+        turns.append(Turn(role=role, content=content))
+    return tuple(turns)
 
 
 def _line(problem: FileProblem) -> int:

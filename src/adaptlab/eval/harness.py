@@ -11,7 +11,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -125,6 +125,7 @@ class CaseResult:
     synthetic: bool = False  # a drafted case (`cases generate`), not a hand-written one
     train_seed: int = 0  # a fine-tuned strategy benched with several training seeds: the adapter's seed offset
     first_token_ms: float | None = None  # time to the answer's first streamed piece of text (None: not streamed)
+    standalone_question: str | None = None  # a multi-turn case's question as the strategy made it standalone
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -355,7 +356,17 @@ def _answer(strategy: Strategy, case: EvalCase, seed: int) -> tuple[Answer, str 
     """One answer, streamed as `serve` streams it (so its time to first token is measured); a failed answer is a
     scored failure, not a lost run."""
     try:
-        return final_answer(timed_stream(strategy.stream(case.question, seed=seed))), None
+        started = time.perf_counter()
+        question, condensed = case.question, Usage()
+        if case.history:  # a multi-turn case: answered as serve answers a follow-up
+            standalone = strategy.standalone(case.question, case.history)
+            question, condensed = standalone.question, standalone.usage
+        answer = final_answer(timed_stream(strategy.stream(question, seed=seed), started))
+        if case.history:
+            answer = replace(answer, standalone_question=question, usage=Usage(
+                answer.usage.prompt_tokens + condensed.prompt_tokens,
+                answer.usage.completion_tokens + condensed.completion_tokens))
+        return answer, None
     except AdaptlabError as exc:
         return Answer(text="", usage=Usage()), str(exc)
 
@@ -371,7 +382,7 @@ def _score(case: EvalCase, answer: Answer, error: str | None, scorer: Scorer, *,
         cited=[c.path for c in answer.citations],
         retrieved=list(dict.fromkeys(s.chunk.path for s in answer.search_results)),
         scores=scores, error=error, retries=answer.retries, synthetic="synthetic" in case.tags,
-        first_token_ms=answer.first_token_ms,
+        first_token_ms=answer.first_token_ms, standalone_question=answer.standalone_question,
     )
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Protocol, TypedDict
+from typing import Any, Protocol, TypedDict
 
-from adaptlab.types import Generation, TextDelta
+from adaptlab.types import Generation, Sampling, TextDelta
 
 
 class ChatMessage(TypedDict):
@@ -23,6 +23,7 @@ class Generator(Protocol):
         *,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        top_p: float | None = None,
         stop: Sequence[str] | None = None,
         json_schema: dict | None = None,
         seed: int | None = None,
@@ -30,7 +31,8 @@ class Generator(Protocol):
         """One chat completion. Usage must be the backend's real token counts.
 
         json_schema: constrain the output to JSON satisfying this schema (llama.cpp compiles it to a grammar;
-        OpenAI-compatible servers get `response_format`). seed: overrides the configured sampling seed."""
+        OpenAI-compatible servers get `response_format`). seed: overrides the configured sampling seed.
+        max_tokens, temperature, top_p, stop: None keeps the configured setting."""
 
     def stream_chat(
         self,
@@ -38,6 +40,7 @@ class Generator(Protocol):
         *,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        top_p: float | None = None,
         stop: Sequence[str] | None = None,
         json_schema: dict | None = None,
         seed: int | None = None,
@@ -65,3 +68,11 @@ def stripped_deltas(pieces: Iterable[str]) -> Iterator[str]:
         pending = text[len(body):]
         if body:
             yield body
+
+
+def generation_kwargs(sampling: Sampling, *, max_tokens: int, json_schema: dict[str, Any] | None) -> dict[str, Any]:
+    """Generator.chat's keyword arguments for a strategy's answer: its own max_tokens and JSON schema unless the
+    caller's sampling sets them (a strategy's own schema always wins), the caller's temperature, top_p, stop."""
+    return {"max_tokens": sampling.max_tokens or max_tokens, "temperature": sampling.temperature,
+            "top_p": sampling.top_p, "stop": sampling.stop,
+            "json_schema": json_schema if json_schema is not None else sampling.json_schema}

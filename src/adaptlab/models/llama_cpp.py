@@ -17,6 +17,7 @@ from adaptlab.models.registry import resolve_gguf
 from adaptlab.types import Generation, TextDelta, Usage
 
 if TYPE_CHECKING:
+    from llama_cpp import Llama
     from llama_cpp.llama_types import ChatCompletionRequestResponseFormat
 
 
@@ -46,29 +47,38 @@ def check_build_runs_here(model_path: str) -> None:
             raise BackendError(f"{result.detail} — {result.fix}.")
 
 
+def load_llama(model_path: Path, config: GeneratorConfig, *, threads: int, lora_path: str | None = None) -> Llama:
+    """The GGUF loaded by llama.cpp with the generator's context settings (and a LoRA applied at load)."""
+    from llama_cpp import Llama
+
+    check_build_runs_here(str(model_path))
+    try:
+        return Llama(
+            model_path=str(model_path),
+            n_ctx=config.n_ctx,
+            n_threads=threads,
+            n_threads_batch=threads,
+            seed=config.seed,
+            lora_path=lora_path,
+            verbose=False,
+        )
+    except (ValueError, RuntimeError) as exc:
+        raise BackendError(f"llama.cpp could not load {model_path}: {exc} — is it a valid GGUF file?") from exc
+
+
 class LlamaCppGenerator:
     max_parallel: int | None = 1  # one llama.cpp context answers one request at a time
 
-    def __init__(self, config: GeneratorConfig, *, threads: int = 1, lora_path: str | None = None) -> None:
-        from llama_cpp import Llama
-
+    def __init__(self, config: GeneratorConfig, *, threads: int = 1, lora_path: str | None = None,
+                 llama: Llama | None = None) -> None:
+        """llama: answer on this already loaded base instead of loading one (a base shared by several adapters,
+        which models/adapters.py sets per call)."""
         self._config = config
         self.model_path = resolve_gguf(config.model_path)
         if lora_path and not Path(lora_path).is_file():
             raise ModelNotFoundError(f"No LoRA adapter at {lora_path} — train or export one first.")
-        check_build_runs_here(str(self.model_path))
-        try:
-            self._llm = Llama(
-                model_path=str(self.model_path),
-                n_ctx=config.n_ctx,
-                n_threads=threads,
-                n_threads_batch=threads,
-                seed=config.seed,
-                lora_path=lora_path,
-                verbose=False,
-            )
-        except (ValueError, RuntimeError) as exc:
-            raise BackendError(f"llama.cpp could not load {self.model_path}: {exc} — is it a valid GGUF file?") from exc
+        self._llm = llama if llama is not None else load_llama(self.model_path, config, threads=threads,
+                                                               lora_path=lora_path)
         self.name = f"llama_cpp:{self.model_path.name}" + (f"+{Path(lora_path).name}" if lora_path else "")
         self.n_ctx = config.n_ctx
 
@@ -83,14 +93,15 @@ class LlamaCppGenerator:
         *,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        top_p: float | None = None,
         stop: Sequence[str] | None = None,
         json_schema: dict | None = None,
         seed: int | None = None,
     ) -> Generation:
         started = time.perf_counter()
         try:
-            result = self._llm.create_chat_completion(**self._request(messages, max_tokens, temperature, stop,
-                                                                      json_schema, seed))
+            result = self._llm.create_chat_completion(**self._request(messages, max_tokens, temperature, top_p,
+                                                                      stop, json_schema, seed))
         except ValueError as exc:  # llama.cpp raises ValueError when the prompt exceeds n_ctx
             raise _context_error(exc) from exc
         latency_ms = (time.perf_counter() - started) * 1000
@@ -111,6 +122,7 @@ class LlamaCppGenerator:
         *,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        top_p: float | None = None,
         stop: Sequence[str] | None = None,
         json_schema: dict | None = None,
         seed: int | None = None,
@@ -131,7 +143,7 @@ class LlamaCppGenerator:
             sampled[0] += 1
             return scores
 
-        request = self._request(messages, max_tokens, temperature, stop, json_schema, seed)
+        request = self._request(messages, max_tokens, temperature, top_p, stop, json_schema, seed)
         pieces: list[str] = []
         finish_reason: str | None = None
 
@@ -164,7 +176,8 @@ class LlamaCppGenerator:
         )
 
     def _request(self, messages: Sequence[ChatMessage], max_tokens: int | None, temperature: float | None,
-                 stop: Sequence[str] | None, json_schema: dict | None, seed: int | None) -> dict:
+                 top_p: float | None, stop: Sequence[str] | None, json_schema: dict | None,
+                 seed: int | None) -> dict:
         """create_chat_completion's arguments, one way for `chat` and `stream_chat` (so both answer alike)."""
         response_format: ChatCompletionRequestResponseFormat | None = (
             {"type": "json_object", "schema": json_schema} if json_schema is not None else None)
@@ -178,6 +191,7 @@ class LlamaCppGenerator:
             "seed": self._config.seed if seed is None else seed,
             "repeat_penalty": self._config.repeat_penalty,
             "response_format": response_format,
+            **({"top_p": top_p} if top_p is not None else {}),  # else llama.cpp's default, as evaluated
         }
 
     def count_tokens(self, text: str) -> int:

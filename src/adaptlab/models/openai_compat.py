@@ -44,6 +44,7 @@ class OpenAIGenerator:
         *,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        top_p: float | None = None,
         stop: Sequence[str] | None = None,
         json_schema: dict | None = None,
         seed: int | None = None,
@@ -52,7 +53,7 @@ class OpenAIGenerator:
         attempts = Attempts()
         with translated_errors("Model server", self._config.base_url, "generator", self._config.api_key_env,
                                "an OpenAI chat completion", attempts):
-            request = self._request(messages, max_tokens, temperature, stop, json_schema, seed)
+            request = self._request(messages, max_tokens, temperature, top_p, stop, json_schema, seed)
             response = call_with_retries(lambda: self._client.chat.completions.create(**request), self._policy,
                                          attempts)
         latency_ms = (time.perf_counter() - started) * 1000
@@ -79,6 +80,7 @@ class OpenAIGenerator:
         *,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        top_p: float | None = None,
         stop: Sequence[str] | None = None,
         json_schema: dict | None = None,
         seed: int | None = None,
@@ -90,7 +92,7 @@ class OpenAIGenerator:
         attempts = Attempts()
         pieces: list[str] = []
         state: dict = {"usage": None, "finish_reason": None, "model": None}
-        request = self._request(messages, max_tokens, temperature, stop, json_schema, seed)
+        request = self._request(messages, max_tokens, temperature, top_p, stop, json_schema, seed)
 
         def raw_pieces() -> Iterator[str]:
             with translated_errors("Model server", self._config.base_url, "generator", self._config.api_key_env,
@@ -137,9 +139,10 @@ class OpenAIGenerator:
         )
 
     def _request(self, messages: Sequence[ChatMessage], max_tokens: int | None, temperature: float | None,
-                 stop: Sequence[str] | None, json_schema: dict | None, seed: int | None) -> dict:
+                 top_p: float | None, stop: Sequence[str] | None, json_schema: dict | None,
+                 seed: int | None) -> dict:
         """chat.completions.create's arguments, one way for `chat` and `stream_chat`; paces the request."""
-        extra = {}
+        extra: dict = {"top_p": top_p} if top_p is not None else {}
         if json_schema is not None:
             extra["response_format"] = {"type": "json_schema",
                                         "json_schema": {"name": "output", "schema": json_schema}}

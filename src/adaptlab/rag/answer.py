@@ -19,10 +19,10 @@ from typing import Literal
 
 from adaptlab.config import AnswerConfig
 from adaptlab.logs import CallLog
-from adaptlab.models.base import ChatMessage, Generator
+from adaptlab.models.base import ChatMessage, Generator, generation_kwargs
 from adaptlab.rag.retrieve import RetrievalResult, Retriever
 from adaptlab.rag.store import SearchFilter
-from adaptlab.types import Answer, Citation, Generation, ScoredChunk, TextDelta, Usage
+from adaptlab.types import Answer, Citation, Generation, Sampling, ScoredChunk, TextDelta, Usage
 
 _MARKER = re.compile(r"\[(\d{1,2})\]")
 _WORD = re.compile(r"[a-z0-9]+")
@@ -111,18 +111,24 @@ class RagAnswerer:
     def parallel_answers(self) -> int | None:
         return self._generator.max_parallel
 
+    @property
+    def generator(self) -> Generator:
+        """The model that answers (a follow-up question is made standalone with it)."""
+        return self._generator
+
     def answer(self, question: str, *, top_k: int | None = None, flt: SearchFilter | None = None,
-               seed: int | None = None) -> Answer:
+               seed: int | None = None, sampling: Sampling = Sampling()) -> Answer:
         started = time.perf_counter()
         retrieval = self._retrieve(question, top_k, flt)
         if self._should_refuse(retrieval):
             return self._refusal(question, retrieval, started)
         messages, sources = self._fit_context(question, list(retrieval.chunks[: self._config.context_chunks]))
-        generation = self._generator.chat(messages, max_tokens=self._max_tokens, seed=seed)
+        generation = self._generator.chat(messages, seed=seed, **self._kwargs(sampling))
         return self._answer_from(question, generation, retrieval, sources, started)
 
     def stream(self, question: str, *, top_k: int | None = None, flt: SearchFilter | None = None,
-               seed: int | None = None) -> abc.Generator[TextDelta | Answer, None, None]:
+               seed: int | None = None,
+               sampling: Sampling = Sampling()) -> abc.Generator[TextDelta | Answer, None, None]:
         """`answer`, the model's text streamed as it comes; the citations are found in the whole text, at the
         end. A refusal comes in one piece, at once."""
         started = time.perf_counter()
@@ -134,11 +140,16 @@ class RagAnswerer:
             yield refusal
             return
         messages, sources = self._fit_context(question, list(retrieval.chunks[: self._config.context_chunks]))
-        for event in self._generator.stream_chat(messages, max_tokens=self._max_tokens, seed=seed):
+        for event in self._generator.stream_chat(messages, seed=seed, **self._kwargs(sampling)):
             if isinstance(event, TextDelta):
                 yield event
             else:
                 yield self._answer_from(question, event, retrieval, sources, started)
+
+    def _kwargs(self, sampling: Sampling) -> dict:
+        # The context budget (_fit_context) keeps room for the configured max_tokens; a client's larger one
+        # may run into the window, which llama.cpp reports as an error of its own.
+        return generation_kwargs(sampling, max_tokens=self._max_tokens, json_schema=None)
 
     def _retrieve(self, question: str, top_k: int | None, flt: SearchFilter | None) -> RetrievalResult:
         retrieval = self._retriever.retrieve(question, top_k=top_k, flt=flt)
@@ -171,6 +182,7 @@ class RagAnswerer:
             retrieved=tuple(sources),
             search_results=retrieval.chunks,
             retries=generation.retries,
+            finish_reason=generation.finish_reason or "stop",
         )
         self._record(question, answer)
         return answer

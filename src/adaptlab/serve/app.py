@@ -15,9 +15,9 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePath
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, FastAPI, Request
@@ -26,16 +26,18 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 from adaptlab.config import AdaptlabConfig, ServeConfig
-from adaptlab.errors import AdaptlabError, BackendError, ContextLengthError
+from adaptlab.errors import AdaptlabError, BackendError, ConfigError, ContextLengthError
 from adaptlab.project import Project
 from adaptlab.serve import schemas
+from adaptlab.serve.admin import install_admin
 from adaptlab.serve.api_errors import ApiError, error_response, install_handlers
 from adaptlab.serve.metrics import ServerMetrics
+from adaptlab.serve.params import ClientParameters, client_parameters
 from adaptlab.serve.security import Gatekeeper
 from adaptlab.serve.service import Answering, Catalog, Pricer, ServedModel, build_catalog, make_pricer
 from adaptlab.serve.work import Caller, ClientGone, LaneFull
 from adaptlab.strategies.base import AnswerEvent
-from adaptlab.types import Answer, Citation, TextDelta
+from adaptlab.types import Answer, Citation, Standalone, TextDelta, Turn, Usage
 
 ERROR_RESPONSES = {status: {"model": schemas.ErrorBody, "description": text} for status, text in {
     400: "Malformed request", 401: "Missing or invalid API key", 404: "Unknown model", 413: "Body too large",
@@ -95,6 +97,10 @@ def create_app(config: AdaptlabConfig, *, project: Project | None = None) -> Fas
         pricer=make_pricer(config), metrics=metrics, gate=Gatekeeper(settings, metrics), project=project,
         project_dir=config.project_dir().resolve(), started=int(time.time()),
     )
+    if settings.tenant == "key" and not state.gate.keys.enabled:
+        raise ConfigError(f"serve.tenant = 'key' scopes the answer cache per API key, but no key is configured — "
+                          f"add keys (serve.api_key_hashes or ${settings.api_keys_env}), or use tenant = 'header' "
+                          f"or 'none'.")
     state.metrics.watch_lane("generation", lambda: state.answering.generation.depth)
     state.metrics.watch_lane("lookup", lambda: state.answering.lookup.depth)
 
@@ -111,6 +117,7 @@ def create_app(config: AdaptlabConfig, *, project: Project | None = None) -> Fas
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)  # outermost: counts the 413s too
     _add_routes(app, state)
+    install_admin(app, state)  # /admin routes, only when admin keys are set ($serve.admin_keys_env)
     # FastAPI's documented way to customise the schema is to replace the method; mypy forbids that in general.
     app.openapi = lambda: _openapi(app, state.catalog, settings, state.project.embedder.dimension)  # type: ignore[method-assign]
     return app
@@ -315,25 +322,37 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
         assert served is not None
         question = _question(body, settings)
         received = time.perf_counter()
+        params = client_parameters(body, served.strategy, settings, _tenant(request, settings))
+        history = _history(body)
+        condensed: Standalone | None = None
+        if history:  # a follow-up: retrieval and the cache key see the standalone question, never the bare one
+            with _work_errors(state):
+                condensed = await state.answering.generation.run(
+                    lambda: served.strategy.standalone(question, history), _caller(request))
+            question = condensed.question
         if body.stream:
             with _work_errors(state):
-                events = state.answering.stream(served, question, seed=body.seed, caller=_caller(request))
+                events = state.answering.stream(served, question, seed=params.seed, options=params.options,
+                                                caller=_caller(request))
                 # Whatever fails before the first piece (a full queue, a prompt over the context window) is
                 # still an HTTP error status; later failures can only be an event in the stream.
                 first = await anext(events)
             return StreamingResponse(
-                _stream_events(state, served, body, first, events, received), media_type="text/event-stream",
+                _stream_events(state, served, body, params, first, events, received, condensed),
+                media_type="text/event-stream",
                 headers={"X-Adaptlab-Strategy": served.strategy_name, "Cache-Control": "no-cache"})
         with _work_errors(state):
-            answer = await state.answering.answer(served, question, seed=body.seed, caller=_caller(request))
+            answer = await state.answering.answer(served, question, seed=params.seed, options=params.options,
+                                                  caller=_caller(request))
+        answer = _with_condense_usage(answer, condensed)
         request.state.metric_cache = answer.cache_status
-        cost, extension, usage = _finish(state, served, answer, body)
+        cost, extension, usage = _finish(state, served, answer, params)
         headers = {"X-Adaptlab-Cache": answer.cache_status, "X-Adaptlab-Cost-USD": f"{cost:.8f}",
                    "X-Adaptlab-Strategy": served.strategy_name}
         completion = schemas.ChatCompletion(
             id=_completion_id(), created=int(time.time()), model=served.id, system_fingerprint=served.fingerprint,
             choices=[schemas.Choice(index=0, message=schemas.AssistantMessage(content=answer.text),
-                                    finish_reason="stop")],
+                                    finish_reason=_finish_reason(answer))],
             usage=usage, adaptlab=extension)
         return JSONResponse(completion.model_dump(mode="json"), headers=headers)
 
@@ -381,13 +400,45 @@ def _question(body: schemas.ChatCompletionRequest, settings: ServeConfig) -> str
     return text.strip() or text
 
 
-_APPLIED = {"model", "messages", "stream", "stream_options", "seed", "n", "user"}
+def _history(body: schemas.ChatCompletionRequest) -> list[Turn]:
+    """The user and assistant messages before the question, as the conversation the question follows (system,
+    developer and tool messages are not the conversation: the strategy keeps its own instructions)."""
+    last_user = max(i for i, m in enumerate(body.messages) if isinstance(m, schemas.UserMessage))
+    turns: list[Turn] = []
+    for message in body.messages[:last_user]:
+        if message.role not in ("user", "assistant") or message.content is None:
+            continue
+        content = message.content if isinstance(message.content, str) else "\n".join(p.text for p in message.content)
+        if content.strip():
+            turns.append(Turn(role="user" if message.role == "user" else "assistant", content=content))
+    return turns  # at most serve.max_messages; the strategy reads its last [conversation] max_turns
 
 
-def _ignored(body: schemas.ChatCompletionRequest) -> list[str]:
-    """Fields the client set that the strategy does not take: it answers with its evaluated settings."""
-    sent = body.model_fields_set | set(body.model_extra or {})
-    return sorted(sent - _APPLIED)
+def _with_condense_usage(answer: Answer, standalone: Standalone | None) -> Answer:
+    """A follow-up's answer says which standalone question it answers, and the rewrite is part of what it cost
+    (a cache hit still made the rewrite)."""
+    if standalone is None:
+        return answer
+    usage = Usage(answer.usage.prompt_tokens + standalone.usage.prompt_tokens,
+                  answer.usage.completion_tokens + standalone.usage.completion_tokens)
+    return replace(answer, usage=usage, standalone_question=standalone.question)
+
+
+def _tenant(request: Request, settings: ServeConfig) -> str:
+    """Whose cached answers this request may be served (serve.tenant)."""
+    if settings.tenant == "key":
+        return str(request.state.caller)  # "key:<digest>": keys are required with tenant = "key" (create_app)
+    if settings.tenant == "header":
+        tenant = request.headers.get(settings.tenant_header, "").strip()
+        if not tenant:
+            raise ApiError(400, f"This server scopes its answer cache per tenant: send the {settings.tenant_header} "
+                           f"header (serve.tenant_header).", code="missing_tenant", param=settings.tenant_header)
+        return tenant
+    return ""
+
+
+def _finish_reason(answer: Answer) -> Literal["stop", "length"]:
+    return "length" if answer.finish_reason == "length" else "stop"
 
 
 @contextmanager
@@ -432,12 +483,13 @@ def _count(state: ServerState, served: ServedModel, answer: Answer, cost: float)
 
 
 def _extension(state: ServerState, served: ServedModel, answer: Answer, cost: float,
-               ignored: list[str]) -> schemas.AdaptlabExtension:
+               params: ClientParameters) -> schemas.AdaptlabExtension:
     citations = [_citation(c, state.settings.citation_paths, state.project_dir) for c in answer.citations]
     return schemas.AdaptlabExtension(
         strategy=served.strategy_name, cache=answer.cache_status, refused=answer.refused, citations=citations,
         cost_usd=cost, latency_ms=round(answer.latency_ms, 3), system_fingerprint=served.fingerprint,
-        ignored_parameters=ignored)
+        ignored_parameters=params.ignored, overridden_parameters=params.overridden,
+        as_evaluated=params.as_evaluated, standalone_question=answer.standalone_question)
 
 
 def _citation(citation: Citation, paths: str, project_dir: Path) -> schemas.CitationOut:
@@ -458,19 +510,19 @@ def _completion_id() -> str:
 
 
 def _finish(state: ServerState, served: ServedModel, answer: Answer,
-            body: schemas.ChatCompletionRequest) -> tuple[float, schemas.AdaptlabExtension, schemas.Usage]:
+            params: ClientParameters) -> tuple[float, schemas.AdaptlabExtension, schemas.Usage]:
     """What follows a whole answer, streamed or not: its price, the metrics, the adaptlab extension, the usage."""
     cost = state.pricer.cost(answer)
     _count(state, served, answer, cost)
-    extension = _extension(state, served, answer, cost, _ignored(body))
+    extension = _extension(state, served, answer, cost, params)
     usage = schemas.Usage(prompt_tokens=answer.usage.prompt_tokens, completion_tokens=answer.usage.completion_tokens,
                           total_tokens=answer.usage.prompt_tokens + answer.usage.completion_tokens)
     return cost, extension, usage
 
 
 async def _stream_events(state: ServerState, served: ServedModel, body: schemas.ChatCompletionRequest,
-                         first: AnswerEvent, rest: AsyncGenerator[AnswerEvent, None],
-                         received: float) -> AsyncIterator[bytes]:
+                         params: ClientParameters, first: AnswerEvent, rest: AsyncGenerator[AnswerEvent, None],
+                         received: float, condensed: Standalone | None) -> AsyncIterator[bytes]:
     """Server-sent events: the role, each piece of text as the strategy produces it, then a chunk with the
     finish reason, the usage and the adaptlab extension (citations, cache status, cost: known only once the
     answer is whole), the usage chunk when asked (stream_options.include_usage), [DONE]. A failure after the
@@ -499,7 +551,7 @@ async def _stream_events(state: ServerState, served: ServedModel, body: schemas.
                         first_piece = False
                     yield event([schemas.ChunkChoice(index=0, delta=schemas.DeltaMessage(content=item.text))])
                 else:
-                    answer = item
+                    answer = _with_condense_usage(item, condensed)
     except ApiError as exc:
         body_json = {"error": {"message": exc.message, "type": "server_error", "param": exc.param, "code": exc.code}}
         yield b"data: " + json.dumps(body_json).encode() + b"\n\n"
@@ -509,8 +561,8 @@ async def _stream_events(state: ServerState, served: ServedModel, body: schemas.
     assert answer is not None  # a strategy's stream ends with its Answer
     if first_piece:  # an empty answer: its first "token" is the end
         state.metrics.first_token.labels(served.id).observe(time.perf_counter() - received)
-    _, extension, usage = _finish(state, served, answer, body)
-    yield event([schemas.ChunkChoice(index=0, delta=schemas.DeltaMessage(), finish_reason="stop")],
+    _, extension, usage = _finish(state, served, answer, params)
+    yield event([schemas.ChunkChoice(index=0, delta=schemas.DeltaMessage(), finish_reason=_finish_reason(answer))],
                 usage=usage, adaptlab=extension)
     if body.stream_options and body.stream_options.include_usage:  # OpenAI's convention: no choices, the usage
         yield event([], usage=usage)

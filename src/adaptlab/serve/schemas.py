@@ -55,12 +55,38 @@ class StreamOptions(_Loose):
     include_usage: bool = Field(False, description="Send a last chunk with usage and no choices.")
 
 
+class JsonSchemaFormat(_Loose):
+    name: str = Field("output", description="A name for the schema (not used).")
+    schema_: dict[str, Any] = Field(alias="schema", description="The JSON Schema the answer must satisfy.")
+    strict: bool | None = None
+    description: str | None = None
+
+
+class TextFormat(_Loose):
+    type: Literal["text"] = Field(description="The strategy's own output.")
+
+
+class JsonObjectFormat(_Loose):
+    type: Literal["json_object"] = Field(description="A JSON object (decoding is constrained to one).")
+
+
+class JsonSchemaResponseFormat(_Loose):
+    type: Literal["json_schema"] = Field(description="JSON satisfying json_schema.schema (decoding is constrained "
+                                         "to it).")
+    json_schema: JsonSchemaFormat
+
+
+ResponseFormat = Annotated[TextFormat | JsonObjectFormat | JsonSchemaResponseFormat, Field(discriminator="type")]
+
+
 class ChatCompletionRequest(_Loose):
     model: str = Field(description="A model id from GET /v1/models, e.g. 'adaptlab-rag'.")
     messages: list[ChatMessageIn] = Field(
         min_length=1, json_schema_extra=_HAS_USER_MESSAGE,
         description="The last user message is the question; the strategy's own prompt, examples and retrieved "
-        "sources surround it. Other messages are accepted and not used: the strategy answers as evaluated.")
+        "sources surround it. Earlier user and assistant messages make it a follow-up, which is made standalone "
+        "([conversation] condense) before retrieval and the cache look-up; system, developer and tool messages "
+        "are accepted and not used: the strategy keeps its own instructions.")
     stream: bool = False
     stream_options: StreamOptions | None = None
     seed: Integer | None = Field(None, description="Sampling seed for this answer (as the harness's --repeats).")
@@ -70,7 +96,7 @@ class ChatCompletionRequest(_Loose):
     max_tokens: Integer | None = None
     max_completion_tokens: Integer | None = None
     stop: str | list[str] | None = None
-    response_format: dict[str, Any] | None = None
+    response_format: ResponseFormat | None = None
     user: str | None = None
 
     @field_validator("messages")
@@ -130,6 +156,13 @@ class AdaptlabExtension(BaseModel):
     latency_ms: float
     system_fingerprint: str = Field(description="Fingerprint of the strategy's settings and files.")
     ignored_parameters: list[str] = Field(description="Request fields that were accepted but not applied.")
+    overridden_parameters: list[str] = Field(
+        default_factory=list, description="Client sampling fields that were applied (max_tokens, temperature, "
+        "top_p, stop, response_format): the answer is not the configuration that was evaluated.")
+    standalone_question: str | None = Field(None, description="A follow-up (earlier user or assistant messages "
+                                            "came first) as it was made standalone and answered.")
+    as_evaluated: bool = Field(True, description="The answer used the strategy's evaluated settings (false when "
+                               "overridden_parameters is not empty).")
 
 
 class AssistantMessage(BaseModel):

@@ -13,14 +13,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
-from adaptlab.config import AdaptlabConfig, ServeConfig
+from adaptlab.config import AdaptlabConfig, ServeConfig, StrategyConfig
 from adaptlab.errors import AdaptlabError, ConfigError
 from adaptlab.project import Project
 from adaptlab.serve.work import ANYONE, Caller, WorkLane
-from adaptlab.strategies.base import AnswerEvent, CacheProbe, Strategy, text_at_once
+from adaptlab.strategies.base import AnswerEvent, AskOptions, CacheProbe, Strategy, text_at_once
 from adaptlab.strategies.cached import cache_context
 from adaptlab.types import Answer
 
@@ -44,11 +45,36 @@ class SkippedStrategy:
     reason: str
 
 
-@dataclass(frozen=True)
 class Catalog:
-    models: dict[str, ServedModel]
-    skipped: tuple[SkippedStrategy, ...]
-    embedding_model: str
+    """The served models. Adapters added at run time (serve/admin.py) join and leave while requests are answered:
+    each change replaces the mapping whole, under a lock, so a reader holds either the old one or the new one."""
+
+    def __init__(self, models: Mapping[str, ServedModel], skipped: tuple[SkippedStrategy, ...],
+                 embedding_model: str) -> None:
+        self._models: Mapping[str, ServedModel] = MappingProxyType(dict(models))
+        self.skipped = skipped
+        self.embedding_model = embedding_model
+        self._lock = threading.Lock()
+
+    @property
+    def models(self) -> Mapping[str, ServedModel]:
+        """The models served now (read-only: a later change makes a new mapping)."""
+        return self._models
+
+    def add(self, model: ServedModel) -> None:
+        with self._lock:
+            if model.id in self._models or model.id == self.embedding_model:
+                raise ConfigError(f"A model named {model.id!r} is already served — choose another name.")
+            self._models = MappingProxyType({**self._models, model.id: model})
+
+    def remove(self, model_id: str) -> ServedModel:
+        with self._lock:
+            models = dict(self._models)
+            removed = models.pop(model_id, None)
+            if removed is None:
+                raise ConfigError(f"No model named {model_id!r} is served.")
+            self._models = MappingProxyType(models)
+            return removed
 
 
 def build_catalog(project: Project) -> Catalog:
@@ -82,6 +108,18 @@ def build_catalog(project: Project) -> Catalog:
         reasons = "; ".join(f"{s.name}: {s.reason}" for s in skipped)
         raise ConfigError(f"No strategy can be served ({reasons}) — fix one of them or set serve.strategies.")
     return Catalog(models, tuple(skipped), embedding_model)
+
+
+def build_served_model(project: Project, name: str, section: StrategyConfig) -> ServedModel:
+    """A strategy that is not in the config (an adapter added at run time), built and fingerprinted as if it were
+    [strategies.NAME] = section."""
+    from adaptlab.strategies.factory import build_strategy
+
+    config = project.config
+    strategy = build_strategy(project, name, section=section)
+    as_configured = config.model_copy(update={"strategies": {**config.strategies, name: section}})
+    model_id = config.serve.model_prefix + name
+    return ServedModel(model_id, name, strategy.kind, strategy, _fingerprint(as_configured, strategy))
 
 
 def _fingerprint(config: AdaptlabConfig, strategy: Strategy) -> str:
@@ -127,22 +165,24 @@ class Answering:
                                    max_waiting=settings.max_queue, per_caller=share)
         self.lookup = WorkLane("lookup", workers=settings.lookup_workers, max_waiting=settings.max_lookup_queue)
 
-    async def answer(self, model: ServedModel, question: str, *, seed: int | None, caller: Caller = ANYONE) -> Answer:
+    async def answer(self, model: ServedModel, question: str, *, seed: int | None, options: AskOptions = AskOptions(),
+                     caller: Caller = ANYONE) -> Answer:
         """`caller` gets its share of the generation lane, and a generation it hung up on before it started is
-        dropped (ClientGone)."""
+        dropped (ClientGone). options: the client's sampling (which bypasses the cache) and tenant."""
         strategy = model.strategy
-        probe = await self._probe(strategy, question)
+        probe = await self._probe(strategy, question, options)
         if probe is not None and probe.hit is not None:
             return probe.hit
-        return await self.generation.run(lambda: strategy.answer(question, seed=seed, probe=probe), caller)
+        return await self.generation.run(
+            lambda: strategy.answer(question, seed=seed, options=options, probe=probe), caller)
 
-    async def stream(self, model: ServedModel, question: str, *, seed: int | None,
+    async def stream(self, model: ServedModel, question: str, *, seed: int | None, options: AskOptions = AskOptions(),
                      caller: Caller = ANYONE) -> AsyncGenerator[AnswerEvent, None]:
         """`answer`, streamed: the strategy's own stream runs on the generation lane and each piece is passed on
         as it comes; a cache hit streams at once. Closing this iterator (the client hung up) stops the generation
         at its next piece."""
         strategy = model.strategy
-        probe = await self._probe(strategy, question)
+        probe = await self._probe(strategy, question, options)
         if probe is not None and probe.hit is not None:
             for at_once in text_at_once(probe.hit):
                 yield at_once
@@ -152,7 +192,7 @@ class Answering:
         stop = threading.Event()
 
         def generate() -> None:
-            events = strategy.stream(question, seed=seed, probe=probe)
+            events = strategy.stream(question, seed=seed, options=options, probe=probe)
             try:
                 for event in events:
                     loop.call_soon_threadsafe(pieces.put_nowait, event)
@@ -178,14 +218,16 @@ class Answering:
         self.generation.shutdown()
         self.lookup.shutdown()
 
-    async def _probe(self, strategy: Strategy, question: str) -> CacheProbe | None:
-        """The cache look-up on its lane (None for a strategy without a cache)."""
-        if strategy.cache_reach == "none":
+    async def _probe(self, strategy: Strategy, question: str, options: AskOptions) -> CacheProbe | None:
+        """The cache look-up on its lane (None for a strategy without a cache, and for a request whose own
+        sampling bypasses it)."""
+        if strategy.cache_reach == "none" or not options.is_default:
             return None
+        tenant = options.tenant
         if strategy.cache_reach == "local":
-            probe = strategy.probe_cache(question, exact_only=True)
+            probe = strategy.probe_cache(question, exact_only=True, tenant=tenant)
             if probe.hit is None and strategy.semantic_cache:
-                probe = await self.lookup.run(lambda: strategy.probe_cache(question))
+                probe = await self.lookup.run(lambda: strategy.probe_cache(question, tenant=tenant))
             return probe
         # a network backend (Redis) is never waited on by the event loop
-        return await self.lookup.run(lambda: strategy.probe_cache(question))
+        return await self.lookup.run(lambda: strategy.probe_cache(question, tenant=tenant))

@@ -4,12 +4,12 @@ strategy. A caller that needs more extends this protocol; none casts to a concre
 from __future__ import annotations
 
 import time
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from adaptlab.rag.store import SearchFilter
-from adaptlab.types import Answer, TextDelta
+from adaptlab.types import Answer, Sampling, Standalone, TextDelta, Turn
 
 # What Strategy.stream yields: pieces of the answer's text as they are produced, then the whole Answer.
 AnswerEvent = TextDelta | Answer
@@ -23,16 +23,20 @@ CacheReach = Literal["none", "local", "remote"]
 
 @dataclass(frozen=True)
 class AskOptions:
-    """Per-call changes to what a retrieving strategy searches; the defaults answer exactly as configured (and
-    as evaluated). A cached strategy answers calls with options from its wrapped strategy, bypassing the cache:
-    its entries were stored for the configured retrieval."""
+    """Per-call changes to how a strategy answers; the defaults answer exactly as configured (and as evaluated).
+
+    top_k / flt change what a retrieving strategy searches; sampling, how the model generates. A cached strategy
+    answers calls with such changes from its wrapped strategy, bypassing the cache: its entries were stored for the
+    evaluated settings."""
 
     top_k: int | None = None
     flt: SearchFilter | None = None
+    sampling: Sampling = Sampling()
+    tenant: str = ""  # whose cached answers may be served (a cached strategy's cache is scoped per tenant)
 
     @property
     def is_default(self) -> bool:
-        return self.top_k is None and (self.flt is None or self.flt.is_empty())
+        return self.top_k is None and (self.flt is None or self.flt.is_empty()) and self.sampling.is_default
 
 
 @dataclass(frozen=True)
@@ -64,13 +68,22 @@ class Strategy(Protocol):
         process) and for a cached strategy (an answer may come from an earlier one); None when its model is an
         endpoint, so the caller's concurrency decides."""
 
+    @property
+    def sampling_applied(self) -> frozenset[str]:
+        """The Sampling fields this strategy applies when a caller sets them ("max_tokens", "temperature", "top_p",
+        "stop", "json_schema"); the rest are ignored (a strategy with its own JSON schema keeps it)."""
+
+    def standalone(self, question: str, history: Sequence[Turn]) -> Standalone:
+        """`question` made standalone from the earlier turns of its conversation (`[conversation] condense`), for
+        retrieval and the cache key; itself when `history` is empty. Callers answer the returned question."""
+
     def answer(self, query: str, *, seed: int | None = None, options: AskOptions | None = None,
                probe: CacheProbe | None = None) -> Answer:
         """Answer one query: text, citations, token usage, latency, cache status.
 
         seed: sampling seed for this call (the harness varies it across `--repeats`); None keeps the config's.
-        options: per-call retrieval changes (`adaptlab ask --top-k/--filter`). probe: the miss of an earlier
-        `probe_cache` of this query, so the look-up is not repeated."""
+        options: per-call changes (`adaptlab ask --top-k/--filter`; a served client's sampling and tenant).
+        probe: the miss of an earlier `probe_cache` of this query, so the look-up is not repeated."""
 
     def stream(self, query: str, *, seed: int | None = None, options: AskOptions | None = None,
                probe: CacheProbe | None = None) -> AnswerStream:
@@ -78,10 +91,11 @@ class Strategy(Protocol):
         piece, at once), then the whole Answer — the same answer `answer` returns, its text the pieces joined.
         What needs the whole text (citations, refusal detection, the cache store) is done before the Answer."""
 
-    def probe_cache(self, query: str, *, exact_only: bool = False) -> CacheProbe:
+    def probe_cache(self, query: str, *, exact_only: bool = False, tenant: str = "") -> CacheProbe:
         """Look the query up in this strategy's answer cache without calling the model or writing the cache
         (a hit is logged as the answer served). exact_only: skip the semantic search — no embedding, microseconds
-        on a local cache. A strategy without a cache answers a miss at once."""
+        on a local cache. tenant: whose answers the look-up may find (and a miss's answer is stored for): ""
+        shares the cache among all callers. A strategy without a cache answers a miss at once."""
 
     def describe(self) -> dict[str, Any]:
         """Parameters that identify this strategy's behaviour (recorded with every eval run)."""
@@ -91,13 +105,16 @@ class Strategy(Protocol):
         eval questions against them."""
 
 
+SAMPLING_FIELDS = frozenset({"max_tokens", "temperature", "top_p", "stop", "json_schema"})
+
+
 class Uncached:
     """The cache half of the protocol for strategies that have no cache of their own."""
 
     cache_reach: CacheReach = "none"
     semantic_cache = False
 
-    def probe_cache(self, query: str, *, exact_only: bool = False) -> CacheProbe:
+    def probe_cache(self, query: str, *, exact_only: bool = False, tenant: str = "") -> CacheProbe:
         return CacheProbe(None)
 
 

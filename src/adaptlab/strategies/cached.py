@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -18,10 +19,18 @@ from adaptlab.cache.keys import fingerprint
 from adaptlab.config import AdaptlabConfig, CachedStrategyConfig
 from adaptlab.logs import CallLog
 from adaptlab.strategies.base import AnswerStream, AskOptions, CacheProbe, CacheReach, Strategy, text_at_once
-from adaptlab.types import Answer, TextDelta
+from adaptlab.types import Answer, Standalone, TextDelta, Turn
 
 if TYPE_CHECKING:
     from adaptlab.project import Project
+
+
+@dataclass(frozen=True)
+class _Miss:
+    """A look-up's outcome, with the context (the tenant's) the miss's answer is stored under."""
+
+    lookup: Lookup
+    context: str
 
 
 class CachedStrategy:
@@ -52,41 +61,47 @@ class CachedStrategy:
 
     def answer(self, query: str, *, seed: int | None = None, options: AskOptions | None = None,
                probe: CacheProbe | None = None) -> Answer:
-        if options is not None and not options.is_default:
-            # Entries were stored for the configured retrieval: a filtered or resized search is answered fresh.
+        options = options or AskOptions()
+        if not options.is_default:
+            # Entries were stored for the evaluated retrieval and sampling: a filtered or resized search, or a
+            # client's own sampling, is answered fresh.
             return replace(self.inner.answer(query, seed=seed, options=options), cache_status="none")
         if probe is None or probe.state is None:
-            probe = self.probe_cache(query)
+            probe = self.probe_cache(query, tenant=options.tenant)
         if probe.hit is not None:
             return probe.hit
-        return self._answer_miss(query, probe.state, seed=seed, started=probe.started)
+        miss = probe.state
+        return self._store_miss(query, miss, self.inner.answer(query, seed=seed), started=probe.started)
 
-    def probe_cache(self, query: str, *, exact_only: bool = False) -> CacheProbe:
+    def probe_cache(self, query: str, *, exact_only: bool = False, tenant: str = "") -> CacheProbe:
         """The cached answer (cache_status "hit"), or a miss carrying the lookup for the miss path.
 
         exact_only: skip the semantic search (no embedding: microseconds). The server answers exact hits on its
         event loop and sends the rest to a lookup thread; a miss in this mode is not logged, since the full
-        lookup that follows logs it."""
+        lookup that follows logs it. tenant: the look-up (and the miss's store) is confined to this tenant's
+        entries — another context fingerprint, so neither the exact nor the semantic search can cross it."""
         started = time.perf_counter()
-        lookup = self._cache.lookup(self.context, query, semantic=self._semantic and not exact_only,
+        context = self._context_of(tenant)
+        lookup = self._cache.lookup(context, query, semantic=self._semantic and not exact_only,
                                     threshold=self._threshold, guard=self._guard, ambiguity_margin=self._margin)
         if lookup.entry is None:
             # An exact-only miss is not a finished look-up when the semantic search is still to come.
-            return CacheProbe(None, None if exact_only and self._semantic else lookup, started)
+            return CacheProbe(None, None if exact_only and self._semantic else _Miss(lookup, context), started)
         answer = answer_from_dict(lookup.entry.answer, latency_ms=(time.perf_counter() - started) * 1000)
         self._record(lookup, answer, saved=(lookup.entry.prompt_tokens, lookup.entry.completion_tokens))
-        return CacheProbe(answer, lookup, started)
+        return CacheProbe(answer, _Miss(lookup, context), started)
 
     def stream(self, query: str, *, seed: int | None = None, options: AskOptions | None = None,
                probe: CacheProbe | None = None) -> AnswerStream:
         """A hit streams at once, in one piece; a miss streams the wrapped strategy's answer as it is generated
         and is stored in the cache once it is whole."""
-        if options is not None and not options.is_default:
+        options = options or AskOptions()
+        if not options.is_default:
             for event in self.inner.stream(query, seed=seed, options=options):
                 yield replace(event, cache_status="none") if isinstance(event, Answer) else event
             return
         if probe is None or probe.state is None:
-            probe = self.probe_cache(query)
+            probe = self.probe_cache(query, tenant=options.tenant)
         if probe.hit is not None:
             yield from text_at_once(probe.hit)
             return
@@ -96,12 +111,20 @@ class CachedStrategy:
             else:
                 yield self._store_miss(query, probe.state, event, started=probe.started)
 
-    def _answer_miss(self, query: str, lookup: Lookup, *, seed: int | None, started: float) -> Answer:
-        """Ask the wrapped strategy and store its answer (the second half of `answer`, after a miss)."""
-        return self._store_miss(query, lookup, self.inner.answer(query, seed=seed), started=started)
+    @property
+    def sampling_applied(self) -> frozenset[str]:
+        return self.inner.sampling_applied
 
-    def _store_miss(self, query: str, lookup: Lookup, answer: Answer, *, started: float) -> Answer:
-        stored = self._cache.store(self.context, query, answer, ttl_seconds=self._ttl, retrieves=self.retrieves,
+    def standalone(self, question: str, history: Sequence[Turn]) -> Standalone:
+        return self.inner.standalone(question, history)  # the key is the standalone question: never a bare follow-up
+
+    def _context_of(self, tenant: str) -> str:
+        return fingerprint({"context": self.context, "tenant": tenant}) if tenant else self.context
+
+    def _store_miss(self, query: str, miss: _Miss, answer: Answer, *, started: float) -> Answer:
+        """Store the wrapped strategy's answer after a miss (the second half of `answer`)."""
+        lookup = miss.lookup
+        stored = self._cache.store(miss.context, query, answer, ttl_seconds=self._ttl, retrieves=self.retrieves,
                                    semantic=self._semantic, embedding=lookup.embedding)
         # "none": the cache was bypassed
         status: Literal["miss", "none"] = "miss" if lookup.status == "miss" else "none"

@@ -10,8 +10,9 @@ from adaptlab.config import (
     FinetunedStrategyConfig,
     PromptStrategyConfig,
     RagStrategyConfig,
+    StrategyConfig,
 )
-from adaptlab.errors import ConfigError
+from adaptlab.errors import ConfigError, ModelNotFoundError
 from adaptlab.models.base import Generator
 from adaptlab.project import Project
 from adaptlab.strategies.base import Strategy
@@ -21,9 +22,11 @@ def strategy_names(project: Project) -> list[str]:
     return sorted(project.config.strategies)
 
 
-def build_strategy(project: Project, name: str) -> Strategy:
+def build_strategy(project: Project, name: str, *, section: StrategyConfig | None = None) -> Strategy:
+    """Strategy `name` of [strategies.NAME], or built from `section` (one that is not in the config: an adapter
+    added to the server at run time)."""
     config = project.config
-    section = config.strategies.get(name)
+    section = section or config.strategies.get(name)
     if section is None:
         raise ConfigError(f"No strategy named {name!r} — known: {', '.join(strategy_names(project))}. "
                           f"Define it as [strategies.{name}] with kind = \"prompt\" or \"rag\" in adaptlab.toml.")
@@ -69,7 +72,9 @@ def _adapted_generator(project: Project, name: str,
         raise ConfigError(f"strategies.{name}: set adapter to the GGUF LoRA file written by `adaptlab train ... "
                           f"--export` (or `adaptlab export`).")
     adapter = config.resolve_path(section.adapter)
-    return create_generator(config, settings=settings, lora_path=str(adapter))
+    if not adapter.is_file():
+        raise ModelNotFoundError(f"No LoRA adapter at {adapter} — train or export one first.")
+    return project.adapted_generator(section.generator, adapter)
 
 
 def _build_prompt(project: Project, name: str, section: PromptStrategyConfig, generator: Generator) -> Strategy:
@@ -83,7 +88,7 @@ def _build_prompt(project: Project, name: str, section: PromptStrategyConfig, ge
         name, section, generator, examples=examples, schema=schema,
         embedder=project.embedder if needs_embedder else None,
         max_tokens=section.max_tokens or project.generator_settings(section.generator).max_tokens,
-        log=project.logger,
+        log=project.logger, conversation=config.conversation,
     )
 
 
@@ -117,4 +122,5 @@ def _build_rag(project: Project, name: str, section: RagStrategyConfig, generato
     }
     if isinstance(section, FinetunedRagStrategyConfig):
         params["adapter"] = section.adapter or section.served_model
-    return RagStrategy(name, answerer, top_k=top_k, params=params, kind=section.kind)
+    return RagStrategy(name, answerer, top_k=top_k, params=params, kind=section.kind,
+                       conversation=config.conversation)

@@ -17,13 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from adaptlab.config import PromptStrategyConfig
+from adaptlab.config import ConversationConfig, PromptStrategyConfig
 from adaptlab.embed.base import Embedder
 from adaptlab.errors import ConfigError, InputError
 from adaptlab.logs import CallLog
-from adaptlab.models.base import ChatMessage, Generator
-from adaptlab.strategies.base import AnswerStream, AskOptions, CacheProbe, Uncached
-from adaptlab.types import Answer, Generation, TextDelta
+from adaptlab.models.base import ChatMessage, Generator, generation_kwargs
+from adaptlab.strategies.base import SAMPLING_FIELDS, AnswerStream, AskOptions, CacheProbe, Uncached
+from adaptlab.strategies.conversation import FollowUpCondenser
+from adaptlab.types import Answer, Generation, Standalone, TextDelta, Turn
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,8 @@ class PromptStrategy(Uncached):
 
     def __init__(self, name: str, config: PromptStrategyConfig, generator: Generator, *,
                  examples: Sequence[FewShotExample] = (), schema: dict[str, Any] | None = None,
-                 embedder: Embedder | None = None, max_tokens: int, log: CallLog | None = None) -> None:
+                 embedder: Embedder | None = None, max_tokens: int, log: CallLog | None = None,
+                 conversation: ConversationConfig | None = None) -> None:
         if config.few_shot_k and not examples:
             raise ConfigError(f"strategies.{name}.few_shot_k = {config.few_shot_k} but no examples were given — "
                               f"set strategies.{name}.few_shot_path.")
@@ -86,6 +88,7 @@ class PromptStrategy(Uncached):
         self.kind = config.kind  # "prompt", or "finetuned" (same prompting, adapted model)
         self._config = config
         self._generator = generator
+        self._condenser = FollowUpCondenser(conversation or ConversationConfig(), generator)
         self._examples = list(examples)
         self._schema = schema
         self._embedder = embedder
@@ -129,19 +132,28 @@ class PromptStrategy(Uncached):
         # options: this strategy retrieves nothing, so per-call retrieval changes do not apply (callers check
         # `retrieves` before offering them); probe: it has no cache.
         started = time.perf_counter()
-        generation = self._generator.chat(self.messages_for(query), max_tokens=self._max_tokens,
-                                          json_schema=self._schema, seed=seed)
+        generation = self._generator.chat(self.messages_for(query), seed=seed, **self._sampling(options))
         return self._answer_from(generation, started)
 
     def stream(self, query: str, *, seed: int | None = None, options: AskOptions | None = None,
                probe: CacheProbe | None = None) -> AnswerStream:
         started = time.perf_counter()
-        for event in self._generator.stream_chat(self.messages_for(query), max_tokens=self._max_tokens,
-                                                 json_schema=self._schema, seed=seed):
+        for event in self._generator.stream_chat(self.messages_for(query), seed=seed, **self._sampling(options)):
             if isinstance(event, TextDelta):
                 yield event
             else:
                 yield self._answer_from(event, started)
+
+    @property
+    def sampling_applied(self) -> frozenset[str]:
+        return SAMPLING_FIELDS - {"json_schema"} if self._schema is not None else SAMPLING_FIELDS
+
+    def standalone(self, question: str, history: Sequence[Turn]) -> Standalone:
+        return self._condenser.standalone(question, history)
+
+    def _sampling(self, options: AskOptions | None) -> dict[str, Any]:
+        sampling = (options or AskOptions()).sampling
+        return generation_kwargs(sampling, max_tokens=self._max_tokens, json_schema=self._schema)
 
     def _answer_from(self, generation: Generation, started: float) -> Answer:
         if self._log:
@@ -149,7 +161,8 @@ class PromptStrategy(Uncached):
                              completion_tokens=generation.usage.completion_tokens, latency_ms=generation.latency_ms,
                              purpose=f"strategy:{self.name}")
         return Answer(text=generation.text, usage=generation.usage, model=generation.model,
-                      latency_ms=(time.perf_counter() - started) * 1000, retries=generation.retries)
+                      latency_ms=(time.perf_counter() - started) * 1000, retries=generation.retries,
+                      finish_reason=generation.finish_reason or "stop")
 
     def _choose_examples(self, query: str) -> list[FewShotExample]:
         k = self._config.few_shot_k

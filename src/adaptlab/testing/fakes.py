@@ -28,11 +28,12 @@ class FakeGenerator:
         self.call_options: list[dict] = []  # json_schema / seed / max_tokens of each call, for assertions
 
     def chat(self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None,
-             temperature: float | None = None, stop: Sequence[str] | None = None,
+             temperature: float | None = None, top_p: float | None = None, stop: Sequence[str] | None = None,
              json_schema: dict | None = None, seed: int | None = None) -> Generation:
         started = time.perf_counter()
         self.calls.append(list(messages))
-        self.call_options.append({"json_schema": json_schema, "seed": seed, "max_tokens": max_tokens})
+        self.call_options.append({"json_schema": json_schema, "seed": seed, "max_tokens": max_tokens,
+                                  "temperature": temperature, "top_p": top_p, "stop": stop})
         if self._delay_s:
             time.sleep(self._delay_s)
         text = self._reply if self._reply is not None else " ".join(messages[-1]["content"].split()[:12])
@@ -41,10 +42,11 @@ class FakeGenerator:
                           (time.perf_counter() - started) * 1000, self.name, "stop")
 
     def stream_chat(self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None,
-                    temperature: float | None = None, stop: Sequence[str] | None = None,
-                    json_schema: dict | None = None, seed: int | None = None) -> Iterator[TextDelta | Generation]:
+                    temperature: float | None = None, top_p: float | None = None,
+                    stop: Sequence[str] | None = None, json_schema: dict | None = None,
+                    seed: int | None = None) -> Iterator[TextDelta | Generation]:
         """The answer `chat` gives, one word at a time."""
-        generation = self.chat(messages, max_tokens=max_tokens, temperature=temperature, stop=stop,
+        generation = self.chat(messages, max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop,
                                json_schema=json_schema, seed=seed)
         words = generation.text.split(" ") if generation.text else []
         for number, word in enumerate(words):
