@@ -45,10 +45,13 @@ def test_eval_two_strategies_then_a_regression_fails_the_command(tmp_path: Path,
         metrics = run["metrics"]
         assert metrics["token_f1"]["n"] == CASES and metrics["token_f1"]["low"] <= metrics["token_f1"]["value"]
         assert metrics["prompt_tokens"]["value"] > 0 and run["timing"]["seconds_per_case"] > 0
+        # Every answer is streamed: its time to first token is measured (issue 21).
+        assert 0 < run["timing"]["first_token_ms_p50"] <= run["timing"]["latency_ms_p95"]
     assert rag_run["metrics"]["prompt_tokens"]["value"] > prompt_run["metrics"]["prompt_tokens"]["value"]
     assert report["comparison"]["metrics"]["prompt_tokens"]["p_value"] < 0.05
     out_dir = tmp_path / "home" / "eval" / report["run_id"]
     assert (out_dir / "results.json").is_file() and (out_dir / "report.html").is_file()
+    assert "first token p50 (ms)" in (out_dir / "report.html").read_text(encoding="utf-8")
 
     # The advisor prices this run's measured tokens and ranks by its measured quality (issue 6).
     workload = tmp_path / "workload.toml"

@@ -248,6 +248,7 @@ def sample_dict(title: str = "COVID-QA knowledge questions", *, with_cache: bool
                                                               "max_tokens": 48, "system_prompt": "Quote <exact> words"},
             "metrics": metrics,
             "timing": {"seconds_per_case": p50 / 1000 * 1.02, "latency_ms_p50": p50, "latency_ms_p95": p50 * 1.6,
+                       "first_token_ms_p50": p50 * 0.08, "first_token_ms_p95": p50 * 0.12,
                        "prompt_tokens_mean": prompt, "completion_tokens_mean": completion},
             "cache_split": split,
             "cases": _cases(name, q, p50, metric, rng, cached, n_cases),

@@ -97,6 +97,13 @@ def test_recommendation_and_reasons_come_before_the_evidence(one):
     assert positions == sorted(positions)
 
 
+def test_the_latency_table_shows_time_to_first_token(one):
+    latency = one[one.index('id="task-1-latency"'):one.index('id="task-1-cost"')]
+    assert "first token p50 (ms)" in latency and "first token p95 (ms)" in latency
+    timing = sample_results().strategies[0].timing
+    assert timing.first_token_ms_p50 is not None and f"{timing.first_token_ms_p50:,.0f}" in latency
+
+
 def test_every_chart_kind_is_an_svg_chart_in_a_captioned_figure(two):
     parsed = outline(two)
     kinds = [kind for kind, _ in parsed.charts]
