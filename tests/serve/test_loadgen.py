@@ -13,10 +13,16 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from adaptlab.serve.loadgen import LoadRequest, _percentile, main, run_load, run_load_sync
+from adaptlab.serve.loadgen import LoadRequest, _percentile, format_summary, main, run_load, run_load_sync
 
 SSE_EVENTS = [b'data: {"n": 1}\n\n', b'data: {"n": 2}\n\n', b"data: [DONE]\n\n"]
 SSE_BODY = b"".join(SSE_EVENTS)
+# A chat completion stream as `adaptlab serve` sends it: the role, text after a pause, the end after another.
+CHAT_ROLE = b'data: {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}\n\n'
+CHAT_TEXT = b'data: {"choices": [{"index": 0, "delta": {"content": "Hi"}}]}\r\n\r\n'
+CHAT_END = b'data: {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}\n\ndata: [DONE]\n\n'
+CHAT_ERROR = b'data: {"error": {"message": "boom", "type": "server_error"}}\n\n'
+FIRST_TOKEN_S, REST_S = 0.03, 0.12
 
 
 @dataclass
@@ -27,11 +33,13 @@ class StubServer:
     connections: int = 0
     paths: Counter = field(default_factory=Counter)
     auth: Counter = field(default_factory=Counter)
+    last_body: bytes = b""
 
     def reset(self) -> None:
         self.connections = 0
         self.paths.clear()
         self.auth.clear()
+        self.last_body = b""
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -47,6 +55,7 @@ class StubServer:
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 self.paths[path] += 1
                 self.auth[headers.get("authorization", "")] += 1
+                self.last_body = body
                 if path == "/ok":
                     payload = b'{"ok": true, "echo": "' + body + b'"}'
                     writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Kind: a\r\n"
@@ -64,6 +73,20 @@ class StubServer:
                     for part in out:  # in separate writes so the client sees partial chunks
                         writer.write(part)
                         await writer.drain()
+                elif path.startswith("/chat"):  # an event stream in timed pieces, cut mid-event
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
+                                 b"Transfer-Encoding: chunked\r\n\r\n")
+                    pieces = [CHAT_ROLE, CHAT_TEXT[:20], CHAT_TEXT[20:-1], CHAT_TEXT[-1:]]
+                    delays = [0.0, FIRST_TOKEN_S, 0.0, 0.0]
+                    if path == "/chat":
+                        pieces, delays = pieces + [CHAT_END], delays + [REST_S]
+                    elif path == "/chat-error":  # fails after the first piece, as OpenAI does: no [DONE]
+                        pieces, delays = pieces + [CHAT_ERROR], delays + [0.0]
+                    for piece, delay in zip(pieces, delays):  # path "/chat-cut": ends without [DONE]
+                        await asyncio.sleep(delay)
+                        writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                        await writer.drain()
+                    writer.write(b"0\r\n\r\n")
                 elif path == "/fail":
                     writer.write(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\nboom")
                 elif path == "/close":
@@ -158,6 +181,37 @@ def test_chunked_event_stream_bodies(srv: StubServer) -> None:
     assert srv.connections == 4  # the chunked framing left every connection usable
 
 
+def test_streaming_clients_measure_time_to_first_token(srv: StubServer) -> None:
+    result = run_load_sync("127.0.0.1", srv.port, [LoadRequest("POST", "/chat", b'{"stream": true}')], total=8,
+                           concurrency=4, timeout_s=5, stream=True)
+    assert result.stream and result.requests == 8 and result.errors == 0 and result.streams == 8
+    assert result.stream_errors == {}
+    # The first token arrives after the role and the pause before the text, well before the stream ends.
+    assert FIRST_TOKEN_S * 1000 <= result.ttft_p50_ms <= result.ttft_p95_ms <= result.ttft_max_ms
+    assert result.ttft_max_ms < result.p50_ms - REST_S * 1000 / 2
+    assert srv.connections == 4  # the streams were read to their end: connections reused
+    summary = format_summary(result)
+    assert "time to first token ms: p50" in summary and "(8 event streams)" in summary
+
+    plain = run_load_sync("127.0.0.1", srv.port, [LoadRequest("GET", "/ok")], total=2, concurrency=1, timeout_s=2)
+    assert not plain.stream and plain.ttft_p50_ms == 0.0 and "first token" not in format_summary(plain)
+
+
+def test_streaming_errors_are_counted_by_reason(srv: StubServer) -> None:
+    requests = [LoadRequest("GET", "/chat-error"), LoadRequest("GET", "/chat-cut"), LoadRequest("GET", "/ok"),
+                LoadRequest("GET", "/chunked"), LoadRequest("GET", "/missing"), LoadRequest("GET", "/fail")]
+    result = run_load_sync("127.0.0.1", srv.port, requests, total=12, concurrency=3, expect_status=(200, 404),
+                           timeout_s=5, stream=True)
+    assert result.requests == 12 and result.status_counts == {200: 8, 404: 2, 500: 2}
+    # A JSON 200 is no stream; an event stream without text (/chunked) is fine but has no first token; an
+    # expected 404 is not read as a stream; the 500s are errors by status only.
+    assert result.stream_errors == {"error event": 2, "no [DONE]": 2, "not an event stream": 2}
+    assert result.errors == 6 + 2
+    assert result.streams == 6  # /chat-error, /chat-cut, /chunked
+    assert result.ttft_p50_ms >= FIRST_TOKEN_S * 1000  # the two failed streams did carry text
+    assert "stream errors: error event=2 no [DONE]=2 not an event stream=2" in format_summary(result)
+
+
 def test_round_robin_and_unexpected_statuses(srv: StubServer) -> None:
     requests = [LoadRequest("GET", "/ok"), LoadRequest("GET", "/fail"), LoadRequest("GET", "/chunked"),
                 LoadRequest("GET", "/missing")]
@@ -247,3 +301,17 @@ def test_cli_json_and_summary(srv: StubServer, tmp_path, capsys) -> None:
     assert main(["--url", url, "--total", "5", "--concurrency", "2", "--count-header", "x-kind"]) == 0
     text = capsys.readouterr().out
     assert "5 responses" in text and "status: 200=5" in text and "x-kind: a=5" in text
+
+
+def test_cli_stream_sets_stream_in_the_body(srv: StubServer, tmp_path, capsys) -> None:
+    body = tmp_path / "q.json"
+    body.write_text('{"model": "m", "messages": []}')
+    url = f"http://127.0.0.1:{srv.port}/chat"
+    assert main(["--url", url, "--body-file", str(body), "--stream", "--total", "4", "--concurrency", "2",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["stream"] is True and out["streams"] == 4 and out["errors"] == 0 and out["ttft_p50_ms"] > 0
+    assert json.loads(srv.last_body) == {"model": "m", "messages": [], "stream": True}
+    body.write_text("[1]")
+    with pytest.raises(SystemExit):
+        main(["--url", url, "--body-file", str(body), "--stream"])

@@ -9,8 +9,12 @@ Model: `concurrency` workers, each with its own keep-alive connection, each send
 the whole response before the next (no pipelining). Request i uses `requests[i % len(requests)]` until `total`
 requests have been sent in all.
 
+Streaming clients (`stream=True`, `--stream`): each response that is an event stream is read as its server-sent
+events arrive, to `data: [DONE]`; the time to the first event carrying text (time to first token) is measured,
+and a stream that ends without [DONE] or carries an `error` event counts as an error.
+
     python -m adaptlab.serve.loadgen --url http://127.0.0.1:8000/v1/chat/completions --body-file q.json \\
-        --header 'Authorization: Bearer k' --total 10000 --concurrency 50 --count-header x-adaptlab-cache
+        --header 'Authorization: Bearer k' --total 10000 --concurrency 50 --count-header x-adaptlab-cache [--stream]
 """
 
 from __future__ import annotations
@@ -68,6 +72,16 @@ class LoadResult:
     # when the status counts do not explain it.
     transport_errors: dict[str, int] = field(default_factory=dict)
     body_bytes: int = 0  # response body bytes read (after de-chunking), summed over all responses
+    # Streaming clients only (run_load(stream=True)): time to first token, from writing the request to reading
+    # the first event that carries text, nearest rank over the streams that carried text (0.0 when none did);
+    # expected 2xx responses that failed as streams, by reason ("no [DONE]", "error event", "not an event
+    # stream", "malformed event"), each also counted in `errors`.
+    stream: bool = False
+    streams: int = 0  # expected-status responses read as event streams
+    ttft_p50_ms: float = 0.0
+    ttft_p95_ms: float = 0.0
+    ttft_max_ms: float = 0.0
+    stream_errors: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -96,6 +110,53 @@ class _Tally:
     statuses: Counter = field(default_factory=Counter)
     transport_errors: Counter = field(default_factory=Counter)
     headers: dict[str, Counter] = field(default_factory=dict)
+    first_tokens: list[float] = field(default_factory=list)
+    streams: int = 0
+    stream_errors: Counter = field(default_factory=Counter)
+
+
+class _EventStream:
+    """One response's server-sent events, read as they arrive: when the first piece of text came, whether the
+    stream ended with [DONE], and the first problem seen."""
+
+    __slots__ = ("buffer", "done", "first_token", "is_events", "problem")
+
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.first_token: float | None = None  # perf_counter() when the first event with text was read
+        self.done = False
+        self.is_events = False  # the response was text/event-stream (set by _read_response)
+        self.problem = ""
+
+    def feed(self, data: bytes) -> None:
+        # Normalised after joining, so a CRLF split across two reads is still seen as one line end.
+        self.buffer = (self.buffer + data).replace(b"\r\n", b"\n")
+        while (end := self.buffer.find(b"\n\n")) >= 0:
+            event, self.buffer = self.buffer[:end], self.buffer[end + 2:]
+            for line in event.split(b"\n"):
+                if line.startswith(b"data:"):
+                    self._data(line[5:].strip())
+
+    def _data(self, data: bytes) -> None:
+        if data == b"[DONE]":
+            self.done = True
+            return
+        # JSON is parsed only until the first text (and for a possible error event): the loop stays cheap.
+        if self.first_token is not None and b'"error"' not in data:
+            return
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            self.problem = self.problem or "malformed event"
+            return
+        if not isinstance(payload, dict):
+            self.problem = self.problem or "malformed event"
+        elif "error" in payload:
+            self.problem = self.problem or "error event"
+        elif self.first_token is None and any(
+                isinstance(choice, dict) and isinstance(choice.get("delta"), dict) and choice["delta"].get("content")
+                for choice in payload.get("choices") or ()):
+            self.first_token = time.perf_counter()
 
 
 def _host_header(host: str, port: int) -> str:
@@ -129,8 +190,9 @@ def _percentile(sorted_values: Sequence[float], p: float) -> float:
     return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
-async def _read_chunked(reader: asyncio.StreamReader) -> int:
-    """Read a chunked body (including the trailer section); return its de-chunked length."""
+async def _read_chunked(reader: asyncio.StreamReader, events: _EventStream | None = None) -> int:
+    """Read a chunked body (including the trailer section); return its de-chunked length. `events` is fed each
+    chunk as it arrives."""
     size_total = 0
     while True:
         line = await reader.readline()
@@ -149,12 +211,16 @@ async def _read_chunked(reader: asyncio.StreamReader) -> int:
         data = await reader.readexactly(size + 2)
         if not data.endswith(b"\r\n"):
             raise _MalformedResponse("chunk not followed by CRLF")
+        if events is not None:
+            events.feed(data[:-2])
         size_total += size
 
 
 async def _read_response(reader: asyncio.StreamReader, is_head: bool,
-                         count_headers: Sequence[tuple[str, bytes]], tally: _Tally) -> tuple[int, bool]:
-    """Read one whole response; return (status, keep the connection open)."""
+                         count_headers: Sequence[tuple[str, bytes]], tally: _Tally,
+                         events: _EventStream | None = None) -> tuple[int, bool]:
+    """Read one whole response; return (status, keep the connection open). With `events`, an event-stream body
+    is fed to it as it arrives."""
     while True:
         head = await reader.readuntil(b"\r\n\r\n")
         lines = head[:-4].split(b"\r\n")
@@ -180,24 +246,30 @@ async def _read_response(reader: asyncio.StreamReader, is_head: bool,
     else:
         keep_alive = b"close" not in connection
 
+    if events is not None and headers.get(b"content-type", b"").lower().startswith(b"text/event-stream"):
+        events.is_events = True
+    else:
+        events = None
     if is_head or status in _NO_BODY_STATUSES or status < 200:
         body_len = 0
     elif (te := headers.get(b"transfer-encoding")) is not None:
         if te.lower().rsplit(b",", 1)[-1].strip() == b"chunked":
-            body_len = await _read_chunked(reader)
+            body_len = await _read_chunked(reader, events)
         else:  # another final coding: the body ends when the server closes
-            body_len = len(await reader.read())
+            body_len = await _read_to_eof(reader, events)
             keep_alive = False
     elif (cl := headers.get(b"content-length")) is not None:
         length = int(cl)
         if length < 0:
             raise _MalformedResponse("negative Content-Length")
         if length:
-            await reader.readexactly(length)
+            data = await reader.readexactly(length)
+            if events is not None:
+                events.feed(data)
         body_len = length
     else:
         # No framing: the body runs to EOF (HTTP/1.1 §6.3), whatever the Connection header says.
-        body_len = len(await reader.read())
+        body_len = await _read_to_eof(reader, events)
         keep_alive = False
 
     tally.body_bytes += body_len
@@ -206,6 +278,30 @@ async def _read_response(reader: asyncio.StreamReader, is_head: bool,
         if counted_value is not None:
             tally.headers[counted_name][counted_value.decode("latin-1")] += 1
     return status, keep_alive
+
+
+async def _read_to_eof(reader: asyncio.StreamReader, events: _EventStream | None) -> int:
+    if events is None:
+        return len(await reader.read())
+    size = 0
+    while data := await reader.read(65536):  # piece by piece, so the first event's time is its arrival
+        events.feed(data)
+        size += len(data)
+    return size
+
+
+def _check_stream(events: _EventStream, start: float, tally: _Tally) -> None:
+    """Count one expected-status response of a streaming run: its time to first token, or why it failed."""
+    if not events.is_events:
+        problem = "not an event stream"
+    else:
+        tally.streams += 1
+        problem = events.problem or ("" if events.done else "no [DONE]")
+        if events.first_token is not None:
+            tally.first_tokens.append(events.first_token - start)
+    if problem:
+        tally.errors += 1
+        tally.stream_errors[problem] += 1
 
 
 async def _close(writer: asyncio.StreamWriter | None) -> None:
@@ -218,7 +314,7 @@ async def _close(writer: asyncio.StreamWriter | None) -> None:
 
 async def _worker(host: str, port: int, encoded: Sequence[tuple[bytes, bool]], total: int,
                   expect_status: Collection[int], count_headers: Sequence[tuple[str, bytes]], timeout_s: float,
-                  tally: _Tally) -> None:
+                  tally: _Tally, stream: bool = False) -> None:
     reader: asyncio.StreamReader | None = None
     writer: asyncio.StreamWriter | None = None
     n = len(encoded)
@@ -229,6 +325,7 @@ async def _worker(host: str, port: int, encoded: Sequence[tuple[bytes, bool]], t
             index = tally.next_index
             tally.next_index += 1
             data, is_head = encoded[index % n]
+            events = _EventStream() if stream else None
             try:
                 # One deadline for connect + write + read, so a silent server cannot hang the run.
                 async with asyncio.timeout(timeout_s):
@@ -238,7 +335,7 @@ async def _worker(host: str, port: int, encoded: Sequence[tuple[bytes, bool]], t
                     start = perf()
                     writer.write(data)
                     await writer.drain()
-                    status, keep_alive = await _read_response(reader, is_head, count_headers, tally)
+                    status, keep_alive = await _read_response(reader, is_head, count_headers, tally, events)
                     latencies.append(perf() - start)
             except _TRANSPORT_ERRORS as exc:
                 # The connection is in an unknown state (half-read response, reset, ...): drop it and
@@ -251,6 +348,8 @@ async def _worker(host: str, port: int, encoded: Sequence[tuple[bytes, bool]], t
             tally.statuses[status] += 1
             if status not in expect_status:
                 tally.errors += 1
+            elif events is not None and 200 <= status < 300:  # an expected refusal (429) carries no stream
+                _check_stream(events, start, tally)
             if not keep_alive:  # the server said Connection: close (or sent an EOF-delimited body)
                 await _close(writer)
                 reader = writer = None
@@ -260,7 +359,7 @@ async def _worker(host: str, port: int, encoded: Sequence[tuple[bytes, bool]], t
 
 async def run_load(host: str, port: int, requests: Sequence[LoadRequest], *, total: int, concurrency: int,
                    expect_status: Collection[int] = (200,), count_headers: Sequence[str] = (),
-                   timeout_s: float = 30.0) -> LoadResult:
+                   timeout_s: float = 30.0, stream: bool = False) -> LoadResult:
     """Send `total` requests to host:port from `concurrency` keep-alive connections and measure them.
 
     Request i is `requests[i % len(requests)]`. A request that fails on a transport error (refused, reset,
@@ -268,6 +367,10 @@ async def run_load(host: str, port: int, requests: Sequence[LoadRequest], *, tot
     and its worker reconnects for the next one; a response whose status is not in `expect_status` counts in
     `status_counts` and in `errors`. `count_headers` names response headers (case-insensitive) whose values
     are tallied in `header_counts`.
+
+    stream: read each expected 2xx response as server-sent events (the requests must ask for a stream, e.g.
+    `"stream": true` in a chat completion's body): time to first token, and one that is not an event stream,
+    ends without `data: [DONE]` or carries an error event counts as an error.
     """
     if not requests:
         raise ValueError("requests must not be empty")
@@ -285,11 +388,12 @@ async def run_load(host: str, port: int, requests: Sequence[LoadRequest], *, tot
 
     workers = min(concurrency, total)
     start = time.perf_counter()
-    await asyncio.gather(*(_worker(host, port, encoded, total, expected, counted, timeout_s, tally)
+    await asyncio.gather(*(_worker(host, port, encoded, total, expected, counted, timeout_s, tally, stream)
                            for _ in range(workers)))
     seconds = time.perf_counter() - start
 
     latencies = sorted(tally.latencies)
+    first_tokens = sorted(tally.first_tokens)
     completed = len(latencies)
     return LoadResult(
         requests=completed,
@@ -304,15 +408,22 @@ async def run_load(host: str, port: int, requests: Sequence[LoadRequest], *, tot
         header_counts={name: dict(counter.most_common()) for name, counter in tally.headers.items()},
         transport_errors=dict(tally.transport_errors.most_common()),
         body_bytes=tally.body_bytes,
+        stream=stream,
+        streams=tally.streams,
+        ttft_p50_ms=_percentile(first_tokens, 50) * 1000.0,
+        ttft_p95_ms=_percentile(first_tokens, 95) * 1000.0,
+        ttft_max_ms=(first_tokens[-1] * 1000.0) if first_tokens else 0.0,
+        stream_errors=dict(sorted(tally.stream_errors.items())),
     )
 
 
 def run_load_sync(host: str, port: int, requests: Sequence[LoadRequest], *, total: int, concurrency: int,
                   expect_status: Collection[int] = (200,), count_headers: Sequence[str] = (),
-                  timeout_s: float = 30.0) -> LoadResult:
+                  timeout_s: float = 30.0, stream: bool = False) -> LoadResult:
     """`run_load` in a fresh event loop (not callable from inside a running loop)."""
     return asyncio.run(run_load(host, port, requests, total=total, concurrency=concurrency,
-                                expect_status=expect_status, count_headers=count_headers, timeout_s=timeout_s))
+                                expect_status=expect_status, count_headers=count_headers, timeout_s=timeout_s,
+                                stream=stream))
 
 
 def format_summary(result: LoadResult) -> str:
@@ -324,6 +435,11 @@ def format_summary(result: LoadResult) -> str:
          f"max {result.max_ms:.2f}"),
         "status: " + (" ".join(f"{s}={n}" for s, n in result.status_counts.items()) or "-"),
     ]
+    if result.stream:
+        lines.insert(2, f"time to first token ms: p50 {result.ttft_p50_ms:.2f}  p95 {result.ttft_p95_ms:.2f}  "
+                        f"max {result.ttft_max_ms:.2f}  ({result.streams} event streams)")
+        if result.stream_errors:
+            lines.append("stream errors: " + " ".join(f"{k}={n}" for k, n in result.stream_errors.items()))
     if result.transport_errors:
         lines.append("transport errors: " + " ".join(f"{k}={n}" for k, n in result.transport_errors.items()))
     for name, values in result.header_counts.items():
@@ -354,6 +470,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--expect-status", action="append", type=int, metavar="CODE",
                         help="statuses that are not errors (repeatable; default 200)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
+    parser.add_argument("--stream", action="store_true",
+                        help="streaming clients: set \"stream\": true in the JSON body and read each response's "
+                        "events to [DONE], measuring time to first token")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
 
@@ -368,6 +487,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if url.query:
         path += "?" + url.query
     body = args.body_file.read_bytes() if args.body_file else b""
+    if args.stream and body:
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            parser.error("--stream needs a JSON object as --body-file")
+        if not isinstance(payload, dict):
+            parser.error("--stream needs a JSON object as --body-file")
+        body = json.dumps({**payload, "stream": True}).encode()
     headers = list(args.header)
     if body and not any(name.lower() == "content-type" for name, _ in headers):
         headers.append(("Content-Type", "application/json"))
@@ -376,7 +503,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = run_load_sync(url.hostname, port, [request], total=args.total, concurrency=args.concurrency,
                                expect_status=tuple(args.expect_status or (200,)),
-                               count_headers=args.count_header, timeout_s=args.timeout)
+                               count_headers=args.count_header, timeout_s=args.timeout, stream=args.stream)
     except ValueError as exc:
         parser.error(str(exc))
     print(json.dumps(result.as_dict(), indent=2) if args.json else format_summary(result))
