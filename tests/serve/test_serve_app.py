@@ -122,8 +122,8 @@ def test_stream_sends_chunks_then_usage_then_done(tmp_path):
 
     response = run(go())
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
-    # The cache status and the cost are known once the answer is whole: in the final chunk, not in a header.
-    assert "x-adaptlab-cache" not in response.headers
+    # Hit or miss is known before the first piece (the cost only at the end: in the final chunk).
+    assert response.headers["x-adaptlab-cache"] == "miss" and "x-adaptlab-cost-usd" not in response.headers
     events = [line[len("data: "):] for line in response.text.split("\n\n") if line]
     assert events[-1] == "[DONE]"
     chunks = [json.loads(e) for e in events[:-1]]
@@ -134,6 +134,30 @@ def test_stream_sends_chunks_then_usage_then_done(tmp_path):
     assert final[0]["choices"][0]["finish_reason"] == "stop" and final[0]["usage"]["completion_tokens"] > 0
     assert final[0]["adaptlab"]["cache"] == "miss"
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"] == final[0]["usage"]
+
+
+def test_a_streamed_cache_hit_sends_the_same_events_at_once(tmp_path):
+    text = "Paris is the capital of France and its largest city by far."
+
+    async def go():
+        async with client(make_app(tmp_path, generator=FakeGenerator(text))) as http:
+            request = ask(stream=True, stream_options={"include_usage": True})
+            return [await http.post("/v1/chat/completions", json=request) for _ in range(2)]
+
+    miss, hit = run(go())
+    assert [r.headers["x-adaptlab-cache"] for r in (miss, hit)] == ["miss", "hit"]
+    assert hit.headers["content-type"].startswith("text/event-stream")
+    events = [line[len("data: "):] for line in hit.text.split("\n\n") if line]
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    pieces = [c["choices"][0]["delta"]["content"] for c in chunks
+              if c["choices"] and c["choices"][0]["delta"].get("content")]
+    assert pieces == [text]  # the stored answer, in one piece
+    final = next(c for c in chunks if c["choices"] and c["choices"][0].get("finish_reason"))
+    assert final["adaptlab"]["cache"] == "hit"
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] == 0
+    assert len({c["id"] for c in chunks}) == 1
 
 
 @pytest.mark.parametrize("pieces", [[], [""], ["one"], [" ", "\n", "a", "  ", "b", " ", "\n"],

@@ -330,25 +330,35 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
                 condensed = await state.answering.generation.run(
                     lambda: served.strategy.standalone(question, history), _caller(request))
             question = condensed.question
-        if body.stream:
+        with _work_errors(state):
+            probe = await state.answering.probe(served, question, params.options)
+        if body.stream and (probe is None or probe.hit is None):
             with _work_errors(state):
                 events = state.answering.stream(served, question, seed=params.seed, options=params.options,
-                                                caller=_caller(request))
+                                                caller=_caller(request), probe=probe)
                 # Whatever fails before the first piece (a full queue, a prompt over the context window) is
                 # still an HTTP error status; later failures can only be an event in the stream.
                 first = await anext(events)
+            status = "miss" if probe is not None else "none"  # "none": no cache, or bypassed by the sampling
             return StreamingResponse(
                 _stream_events(state, served, body, params, first, events, received, condensed),
-                media_type="text/event-stream",
-                headers={"X-Adaptlab-Strategy": served.strategy_name, "Cache-Control": "no-cache"})
+                media_type="text/event-stream", headers={"X-Adaptlab-Cache": status, "Cache-Control": "no-cache",
+                                                         "X-Adaptlab-Strategy": served.strategy_name})
         with _work_errors(state):
             answer = await state.answering.answer(served, question, seed=params.seed, options=params.options,
-                                                  caller=_caller(request))
+                                                  caller=_caller(request), probe=probe)
         answer = _with_condense_usage(answer, condensed)
         request.state.metric_cache = answer.cache_status
         cost, extension, usage = _finish(state, served, answer, params)
         headers = {"X-Adaptlab-Cache": answer.cache_status, "X-Adaptlab-Cost-USD": f"{cost:.8f}",
                    "X-Adaptlab-Strategy": served.strategy_name}
+        if body.stream:
+            # A cache hit: every event is known now, so they go as one body — a StreamingResponse would send
+            # each separately (half the hit rate, bench_serve.py) for a client that gets them at once anyway.
+            state.metrics.first_token.labels(served.id).observe(time.perf_counter() - received)
+            return Response(b"".join(_sse_events(served, body, answer, extension, usage)),
+                            media_type="text/event-stream",
+                            headers={**headers, "Cache-Control": "no-cache"})
         completion = schemas.ChatCompletion(
             id=_completion_id(), created=int(time.time()), model=served.id, system_fingerprint=served.fingerprint,
             choices=[schemas.Choice(index=0, message=schemas.AssistantMessage(content=answer.text),
@@ -520,26 +530,58 @@ def _finish(state: ServerState, served: ServedModel, answer: Answer,
     return cost, extension, usage
 
 
+class _Chunks:
+    """The chat.completion.chunk events of one answer (one id, one creation time)."""
+
+    def __init__(self, served: ServedModel) -> None:
+        self._served = served
+        self._id, self._created = _completion_id(), int(time.time())
+
+    def event(self, choices: list[schemas.ChunkChoice], **extra: Any) -> bytes:
+        chunk = schemas.ChatCompletionChunk(id=self._id, created=self._created, model=self._served.id,
+                                            system_fingerprint=self._served.fingerprint, choices=choices, **extra)
+        return b"data: " + json.dumps(chunk.model_dump(mode="json", exclude_none=True)).encode() + b"\n\n"
+
+    def role(self) -> bytes:
+        return self.event([schemas.ChunkChoice(index=0, delta=schemas.DeltaMessage(role="assistant", content=""))])
+
+    def text(self, text: str) -> bytes:
+        return self.event([schemas.ChunkChoice(index=0, delta=schemas.DeltaMessage(content=text))])
+
+    def end(self, answer: Answer, extension: schemas.AdaptlabExtension, usage: schemas.Usage,
+            body: schemas.ChatCompletionRequest) -> list[bytes]:
+        """The finish reason with the usage and the adaptlab extension, OpenAI's usage-only chunk when asked
+        (stream_options.include_usage), [DONE]."""
+        finish = self.event([schemas.ChunkChoice(index=0, delta=schemas.DeltaMessage(),
+                                                 finish_reason=_finish_reason(answer))],
+                            usage=usage, adaptlab=extension)
+        asked = body.stream_options is not None and body.stream_options.include_usage
+        usage_only = [self.event([], usage=usage)] if asked else []
+        return [finish, *usage_only, b"data: [DONE]\n\n"]
+
+
+def _sse_events(served: ServedModel, body: schemas.ChatCompletionRequest, answer: Answer,
+                extension: schemas.AdaptlabExtension, usage: schemas.Usage) -> list[bytes]:
+    """A whole answer's events (a cache hit), the same a streamed one ends up sending."""
+    chunks = _Chunks(served)
+    return [chunks.role(), *([chunks.text(answer.text)] if answer.text else []),
+            *chunks.end(answer, extension, usage, body)]
+
+
 async def _stream_events(state: ServerState, served: ServedModel, body: schemas.ChatCompletionRequest,
                          params: ClientParameters, first: AnswerEvent, rest: AsyncGenerator[AnswerEvent, None],
                          received: float, condensed: Standalone | None) -> AsyncIterator[bytes]:
-    """Server-sent events: the role, each piece of text as the strategy produces it, then a chunk with the
-    finish reason, the usage and the adaptlab extension (citations, cache status, cost: known only once the
-    answer is whole), the usage chunk when asked (stream_options.include_usage), [DONE]. A failure after the
-    first piece is an `error` event, as OpenAI sends it (the openai client raises it)."""
-    completion_id, created = _completion_id(), int(time.time())
-
-    def event(choices: list[schemas.ChunkChoice], **extra) -> bytes:
-        chunk = schemas.ChatCompletionChunk(id=completion_id, created=created, model=served.id,
-                                            system_fingerprint=served.fingerprint, choices=choices, **extra)
-        return b"data: " + json.dumps(chunk.model_dump(mode="json", exclude_none=True)).encode() + b"\n\n"
+    """Server-sent events: the role, each piece of text as the strategy produces it, then the end (_Chunks.end)
+    with what is known only once the answer is whole (citations, cache status, cost). A failure after the first
+    piece is an `error` event, as OpenAI sends it (the openai client raises it)."""
+    chunks = _Chunks(served)
 
     async def events() -> AsyncIterator[AnswerEvent]:
         yield first
         async for item in rest:
             yield item
 
-    yield event([schemas.ChunkChoice(index=0, delta=schemas.DeltaMessage(role="assistant", content=""))])
+    yield chunks.role()
     answer: Answer | None = None
     first_piece = True
     try:
@@ -549,7 +591,7 @@ async def _stream_events(state: ServerState, served: ServedModel, body: schemas.
                     if first_piece:
                         state.metrics.first_token.labels(served.id).observe(time.perf_counter() - received)
                         first_piece = False
-                    yield event([schemas.ChunkChoice(index=0, delta=schemas.DeltaMessage(content=item.text))])
+                    yield chunks.text(item.text)
                 else:
                     answer = _with_condense_usage(item, condensed)
     except ApiError as exc:
@@ -562,11 +604,8 @@ async def _stream_events(state: ServerState, served: ServedModel, body: schemas.
     if first_piece:  # an empty answer: its first "token" is the end
         state.metrics.first_token.labels(served.id).observe(time.perf_counter() - received)
     _, extension, usage = _finish(state, served, answer, params)
-    yield event([schemas.ChunkChoice(index=0, delta=schemas.DeltaMessage(), finish_reason=_finish_reason(answer))],
-                usage=usage, adaptlab=extension)
-    if body.stream_options and body.stream_options.include_usage:  # OpenAI's convention: no choices, the usage
-        yield event([], usage=usage)
-    yield b"data: [DONE]\n\n"
+    for end in chunks.end(answer, extension, usage, body):
+        yield end
 
 
 def _encode(vector: np.ndarray, encoding: str) -> list[float] | str:

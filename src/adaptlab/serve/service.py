@@ -166,23 +166,24 @@ class Answering:
         self.lookup = WorkLane("lookup", workers=settings.lookup_workers, max_waiting=settings.max_lookup_queue)
 
     async def answer(self, model: ServedModel, question: str, *, seed: int | None, options: AskOptions = AskOptions(),
-                     caller: Caller = ANYONE) -> Answer:
+                     caller: Caller = ANYONE, probe: CacheProbe | None = None) -> Answer:
         """`caller` gets its share of the generation lane, and a generation it hung up on before it started is
-        dropped (ClientGone). options: the client's sampling (which bypasses the cache) and tenant."""
+        dropped (ClientGone). options: the client's sampling (which bypasses the cache) and tenant. probe: the
+        outcome of an earlier `probe` of this question (else it is looked up here)."""
         strategy = model.strategy
-        probe = await self._probe(strategy, question, options)
+        probe = probe if probe is not None else await self.probe(model, question, options)
         if probe is not None and probe.hit is not None:
             return probe.hit
         return await self.generation.run(
             lambda: strategy.answer(question, seed=seed, options=options, probe=probe), caller)
 
     async def stream(self, model: ServedModel, question: str, *, seed: int | None, options: AskOptions = AskOptions(),
-                     caller: Caller = ANYONE) -> AsyncGenerator[AnswerEvent, None]:
+                     caller: Caller = ANYONE, probe: CacheProbe | None = None) -> AsyncGenerator[AnswerEvent, None]:
         """`answer`, streamed: the strategy's own stream runs on the generation lane and each piece is passed on
         as it comes; a cache hit streams at once. Closing this iterator (the client hung up) stops the generation
         at its next piece."""
         strategy = model.strategy
-        probe = await self._probe(strategy, question, options)
+        probe = probe if probe is not None else await self.probe(model, question, options)
         if probe is not None and probe.hit is not None:
             for at_once in text_at_once(probe.hit):
                 yield at_once
@@ -218,9 +219,10 @@ class Answering:
         self.generation.shutdown()
         self.lookup.shutdown()
 
-    async def _probe(self, strategy: Strategy, question: str, options: AskOptions) -> CacheProbe | None:
+    async def probe(self, model: ServedModel, question: str, options: AskOptions) -> CacheProbe | None:
         """The cache look-up on its lane (None for a strategy without a cache, and for a request whose own
-        sampling bypasses it)."""
+        sampling bypasses it): a hit is answered without generation; a miss is passed to `answer` / `stream`."""
+        strategy = model.strategy
         if strategy.cache_reach == "none" or not options.is_default:
             return None
         tenant = options.tenant
