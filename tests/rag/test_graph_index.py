@@ -175,3 +175,22 @@ def test_an_empty_table_and_duplicate_chunk_ids(tmp_path):
     hits = graph.search(vectors[1], 1, 2, with_vectors=True, decode=lambda t: t)
     assert hits is not None and hits[0].chunk == texts["c1"] and hits[0].vector is not None
     assert graph.search(vectors[1], 1, 3, with_vectors=False, decode=lambda t: t) is None  # another version
+
+
+def test_an_unreadable_payload_falls_back_to_lancedb(tmp_path, caplog):
+    """A reader that cannot open the graph's payload table (here: a folder where the file should be; in life, an
+    index folder it may not write) answers from LanceDB, with one warning, instead of failing."""
+    store = _store(tmp_path)
+    chunks, vectors = _chunks(0, 200)
+    store.add_chunks(chunks, vectors)
+    store.finalize()
+    sidecar = tmp_path / "chunks.graph"
+    for path in sidecar.glob("payload.sqlite*"):
+        path.unlink()
+    (sidecar / "payload.sqlite").mkdir()
+    reader = _store(tmp_path)
+    with caplog.at_level("WARNING", logger="adaptlab.rag.graph_index"):
+        first = reader.dense_search(vectors[7], 1)
+        second = reader.dense_search(vectors[9], 1)
+    assert first[0].chunk == chunks[7] and second[0].chunk == chunks[9]
+    assert caplog.text.count("searches use LanceDB's index") == 1
