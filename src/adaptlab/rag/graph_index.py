@@ -26,7 +26,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +82,7 @@ class GraphState:
 
     def write(self, path: Path) -> None:
         temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(self.__dict__), encoding="utf-8")
+        temporary.write_text(json.dumps(asdict(self)), encoding="utf-8")
         os.replace(temporary, path)  # atomic: readers see the old state or the new one
 
 
