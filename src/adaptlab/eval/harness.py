@@ -11,7 +11,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -40,7 +40,7 @@ from adaptlab.eval.stats import (
     paired_bootstrap,
     repeat_spread,
 )
-from adaptlab.strategies.base import Strategy, final_answer, timed_stream
+from adaptlab.strategies.base import Strategy, final_answer, timed_stream, with_standalone
 from adaptlab.types import Answer, Usage
 
 Embed = Callable[[list[str]], np.ndarray]
@@ -357,16 +357,11 @@ def _answer(strategy: Strategy, case: EvalCase, seed: int) -> tuple[Answer, str 
     scored failure, not a lost run."""
     try:
         started = time.perf_counter()
-        question, condensed = case.question, Usage()
-        if case.history:  # a multi-turn case: answered as serve answers a follow-up
-            standalone = strategy.standalone(case.question, case.history)
-            question, condensed = standalone.question, standalone.usage
+        # A multi-turn case: answered as serve answers a follow-up.
+        standalone = strategy.standalone(case.question, case.history) if case.history else None
+        question = standalone.question if standalone is not None else case.question
         answer = final_answer(timed_stream(strategy.stream(question, seed=seed), started))
-        if case.history:
-            answer = replace(answer, standalone_question=question, usage=Usage(
-                answer.usage.prompt_tokens + condensed.prompt_tokens,
-                answer.usage.completion_tokens + condensed.completion_tokens))
-        return answer, None
+        return with_standalone(answer, standalone), None
     except AdaptlabError as exc:
         return Answer(text="", usage=Usage()), str(exc)
 

@@ -22,7 +22,7 @@ from adaptlab.logs import CallLog
 from adaptlab.models.base import ChatMessage, Generator, generation_kwargs
 from adaptlab.rag.retrieve import RetrievalResult, Retriever
 from adaptlab.rag.store import SearchFilter
-from adaptlab.types import Answer, Citation, Generation, Sampling, ScoredChunk, TextDelta, Usage
+from adaptlab.types import Answer, Citation, Generation, Sampling, ScoredChunk, TextDelta
 
 _MARKER = re.compile(r"\[(\d{1,2})\]")
 _WORD = re.compile(r"[a-z0-9]+")
@@ -175,8 +175,7 @@ class RagAnswerer:
             text=generation.text,
             citations=tuple(find_citations(generation.text, sources)),
             # Query rewriting and reranking call the model too: their tokens are part of what an answer costs.
-            usage=Usage(generation.usage.prompt_tokens + retrieval.usage.prompt_tokens,
-                        generation.usage.completion_tokens + retrieval.usage.completion_tokens),
+            usage=generation.usage + retrieval.usage,
             latency_ms=(time.perf_counter() - started) * 1000,
             model=generation.model,
             retrieved=tuple(sources),

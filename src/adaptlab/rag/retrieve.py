@@ -145,10 +145,8 @@ class Retriever:
         best_dense = max((hit.score for hit in dense), default=None)
         if best_dense is None and chosen:  # dense search off: the relevance of what was retrieved, from its vectors
             best_dense = float(np.max(self._vectors_for(chosen, all_hits) @ query_vector))
-        usage = Usage(rewritten.usage.prompt_tokens + reranked.usage.prompt_tokens,
-                      rewritten.usage.completion_tokens + reranked.usage.completion_tokens)
         return RetrievalResult(query, tuple(chosen), best_dense, (time.perf_counter() - started) * 1000, rewrites,
-                               usage)
+                               rewritten.usage + reranked.usage)
 
     def _vectors_for(self, pool: Sequence[ScoredChunk], hits: Sequence[StoreHit]) -> np.ndarray:
         known = {hit.chunk.chunk_id: hit.vector for hit in hits if hit.vector is not None}

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any, Literal
 
@@ -36,8 +36,8 @@ from adaptlab.serve.params import ClientParameters, client_parameters
 from adaptlab.serve.security import Gatekeeper
 from adaptlab.serve.service import Answering, Catalog, Pricer, ServedModel, build_catalog, make_pricer
 from adaptlab.serve.work import Caller, ClientGone, LaneFull
-from adaptlab.strategies.base import AnswerEvent
-from adaptlab.types import Answer, Citation, Standalone, TextDelta, Turn, Usage
+from adaptlab.strategies.base import AnswerEvent, with_standalone
+from adaptlab.types import Answer, Citation, Standalone, TextDelta, Turn
 
 ERROR_RESPONSES = {status: {"model": schemas.ErrorBody, "description": text} for status, text in {
     400: "Malformed request", 401: "Missing or invalid API key", 404: "Unknown model", 413: "Body too large",
@@ -347,7 +347,7 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
         with _work_errors(state):
             answer = await state.answering.answer(served, question, seed=params.seed, options=params.options,
                                                   caller=_caller(request), probe=probe)
-        answer = _with_condense_usage(answer, condensed)
+        answer = with_standalone(answer, condensed)
         request.state.metric_cache = answer.cache_status
         cost, extension, usage = _finish(state, served, answer, params)
         headers = {"X-Adaptlab-Cache": answer.cache_status, "X-Adaptlab-Cost-USD": f"{cost:.8f}",
@@ -422,16 +422,6 @@ def _history(body: schemas.ChatCompletionRequest) -> list[Turn]:
         if content.strip():
             turns.append(Turn(role="user" if message.role == "user" else "assistant", content=content))
     return turns  # at most serve.max_messages; the strategy reads its last [conversation] max_turns
-
-
-def _with_condense_usage(answer: Answer, standalone: Standalone | None) -> Answer:
-    """A follow-up's answer says which standalone question it answers, and the rewrite is part of what it cost
-    (a cache hit still made the rewrite)."""
-    if standalone is None:
-        return answer
-    usage = Usage(answer.usage.prompt_tokens + standalone.usage.prompt_tokens,
-                  answer.usage.completion_tokens + standalone.usage.completion_tokens)
-    return replace(answer, usage=usage, standalone_question=standalone.question)
 
 
 def _tenant(request: Request, settings: ServeConfig) -> str:
@@ -593,7 +583,7 @@ async def _stream_events(state: ServerState, served: ServedModel, body: schemas.
                         first_piece = False
                     yield chunks.text(item.text)
                 else:
-                    answer = _with_condense_usage(item, condensed)
+                    answer = with_standalone(item, condensed)
     except ApiError as exc:
         body_json = {"error": {"message": exc.message, "type": "server_error", "param": exc.param, "code": exc.code}}
         yield b"data: " + json.dumps(body_json).encode() + b"\n\n"

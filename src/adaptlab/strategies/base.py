@@ -145,6 +145,14 @@ def final_answer(events: Iterable[AnswerEvent]) -> Answer:
     return answer
 
 
+def with_standalone(answer: Answer, standalone: Standalone | None) -> Answer:
+    """A follow-up's answer (serve and the harness alike): it says which standalone question it answers, and the
+    rewrite's tokens are part of what it cost (a cache hit still made the rewrite). None: not a follow-up."""
+    if standalone is None:
+        return answer
+    return replace(answer, usage=answer.usage + standalone.usage, standalone_question=standalone.question)
+
+
 def text_at_once(answer: Answer) -> Iterator[AnswerEvent]:
     """A finished answer as a stream (a cache hit, a refusal): its whole text in one piece, then the answer."""
     if answer.text:
