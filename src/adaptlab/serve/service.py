@@ -166,24 +166,22 @@ class Answering:
         self.lookup = WorkLane("lookup", workers=settings.lookup_workers, max_waiting=settings.max_lookup_queue)
 
     async def answer(self, model: ServedModel, question: str, *, seed: int | None, options: AskOptions = AskOptions(),
-                     caller: Caller = ANYONE, probe: CacheProbe | None = None) -> Answer:
+                     probe: CacheProbe | None, caller: Caller = ANYONE) -> Answer:
         """`caller` gets its share of the generation lane, and a generation it hung up on before it started is
-        dropped (ClientGone). options: the client's sampling (which bypasses the cache) and tenant. probe: the
-        outcome of an earlier `probe` of this question (else it is looked up here)."""
+        dropped (ClientGone). options: the client's sampling (which bypasses the cache) and tenant. probe: what
+        `probe` found for this question (None: no cache, or the sampling bypasses it)."""
         strategy = model.strategy
-        probe = probe if probe is not None else await self.probe(model, question, options)
         if probe is not None and probe.hit is not None:
             return probe.hit
         return await self.generation.run(
             lambda: strategy.answer(question, seed=seed, options=options, probe=probe), caller)
 
     async def stream(self, model: ServedModel, question: str, *, seed: int | None, options: AskOptions = AskOptions(),
-                     caller: Caller = ANYONE, probe: CacheProbe | None = None) -> AsyncGenerator[AnswerEvent, None]:
+                     probe: CacheProbe | None, caller: Caller = ANYONE) -> AsyncGenerator[AnswerEvent, None]:
         """`answer`, streamed: the strategy's own stream runs on the generation lane and each piece is passed on
         as it comes; a cache hit streams at once. Closing this iterator (the client hung up) stops the generation
         at its next piece."""
         strategy = model.strategy
-        probe = probe if probe is not None else await self.probe(model, question, options)
         if probe is not None and probe.hit is not None:
             for at_once in text_at_once(probe.hit):
                 yield at_once
