@@ -33,7 +33,7 @@ from adaptlab.config import (
 from adaptlab.errors import AdaptlabError, BackendError, ModelNotFoundError
 from adaptlab.models.adapters import lora_problem
 from adaptlab.serve.api_errors import ApiError
-from adaptlab.serve.security import KeyRing, RateLimiter, load_admin_keys
+from adaptlab.serve.security import LimitedKeys, load_admin_keys
 from adaptlab.serve.service import EMBEDDING_MODEL, build_served_model
 
 if TYPE_CHECKING:
@@ -94,7 +94,12 @@ def install_admin(app: FastAPI, state: ServerState) -> None:
     if not keys.enabled:
         return
     registry = _Registry(app, state)
-    router = APIRouter(route_class=_admin_route(_AdminGate(keys, state)), prefix="/admin", tags=["admin"])
+    # A missing or wrong admin key is 401 and counts toward serve.auth_failure_limit per address, apart from the
+    # client keys' count (failed client authentications do not block an admin, nor the other way).
+    gate = LimitedKeys(keys, state.settings, state.metrics, kind="admin",
+                       invalid_key=f"Missing or invalid admin key — send 'Authorization: Bearer <key>' with a key "
+                                   f"listed in ${state.settings.admin_keys_env} (client API keys are not admin keys).")
+    router = APIRouter(route_class=_admin_route(gate), prefix="/admin", tags=["admin"])
 
     @router.get("/adapters", response_model=AdapterList, responses={s: _ADMIN_ERRORS[s] for s in (401, 429)})
     async def list_adapters() -> AdapterList:
@@ -116,39 +121,7 @@ def install_admin(app: FastAPI, state: ServerState) -> None:
 # ------------------------------------------------------------------------------------------------ who
 
 
-class _AdminGate:
-    """A missing or wrong admin key is 401, and counts toward serve.auth_failure_limit per address (a limit of its
-    own: failed client authentications do not block an admin, nor the other way)."""
-
-    def __init__(self, keys: KeyRing, state: ServerState) -> None:
-        settings = state.settings
-        self.keys = keys
-        self.keys_env = settings.admin_keys_env
-        spec = settings.auth_failure_limit.strip()
-        self.failures = (RateLimiter(spec, settings.rate_limit_storage, setting="serve.auth_failure_limit")
-                         if spec else None)
-        self.metrics = state.metrics
-
-    def admit(self, authorization: str | None, address: str) -> None:
-        failed_from = "admin-auth-failures:" + address
-        if self.failures is not None:
-            blocked = self.failures.exhausted(failed_from)
-            if blocked is not None:
-                self.metrics.rejected.labels("admin_auth_failures").inc()
-                raise ApiError(429, f"Too many failed admin authentications from this client address "
-                               f"({self.failures.spec}, serve.auth_failure_limit) — retry after {blocked:.0f} s "
-                               f"with a valid admin key.", code="too_many_auth_failures",
-                               headers={"Retry-After": f"{blocked:.0f}"})
-        if self.keys.identify(authorization) is None:
-            if self.failures is not None:
-                self.failures.count(failed_from)
-            self.metrics.rejected.labels("admin_auth").inc()
-            raise ApiError(401, f"Missing or invalid admin key — send 'Authorization: Bearer <key>' with a key listed "
-                           f"in ${self.keys_env} (client API keys are not admin keys).", code="invalid_api_key",
-                           headers={"WWW-Authenticate": "Bearer"})
-
-
-def _admin_route(gate: _AdminGate) -> type[APIRoute]:
+def _admin_route(gate: LimitedKeys) -> type[APIRoute]:
     class AdminRoute(APIRoute):
         """The admin key is checked before the body is read or parsed (as the client routes do)."""
 
@@ -156,7 +129,8 @@ def _admin_route(gate: _AdminGate) -> type[APIRoute]:
             handler = super().get_route_handler()
 
             async def admitted(request: Request) -> Response:
-                gate.admit(request.headers.get("authorization"), request.client.host if request.client else "unknown")
+                gate.identify(request.headers.get("authorization"),
+                              request.client.host if request.client else "unknown")
                 return await handler(request)
 
             return admitted

@@ -129,6 +129,45 @@ def rate_limiter(config: ServeConfig) -> RateLimiter | None:
     return RateLimiter(config.rate_limit, config.rate_limit_storage) if config.rate_limit.strip() else None
 
 
+class LimitedKeys:
+    """A key ring whose failed authentications are limited per client address (serve.auth_failure_limit): while
+    an address is over the limit every request from it is refused, a right key too, so guessing gains nothing.
+    The client keys and the admin keys each have one, counted apart (`kind`: "" or "admin")."""
+
+    def __init__(self, keys: KeyRing, settings: ServeConfig, metrics: ServerMetrics, *, kind: str,
+                 invalid_key: str) -> None:
+        self.keys = keys
+        spec = settings.auth_failure_limit.strip()
+        # Only where a key can be wrong; a name space of its own in the shared storage.
+        self.failures = (RateLimiter(spec, settings.rate_limit_storage, setting="serve.auth_failure_limit")
+                         if spec and keys.enabled else None)
+        self._label = f"{kind}_auth" if kind else "auth"  # metric reason, and the failure counter's name space
+        self._what = f"{kind} " if kind else ""
+        self._invalid_key = invalid_key  # the 401's message: which key to send
+        self._metrics = metrics
+
+    def identify(self, authorization: str | None, address: str) -> str:
+        """The presented key's digest, or an ApiError: 429 while the address is over the failure limit, else 401
+        for a missing or wrong key (which counts as a failure)."""
+        failed_from = f"{self._label.replace('_', '-')}-failures:{address}"
+        if self.failures is not None:
+            # Checked before the key, so that a right guess is refused too while the address is blocked.
+            blocked = self.failures.exhausted(failed_from)
+            if blocked is not None:
+                self._metrics.rejected.labels(f"{self._label}_failures").inc()
+                raise ApiError(429, f"Too many failed {self._what}authentications from this client address "
+                               f"({self.failures.spec}, serve.auth_failure_limit) — retry after {blocked:.0f} s "
+                               f"with a valid {self._what}key.", code="too_many_auth_failures",
+                               headers={"Retry-After": f"{blocked:.0f}"})
+        digest = self.keys.identify(authorization)
+        if digest is None:
+            if self.failures is not None:
+                self.failures.count(failed_from)
+            self._metrics.rejected.labels(self._label).inc()
+            raise ApiError(401, self._invalid_key, code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
+        return digest
+
+
 class Gatekeeper:
     """Admits or refuses one request before its body is read: too many failed authentications from its address
     (429), a missing or wrong key (401), the caller's rate limit (429). The caller is the key's digest, or the
@@ -137,36 +176,17 @@ class Gatekeeper:
     def __init__(self, settings: ServeConfig, metrics: ServerMetrics) -> None:
         self.keys = load_keys(settings)
         self.limiter = rate_limiter(settings)
-        spec = settings.auth_failure_limit.strip()
-        # Only where a key can be wrong; a name space of its own in the shared storage.
-        self.failures = (RateLimiter(spec, settings.rate_limit_storage, setting="serve.auth_failure_limit")
-                         if spec and self.keys.enabled else None)
-        self._keys_env = settings.api_keys_env
+        self._auth = LimitedKeys(
+            self.keys, settings, metrics, kind="",
+            invalid_key="Missing or invalid API key — send 'Authorization: Bearer <key>' with a key whose SHA-256 "
+                        "is in serve.api_key_hashes (or in $" + settings.api_keys_env + ").")
         self._metrics = metrics
 
     def admit(self, authorization: str | None, address: str) -> str:
         """The caller's id, or an ApiError."""
         caller = address
         if self.keys.enabled:
-            failed_from = "auth-failures:" + address
-            if self.failures is not None:
-                # Checked before the key, so that a right guess is refused too while the address is blocked.
-                blocked = self.failures.exhausted(failed_from)
-                if blocked is not None:
-                    self._metrics.rejected.labels("auth_failures").inc()
-                    raise ApiError(429, f"Too many failed authentications from this client address "
-                                   f"({self.failures.spec}, serve.auth_failure_limit) — retry after {blocked:.0f} s "
-                                   f"with a valid key.", code="too_many_auth_failures",
-                                   headers={"Retry-After": f"{blocked:.0f}"})
-            digest = self.keys.identify(authorization)
-            if digest is None:
-                if self.failures is not None:
-                    self.failures.count(failed_from)
-                self._metrics.rejected.labels("auth").inc()
-                raise ApiError(401, "Missing or invalid API key — send 'Authorization: Bearer <key>' with a key "
-                               "whose SHA-256 is in serve.api_key_hashes (or in $" + self._keys_env + ").",
-                               code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
-            caller = "key:" + digest[:16]
+            caller = "key:" + self._auth.identify(authorization, address)[:16]
         if self.limiter is not None:
             retry_after = self.limiter.check(caller)
             if retry_after is not None:
