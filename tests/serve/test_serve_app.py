@@ -393,7 +393,8 @@ def test_explicit_strategy_that_cannot_be_built_fails_at_startup(tmp_path):
     assert "adaptlab-tuned" not in catalog.models and catalog.skipped[0].name == "tuned"
 
 
-def test_rag_citations_reach_the_extension_field(tmp_path):
+def ask_about_solar_panels(tmp_path, **sections):
+    """A rag app over one ingested document, docs/solar.txt, asked about it: the response (its citation cites it)."""
     from adaptlab.rag.index import ingest
 
     docs = tmp_path / "docs"
@@ -401,7 +402,7 @@ def test_rag_citations_reach_the_extension_field(tmp_path):
     (docs / "solar.txt").write_text("Solar panels\n\nThe roof panels produce forty kilowatts at noon.\n",
                                     encoding="utf-8")
     app = make_app(tmp_path, generator=FakeGenerator("The panels produce forty kilowatts [1]."),
-                   answer={"min_relevance": 0.0})
+                   answer={"min_relevance": 0.0}, **sections)
     project = app.state.adaptlab.project
     ingest([docs], project.config, store=project.store, embedder=project.embedder)
 
@@ -410,7 +411,11 @@ def test_rag_citations_reach_the_extension_field(tmp_path):
             return await http.post("/v1/chat/completions",
                                    json=ask("How much do the roof panels produce?", model="adaptlab-rag"))
 
-    response = run(go())
+    return run(go())
+
+
+def test_rag_citations_reach_the_extension_field(tmp_path):
+    response = ask_about_solar_panels(tmp_path)
     assert response.status_code == 200
     citations = response.json()["adaptlab"]["citations"]
     assert citations and citations[0]["number"] == 1 and citations[0]["path"].endswith("solar.txt")

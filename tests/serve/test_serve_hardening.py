@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import uvicorn
-from test_serve_app import KEY, GatedGenerator, _error, ask, client, make_app, run
+from test_serve_app import KEY, GatedGenerator, _error, ask, ask_about_solar_panels, client, make_app, run
 
 from adaptlab.config import GeneratorConfig
 from adaptlab.errors import ContextLengthError
@@ -337,26 +337,11 @@ def test_llama_cpp_reports_context_overflow_as_its_own_error():
 @pytest.mark.parametrize(("setting", "expected"), [
     (None, "docs/solar.txt"), ("absolute", "ABSOLUTE"), ("name", "solar.txt")])
 def test_citations_show_paths_relative_to_the_project(tmp_path, setting, expected):
-    from adaptlab.rag.index import ingest
-
     (tmp_path / "adaptlab.toml").write_text("", encoding="utf-8")
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "solar.txt").write_text("Solar panels\n\nThe roof panels produce forty kilowatts at noon.\n",
-                                    encoding="utf-8")
-    app = make_app(tmp_path, generator=FakeGenerator("The panels produce forty kilowatts [1]."),
-                   answer={"min_relevance": 0.0}, serve={"citation_paths": setting} if setting else {},
-                   source_path=str(tmp_path / "adaptlab.toml"))
-    project = app.state.adaptlab.project
-    ingest([docs], project.config, store=project.store, embedder=project.embedder)
-
-    async def go():
-        async with client(app) as http:
-            return await http.post("/v1/chat/completions",
-                                   json=ask("How much do the roof panels produce?", model="adaptlab-rag"))
-
-    citation = run(go()).json()["adaptlab"]["citations"][0]
-    absolute = str((docs / "solar.txt").resolve())
+    response = ask_about_solar_panels(tmp_path, serve={"citation_paths": setting} if setting else {},
+                                      source_path=str(tmp_path / "adaptlab.toml"))
+    citation = response.json()["adaptlab"]["citations"][0]
+    absolute = str((tmp_path / "docs" / "solar.txt").resolve())
     assert citation["path"] == (absolute if expected == "ABSOLUTE" else expected)
 
 
