@@ -21,7 +21,7 @@ from adaptlab.config import AdaptlabConfig, ServeConfig, StrategyConfig
 from adaptlab.errors import AdaptlabError, ConfigError
 from adaptlab.project import Project
 from adaptlab.serve.work import ANYONE, Caller, WorkLane
-from adaptlab.strategies.base import AnswerEvent, AskOptions, CacheProbe, Strategy, text_at_once
+from adaptlab.strategies.base import AnswerEvent, AskOptions, CacheProbe, Strategy
 from adaptlab.strategies.cached import cache_context
 from adaptlab.types import Answer
 
@@ -179,13 +179,9 @@ class Answering:
     async def stream(self, model: ServedModel, question: str, *, seed: int | None, options: AskOptions = AskOptions(),
                      probe: CacheProbe | None, caller: Caller = ANYONE) -> AsyncGenerator[AnswerEvent, None]:
         """`answer`, streamed: the strategy's own stream runs on the generation lane and each piece is passed on
-        as it comes; a cache hit streams at once. Closing this iterator (the client hung up) stops the generation
-        at its next piece."""
+        as it comes (the server sends a cache hit's events as one body, without calling this). Closing this
+        iterator (the client hung up) stops the generation at its next piece."""
         strategy = model.strategy
-        if probe is not None and probe.hit is not None:
-            for at_once in text_at_once(probe.hit):
-                yield at_once
-            return
         loop = asyncio.get_running_loop()
         pieces: asyncio.Queue[AnswerEvent | None] = asyncio.Queue()  # None: the job has ended
         stop = threading.Event()

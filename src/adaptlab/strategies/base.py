@@ -124,14 +124,9 @@ def timed_stream(events: Iterable[AnswerEvent], started: float | None = None) ->
     started = time.perf_counter() if started is None else started
     first_token_ms: float | None = None
     for event in events:
-        if isinstance(event, TextDelta):
-            if first_token_ms is None:
-                first_token_ms = (time.perf_counter() - started) * 1000
-            yield event
-        else:
-            if first_token_ms is None:
-                first_token_ms = (time.perf_counter() - started) * 1000
-            yield replace(event, first_token_ms=first_token_ms)
+        if first_token_ms is None:
+            first_token_ms = (time.perf_counter() - started) * 1000
+        yield event if isinstance(event, TextDelta) else replace(event, first_token_ms=first_token_ms)
 
 
 def final_answer(events: Iterable[AnswerEvent]) -> Answer:
