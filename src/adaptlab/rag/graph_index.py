@@ -117,24 +117,22 @@ class GraphIndex:
         self._loaded: tuple[int, Any] | None = None
         self._state_read: tuple[int, GraphState | None] | None = None  # (state.json's mtime, its content)
         self._payload: sqlite3.Connection | None = None
-        self._warned = False
+        self._unreadable = False  # the payload table could not be opened: LanceDB answers every search
 
     # -- reads ---------------------------------------------------------------------------------------
     def search(self, vector: np.ndarray, k: int, table_version: int, *,
                with_vectors: bool, decode: Callable[[str], Chunk]) -> list[StoreHit] | None:
         """Top-k by cosine similarity, or None when no graph matches `table_version` (the caller falls back)."""
         index = self._current(table_version)
-        if index is None:
+        if index is None or self._unreadable:
             return None
         matches = index.search(np.asarray(vector, dtype=np.float32), k, threads=1)
         keys = [int(key) for key in matches.keys]
         try:
             payload = self._lookup(keys)
         except sqlite3.Error as exc:  # e.g. an index folder this reader may not write (WAL needs it): LanceDB answers
-            if not self._warned:
-                self._warned = True
-                log.warning("graph index payload in %s unreadable (%s): searches use LanceDB's index", self._folder,
-                            exc)
+            self._unreadable = True  # for the rest of this process: no graph search whose hits cannot be read
+            log.warning("graph index payload in %s unreadable (%s): searches use LanceDB's index", self._folder, exc)
             return None
         found = [(key, 1.0 - float(distance)) for key, distance in zip(keys, matches.distances, strict=True)
                  if key in payload]  # a key removed by a concurrent writer since the version check
